@@ -1,0 +1,61 @@
+"""`tagd …` — the command line. Each module in this package adds its own subcommands.
+
+Command modules keep heavy imports inside their handlers so that `tagd --help` and
+the daemon start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from tagd import __version__
+
+# Every module here defines register(subparsers); each subcommand sets func=handler(args) -> int.
+COMMAND_MODULES = (
+    "tagd.cli.tags",  # decode, fixture
+    "tagd.cli.readers",  # readers, scan, write, dump
+    "tagd.cli.sim",  # sim pn532 | acr122
+    "tagd.cli.daemon",  # run, demo
+    "tagd.cli.system",  # doctor, install-udev
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tagd", description="NFC reader driver and token daemon")
+    parser.add_argument("--version", action="version", version=f"tagd {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,302 @@
+"""The one small interface every reader driver implements, and the thread that runs it.
+
+A driver is blocking code (pyserial, pyscard, a file). It never talks to asyncio
+itself: a :class:`ReaderWorker` owns one driver in one thread, calls
+:meth:`Reader.poll` in a loop, serves write requests between polls, turns
+:class:`ReaderError` into :class:`ReaderLost` and reopens the device every
+second. Events go to a sink callable; :func:`asyncio_sink` makes one that hands
+them to an event loop with ``call_soon_threadsafe``.
+
+Connect strings are ``<driver>:<path>`` (``pn532uart:/dev/ttyUSB0``,
+``file:/abs/path``); :func:`register` adds a driver, :func:`open_reader` builds one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import threading
+from abc import ABC, abstractmethod
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Union
+
+from tagd.token import Token, reader_id
+
+log = logging.getLogger(__name__)
+
+
+class ReaderError(Exception):
+    """The device is gone or stopped answering. The worker reports ReaderLost and reopens."""
+
+
+class WriteError(Exception):
+    """A write could not be done (no tag in time, tag too small, read-only, cancelled, excluded UID...).
+
+    The message names what was wrong; nothing on the tag was changed unless it says so."""
+
+
+class WriteCancelled(WriteError):
+    pass
+
+
+class Capability(enum.Flag):
+    READ = enum.auto()
+    WRITE = enum.auto()
+    REMOVABLE = enum.auto()  # the reader reports removal (TagGone)
+
+
+@dataclass(frozen=True)
+class ReaderInfo:
+    driver: str  # registry name, e.g. "pn532uart"
+    path: str  # what the user configured, e.g. "/dev/ttyUSB0"
+    stable_path: str  # for the readerId: USB topology, else "<driver>:<path>"
+    name: str = ""  # human description, e.g. "PN532 v1.6"
+    capabilities: Capability = Capability.READ
+
+    @property
+    def reader_id(self) -> str:
+        return reader_id(self.driver, self.stable_path)
+
+    @property
+    def connect_string(self) -> str:
+        return f"{self.driver}:{self.path}"
+
+
+# --- events ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagSeen:
+    reader_id: str
+    token: Token
+    detail: dict[str, Any] = field(default_factory=dict)  # kind, atqa, sak, capacity... for logs and `tagd scan --all`
+    written: bool = False  # True when this is the tag the reader just wrote (the daemon must not launch it)
+
+
+@dataclass(frozen=True)
+class TagGone:
+    reader_id: str
+
+
+@dataclass(frozen=True)
+class ReaderAdded:
+    info: ReaderInfo
+
+
+@dataclass(frozen=True)
+class ReaderLost:
+    reader_id: str
+    reason: str
+
+
+ReaderEvent = Union[TagSeen, TagGone, ReaderAdded, ReaderLost]
+Sink = Callable[[ReaderEvent], None]
+
+
+@dataclass
+class WriteRequest:
+    """Asks a reader to write one NDEF Text record. Checked by the driver between steps."""
+
+    text: str
+    target_uid: str | None = None  # only write this tag (normalised hex)
+    exclude_uids: frozenset[str] = frozenset()  # never write these
+    timeout: float = 30.0  # how long to wait for a tag
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+# --- the interface --------------------------------------------------------
+
+
+class Reader(ABC):
+    """A driver. All methods except :meth:`interrupt` run in the reader's own thread."""
+
+    driver: ClassVar[str]
+    capabilities: ClassVar[Capability] = Capability.READ | Capability.REMOVABLE
+
+    def __init__(self, path: str, options: dict[str, Any] | None = None) -> None:
+        self.path = path
+        self.options = dict(options or {})
+
+    @abstractmethod
+    def open(self) -> ReaderInfo:
+        """Open the device and return what it is. Raises ReaderError if it cannot."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the device. Must not raise."""
+
+    @abstractmethod
+    def poll(self) -> list[ReaderEvent]:
+        """Block until something happens or about one poll period passes; return the events.
+
+        Raises ReaderError when the device is lost. Must return soon after interrupt()."""
+
+    def interrupt(self) -> None:
+        """Thread-safe: make a blocking poll() return early (a write or stop is waiting)."""
+
+    def write(self, request: WriteRequest) -> TagSeen:
+        """Wait for a tag, write request.text, verify, and return the tag as now read.
+
+        Raises WriteError (or WriteCancelled) with a clear message."""
+        raise WriteError(f"the {self.driver} reader cannot write tags")
+
+
+# --- registry -------------------------------------------------------------
+
+_DRIVERS: dict[str, type[Reader]] = {}
+
+
+def register(cls: type[Reader]) -> type[Reader]:
+    """Class decorator: make a driver available under its ``driver`` name."""
+    _DRIVERS[cls.driver] = cls
+    return cls
+
+
+def drivers() -> dict[str, type[Reader]]:
+    from tagd.readers import registry  # noqa: F401  (imports every built-in driver)
+
+    return dict(_DRIVERS)
+
+
+def parse_connect(connect: str) -> tuple[str, str]:
+    """``"pn532uart:/dev/ttyUSB0"`` → ``("pn532uart", "/dev/ttyUSB0")``."""
+    driver, sep, path = connect.partition(":")
+    if not sep or not driver:
+        raise ValueError(f"connect string {connect!r} is not <driver>:<path>")
+    return driver.strip().lower(), path
+
+
+def open_reader(connect: str, options: dict[str, Any] | None = None) -> Reader:
+    """Build (not open) the reader named by a connect string."""
+    driver, path = parse_connect(connect)
+    table = drivers()
+    if driver not in table:
+        raise ValueError(f"unknown reader driver {driver!r} (known: {', '.join(sorted(table))})")
+    return table[driver](path, options)
+
+
+# --- the worker thread ----------------------------------------------------
+
+
+class ReaderWorker:
+    """Runs one Reader in its own thread: poll loop, writes, reconnect every `retry` seconds."""
+
+    def __init__(self, reader: Reader, sink: Sink, retry: float = 1.0) -> None:
+        self.reader = reader
+        self.sink = sink
+        self.retry = retry
+        self.info: ReaderInfo | None = None
+        self._stop = threading.Event()
+        self._writes: list[tuple[WriteRequest, Future[TagSeen]]] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"reader-{reader.driver}:{reader.path}", daemon=True)
+
+    @property
+    def connected(self) -> bool:
+        return self.info is not None
+
+    def start(self) -> "ReaderWorker":
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self.reader.interrupt()
+        self._thread.join(timeout)
+
+    def submit_write(self, request: WriteRequest) -> Future[TagSeen]:
+        """Queue a write; the future resolves to the written tag or a WriteError."""
+        fut: Future[TagSeen] = Future()
+        with self._lock:
+            self._writes.append((request, fut))
+        self.reader.interrupt()
+        return fut
+
+    async def write(self, request: WriteRequest) -> TagSeen:
+        return await asyncio.wrap_future(self.submit_write(request))
+
+    def _next_write(self) -> tuple[WriteRequest, Future[TagSeen]] | None:
+        with self._lock:
+            return self._writes.pop(0) if self._writes else None
+
+    def _fail_writes(self, exc: Exception) -> None:
+        while (item := self._next_write()) is not None:
+            item[1].set_exception(exc)
+
+    def _emit(self, event: ReaderEvent) -> None:
+        try:
+            self.sink(event)
+        except Exception:  # a broken sink must not kill the reader
+            log.exception("reader event sink failed")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.info = self.reader.open()
+            except ReaderError as exc:
+                log.debug("open %s:%s failed: %s", self.reader.driver, self.reader.path, exc)
+                self._fail_writes(WriteError(f"reader not connected: {exc}"))
+                self._stop.wait(self.retry)
+                continue
+            except Exception as exc:  # a driver bug must not kill the thread
+                log.exception("open %s:%s crashed", self.reader.driver, self.reader.path)
+                self._fail_writes(WriteError(f"reader not connected: {exc}"))
+                self._stop.wait(self.retry)
+                continue
+            info = self.info
+            self._emit(ReaderAdded(info))
+            reason = "stopped"
+            try:
+                while not self._stop.is_set():
+                    item = self._next_write()
+                    if item is not None:
+                        self._do_write(*item)
+                        continue
+                    for event in self.reader.poll():
+                        self._emit(event)
+            except ReaderError as exc:
+                reason = str(exc) or exc.__class__.__name__
+            except Exception as exc:
+                log.exception("reader %s crashed", info.reader_id)
+                reason = f"driver error: {exc}"
+            finally:
+                self.info = None
+                try:
+                    self.reader.close()
+                except Exception:
+                    log.exception("closing reader %s", info.reader_id)
+            self._emit(ReaderLost(info.reader_id, reason))
+            if not self._stop.is_set():
+                self._stop.wait(self.retry)
+        self._fail_writes(WriteCancelled("reader stopped"))
+
+    def _do_write(self, request: WriteRequest, fut: Future[TagSeen]) -> None:
+        if not fut.set_running_or_notify_cancel():
+            return
+        try:
+            seen = self.reader.write(request)
+        except ReaderError as exc:
+            fut.set_exception(WriteError(f"reader lost during write: {exc}"))
+            raise
+        except WriteError as exc:
+            fut.set_exception(exc)
+        except Exception as exc:
+            log.exception("write crashed")
+            fut.set_exception(WriteError(f"write failed: {exc}"))
+        else:
+            fut.set_result(seen)
+            self._emit(seen)
+
+
+def asyncio_sink(loop: asyncio.AbstractEventLoop, handler: Callable[[ReaderEvent], Any]) -> Sink:
+    """A sink that runs ``handler(event)`` on the event loop (thread-safe hand-off)."""
+
+    def sink(event: ReaderEvent) -> None:
+        try:
+            loop.call_soon_threadsafe(handler, event)
+        except RuntimeError:  # loop closed during shutdown
+            pass
+
+    return sink
