@@ -28,3 +28,15 @@ def need(ok: bool, why: str) -> None:
 @pytest.fixture
 def fixtures_dir() -> pathlib.Path:
     return FIXTURES
+
+
+try:  # keep property tests quick and deterministic in CI; a deadline would make slow machines flaky
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "tagd", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+    )
+    settings.register_profile("thorough", max_examples=2000, deadline=None)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tagd"))
+except ImportError:  # pragma: no cover
+    pass
