@@ -1,0 +1,439 @@
+"""The daemon's TOML configuration: models, loading with clear errors, and saving `settings.update` changes.
+
+The reader and mapping keys are Zaparoo Core's own (``[readers] auto_detect``, ``[[readers.connect]]``,
+``[readers.scan]``, ``[[mappings.entry]]``) so a user can carry those sections over; ``[api]``,
+``[[core]]`` and ``database`` are tagd's. Unknown keys are errors (``extra="forbid"``): a typo must not be
+silently ignored. Every error is a :class:`ConfigError` naming the file, the key path (``core[1].url``)
+and the reason.
+
+``settings.update`` writes the file back (as Zaparoo Core does) with :func:`save_config`: a small TOML
+writer for this schema, writing atomically (temp file + rename). Comments in a hand-edited file are not
+kept; the values are. Settings are never kept in the database, so the file is the one source of truth and
+``settings.reload`` means what it says.
+
+A missing config file means all defaults. The default path is ``platformdirs.user_config_dir("tagd")/config.toml``,
+or ``/etc/tagd/config.toml`` when running as root and that file exists.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+SYSTEM_CONFIG = Path("/etc/tagd/config.toml")
+
+
+class ConfigError(ValueError):
+    """A bad configuration: ``str()`` is ``FILE: KEY: REASON``."""
+
+    def __init__(self, file: str | os.PathLike[str], key: str, reason: str) -> None:
+        self.file = str(file)
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{self.file}: {key}: {reason}")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --- readers (Zaparoo's keys) ---------------------------------------------
+
+
+class ReaderConnect(_Section):
+    """One ``[[readers.connect]]`` entry: a reader to open at start (connect string ``driver:path``)."""
+
+    driver: str = Field(min_length=1)
+    path: str = ""
+    enabled: bool = True
+    id_source: str = ""  # Zaparoo's key; accepted, tagd derives readerIds itself
+
+    @property
+    def connect_string(self) -> str:
+        # Zaparoo drops underscores from driver ids (pn532_uart == pn532uart)
+        return f"{self.driver.replace('_', '').lower()}:{self.path}"
+
+
+class ReaderScan(_Section):
+    mode: Literal["tap", "hold"] = "tap"
+    exit_delay: float = Field(default=0.0, ge=0, le=3600)
+    ignore_on_connect: bool = False
+    ignore_system: list[str] = []  # Zaparoo's key; accepted, unused by tagd
+    on_scan: str = ""  # Zaparoo's key; accepted, unused by tagd
+    on_remove: str = ""  # Zaparoo's key; accepted, unused by tagd
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _empty_is_tap(cls, v: Any) -> Any:
+        return "tap" if v == "" else v  # Zaparoo treats an empty mode as tap
+
+
+class DriverSettings(_Section):
+    enabled: bool | None = None
+    auto_detect: bool | None = None
+
+
+class Readers(_Section):
+    auto_detect: bool = True
+    connect: list[ReaderConnect] = []
+    scan: ReaderScan = ReaderScan()
+    drivers: dict[str, DriverSettings] = {}
+    scan_history: int | None = None
+    options: dict[str, dict[str, Any]] = {}  # tagd: per-driver options, e.g. [readers.options.pn532uart] keys = [...]
+
+
+# --- mappings -------------------------------------------------------------
+
+
+class MappingEntry(_Section):
+    """A ``[[mappings.entry]]``: token_key ""=uid, "value"=text, "data"; match_pattern ``/re/``, with ``*``, or exact."""
+
+    token_key: Literal["", "id", "uid", "value", "text", "data"] = ""
+    match_pattern: str = Field(min_length=1)
+    zapscript: str
+
+
+class Mappings(_Section):
+    entry: list[MappingEntry] = []
+
+
+# --- api ------------------------------------------------------------------
+
+
+class Api(_Section):
+    listen: str = "127.0.0.1:7497"
+    keys: list[str] = []
+    allowed_origins: list[str] = []
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be HOST:PORT with a port 1-65535, e.g. 127.0.0.1:7497")
+        return v
+
+
+# --- cores (forwarders) ----------------------------------------------------
+
+Seconds = Annotated[float, Field(gt=0, le=3600)]
+
+
+class ZaparooCore(_Section):
+    type: Literal["zaparoo"]
+    name: str = ""
+    url: str = "ws://127.0.0.1:7497/api/v0.1"
+    api_key: str = ""
+    key_in_query: bool = False  # send the key as ?key= instead of Authorization: Bearer
+    max_age: Seconds = 10.0
+    timeout: Seconds = 5.0
+
+    @field_validator("url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        if not re.match(r"^wss?://[^/\s]+", v):
+            raise ValueError("must be a ws:// or wss:// URL, e.g. ws://127.0.0.1:7497/api/v0.1")
+        return v
+
+
+class MqttCore(_Section):
+    type: Literal["mqtt"]
+    name: str = ""
+    host: str = Field(min_length=1)
+    port: int = Field(default=1883, gt=0, lt=65536)
+    topic: str = Field(min_length=1)
+    username: str = ""
+    password: str = ""
+    qos: Literal[0, 1, 2] = 0
+    timeout: Seconds = 5.0
+
+
+class ExecCore(_Section):
+    type: Literal["exec"]
+    name: str = ""
+    argv: list[str] = Field(min_length=1)
+    stop_argv: list[str] = []
+    timeout: Seconds = 10.0
+
+
+class WebhookCore(_Section):
+    type: Literal["webhook"]
+    name: str = ""
+    url: str
+    stop_url: str = ""
+    headers: dict[str, str] = {}
+    timeout: Seconds = 5.0
+
+    @field_validator("url", "stop_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if v and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an http:// or https:// URL")
+        return v
+
+
+class StdoutCore(_Section):
+    type: Literal["stdout"]
+    name: str = ""
+
+
+CoreConfig = Annotated[
+    Union[ZaparooCore, MqttCore, ExecCore, WebhookCore, StdoutCore], Field(discriminator="type")
+]
+CORE_TYPES = ("zaparoo", "mqtt", "exec", "webhook", "stdout")
+
+
+def default_database_path() -> Path:
+    return Path(platformdirs.user_data_dir("tagd")) / "tagd.db"
+
+
+class Config(_Section):
+    readers: Readers = Readers()
+    mappings: Mappings = Mappings()
+    api: Api = Api()
+    core: list[CoreConfig] = []
+    database: Path = Field(default_factory=default_database_path)
+
+    # -- Zaparoo `settings` / `settings.update` keys (the reader and scan part) --
+
+    def settings_json(self) -> dict[str, Any]:
+        """The reader/scan keys of Zaparoo's ``settings`` result."""
+        scan = self.readers.scan
+        return {
+            "readersAutoDetect": self.readers.auto_detect,
+            "readersScanMode": scan.mode,
+            "readersScanExitDelay": scan.exit_delay,
+            "readersScanIgnoreSystems": list(scan.ignore_system),
+            "readersConnect": [
+                {"driver": c.driver, "path": c.path, "idSource": c.id_source, "enabled": c.enabled}
+                for c in self.readers.connect
+            ],
+        }
+
+    def with_settings(self, update: dict[str, Any], file: str = "<settings.update>") -> "Config":
+        """A copy with Zaparoo ``settings.update`` keys applied; ConfigError (key = the param name) if invalid.
+
+        Unknown keys are not handled here: the caller decides which of Zaparoo's other keys it accepts."""
+        raw = self.model_dump(mode="python")
+        scan, readers = raw["readers"]["scan"], raw["readers"]
+        where = {
+            "readersAutoDetect": (readers, "auto_detect"),
+            "readersScanMode": (scan, "mode"),
+            "readersScanExitDelay": (scan, "exit_delay"),
+            "readersScanIgnoreSystems": (scan, "ignore_system"),
+        }
+        for key, value in update.items():
+            if key in where:
+                table, field = where[key]
+                table[field] = value
+            elif key == "readersConnect":
+                if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
+                    raise ConfigError(file, key, "must be a list of {driver, path, idSource?, enabled?}")
+                readers["connect"] = [
+                    {"driver": c.get("driver"), "path": c.get("path", ""), "id_source": c.get("idSource", ""),
+                     "enabled": c.get("enabled", True)}
+                    for c in value
+                ]
+            else:
+                raise ConfigError(file, key, "not a setting tagd knows")
+        try:
+            return Config.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = next((k for k in update if _param_matches(k, err["loc"])), "/".join(map(str, err["loc"])))
+            raise ConfigError(file, key, err["msg"]) from None
+
+
+def _param_matches(param: str, loc: tuple[Any, ...]) -> bool:
+    field = {"readersAutoDetect": "auto_detect", "readersScanMode": "mode", "readersScanExitDelay": "exit_delay",
+             "readersScanIgnoreSystems": "ignore_system", "readersConnect": "connect"}.get(param)
+    return field in loc
+
+
+# --- loading ---------------------------------------------------------------
+
+
+def default_config_path() -> Path:
+    """``/etc/tagd/config.toml`` for root when it exists, else the user's config dir."""
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and SYSTEM_CONFIG.exists():
+        return SYSTEM_CONFIG
+    return Path(platformdirs.user_config_dir("tagd")) / "config.toml"
+
+
+def key_path(loc: tuple[Any, ...]) -> str:
+    """Pydantic's error location as a config key: ``("core", 1, "zaparoo", "url")`` → ``core[1].url``."""
+    out = ""
+    parts = list(loc)
+    for i, part in enumerate(parts):
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        # the discriminated union adds the tag ("zaparoo") after the list index: not a key the user wrote
+        if i >= 2 and parts[i - 2] == "core" and isinstance(parts[i - 1], int) and part in CORE_TYPES:
+            continue
+        out += f".{part}" if out else str(part)
+    return out
+
+
+def _reason(err: dict[str, Any]) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "missing":
+        return "required key is missing"
+    if err["type"] == "union_tag_invalid":
+        return f"type must be one of {', '.join(CORE_TYPES)}"
+    if err["type"] == "union_tag_not_found":
+        return f"type is required (one of {', '.join(CORE_TYPES)})"
+    return err["msg"].removeprefix("Value error, ")
+
+
+def parse_config(text: str, file: str | os.PathLike[str] = "<config>") -> Config:
+    """Validate TOML text; ConfigError on any problem (the first one; the rest are counted in the reason)."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ConfigError(file, f"line {m.group(1)}" if m else "(syntax)", f"invalid TOML: {exc}") from None
+    try:
+        config = Config.model_validate(raw)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        reason = _reason(first)
+        if len(errors) > 1:
+            others = "; ".join(f"{key_path(e['loc'])}: {_reason(e)}" for e in errors[1:4])
+            reason += f" (and {len(errors) - 1} more: {others})"
+        raise ConfigError(file, key_path(first["loc"]) or "(top)", reason) from None
+    if not config.database.is_absolute():  # relative to the config file, so the file means the same from any cwd
+        base = Path(file).parent if not str(file).startswith("<") else Path.cwd()
+        config.database = (base / config.database).resolve()
+    return config
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate the config file (default path when None). A missing file gives all defaults."""
+    file = Path(path) if path is not None else default_config_path()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Config()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(file, "(file)", f"cannot read: {exc}") from None
+    return parse_config(text, file)
+
+
+# --- saving (settings.update) ----------------------------------------------
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(key: str) -> str:
+    return key if _BARE_KEY.match(key) else _toml_string(key)
+
+
+def _toml_string(s: str) -> str:
+    out = []
+    for ch in s:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return _toml_string(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def _is_table_array(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+
+def dumps_toml(data: dict[str, Any]) -> str:
+    """Write nested dicts/lists/scalars as TOML: scalars first, then sub-tables, then arrays of tables."""
+    lines: list[str] = []
+
+    def table(prefix: str, d: dict[str, Any], header: str | None) -> None:
+        if header is not None:
+            lines.append("")
+            lines.append(header)
+        subtables = []
+        for k, v in d.items():
+            if v is None:
+                continue
+            if isinstance(v, dict) or _is_table_array(v):
+                subtables.append((k, v))
+            else:
+                lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
+        for k, v in subtables:
+            name = f"{prefix}{_toml_key(k)}"
+            if isinstance(v, dict):
+                table(name + ".", v, f"[{name}]")
+            else:
+                for item in v:
+                    table(name + ".", item, f"[[{name}]]")
+
+    table("", data, None)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def save_config(config: Config, path: str | os.PathLike[str]) -> None:
+    """Write the config atomically (temp file in the same dir, fsync, rename). ConfigError if it cannot."""
+    file = Path(path)
+    data = config.model_dump(mode="json", exclude_defaults=True)
+    text = dumps_toml(data)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=file.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ConfigError(file, "(file)", f"cannot write: {exc}") from None
+
+
+def update_settings(config: Config, update: dict[str, Any], path: str | os.PathLike[str]) -> Config:
+    """``settings.update``: validate the Zaparoo keys, write the file, return the new config."""
+    new = config.with_settings(update)
+    save_config(new, path)
+    return new

@@ -1,0 +1,276 @@
+"""Mappings: rules that replace a token's text before it is launched (Zaparoo's semantics, SPEC §5).
+
+A mapping matches one token field — ``uid`` (normalised: trimmed, lower-case, no ``:``), ``text`` or
+``data`` (hex) — ``exact``-ly, as a substring (``partial``) or with an RE2 ``regex`` (Go syntax,
+unanchored search, linear time: a user's pattern cannot hang a tap). The first *enabled* match in creation
+order wins and its ``override`` replaces the token text.
+
+Order of sources, as Zaparoo Core does it: database mappings first (by id = creation order), then the
+mapping-file entries (the config's ``[[mappings.entry]]``, then ``*.toml`` files of the mappings directory in
+name order).
+
+Speed: :class:`MappingTable` answers exact patterns from per-type dict indexes and only scans the
+partial/regex mappings, stopping at the index hit's position, so the creation-order rule holds across both
+and 10,000 exact mappings cost three dict lookups (``evaluations`` counts the scanned patterns).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Literal
+
+import re2
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from tagd.token import Token, format_scan_time, normalize_uid
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+TYPES = ("uid", "text", "data")
+MATCHES = ("exact", "partial", "regex")
+TYPE_ALIASES = {"id": "uid", "value": "text"}  # Zaparoo's database names for uid and text
+TOKEN_KEYS = {"": "uid", "id": "uid", "uid": "uid", "value": "text", "text": "text", "data": "data"}
+
+
+class MappingError(ValueError):
+    """Bad mapping input: ``str()`` names the field and what was wrong, e.g. ``pattern: invalid regex: missing ): a(b``."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # errors are reported to the user, not to stderr
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_regex(pattern: str) -> Any:
+    """Compile with RE2; MappingError carrying RE2's own message (e.g. ``missing ): a(b``)."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        msg = exc.args[0] if exc.args else str(exc)
+        if isinstance(msg, bytes):
+            msg = msg.decode("utf-8", "replace")
+        raise MappingError("pattern", f"invalid regex: {msg}") from None
+
+
+class Mapping(BaseModel):
+    """One mapping, with Zaparoo's fields. ``id`` is None until stored; ``source`` says where a file entry came from."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: int | None = None
+    added_ns: int = Field(default_factory=time.time_ns)
+    label: str = ""
+    enabled: bool = True
+    type: Literal["uid", "text", "data"]
+    match: Literal["exact", "partial", "regex"]
+    pattern: str = Field(min_length=1)
+    override: str
+    source: str = ""  # "" = database; else e.g. "config.toml entry 3"
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type_alias(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.strip().lower()
+            return TYPE_ALIASES.get(v, v)
+        return v
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _match_lower(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _regex_compiles(self) -> "Mapping":
+        if self.match == "regex":
+            compile_regex(self.pattern)  # raises MappingError, which pydantic wraps; build() unwraps it
+        return self
+
+    @classmethod
+    def build(cls, **fields: Any) -> "Mapping":
+        """Validate user input (API params, a mapping file): MappingError with a clear message if bad."""
+        try:
+            return cls(**fields)
+        except MappingError:
+            raise
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "mapping"
+            if err["type"] == "literal_error" and field == "type":
+                raise MappingError("type", f"must be uid, text or data (or id, value), not {err['input']!r}") from None
+            if err["type"] == "literal_error" and field == "match":
+                raise MappingError("match", f"must be exact, partial or regex, not {err['input']!r}") from None
+            if err["type"] == "missing":
+                raise MappingError(field, "is required") from None
+            if err["type"] == "extra_forbidden":
+                raise MappingError(field, "unknown field") from None
+            if err["type"] == "string_too_short":
+                raise MappingError(field, "must not be empty") from None
+            ctx_error = (err.get("ctx") or {}).get("error")
+            if isinstance(ctx_error, MappingError):
+                raise ctx_error from None
+            raise MappingError(field, err["msg"].removeprefix("Value error, ")) from None
+
+    @property
+    def added(self) -> str:
+        return format_scan_time(self.added_ns)
+
+    def to_json(self) -> dict[str, Any]:
+        """Zaparoo's Mapping object (``id`` as a string, ``added`` RFC 3339)."""
+        return {
+            "id": str(self.id) if self.id is not None else "",
+            "added": self.added,
+            "label": self.label,
+            "enabled": self.enabled,
+            "type": self.type,
+            "match": self.match,
+            "pattern": self.pattern,
+            "override": self.override,
+        }
+
+
+def token_field(token: Token, type_: str) -> str:
+    """The token value a mapping of this type compares (uid normalised as Zaparoo does)."""
+    if type_ == "uid":
+        return normalize_uid(token.uid)
+    return token.text if type_ == "text" else token.data
+
+
+def _exact_key(mapping: Mapping) -> str:
+    return normalize_uid(mapping.pattern) if mapping.type == "uid" else mapping.pattern
+
+
+def _matcher(mapping: Mapping) -> Callable[[str], bool]:
+    if mapping.match == "regex":  # the regex sees the normalised uid but is not itself normalised
+        search = compile_regex(mapping.pattern).search
+        return lambda value: search(value) is not None
+    needle = _exact_key(mapping)
+    return lambda value: needle in value
+
+
+class MappingTable:
+    """The enabled mappings in creation order, indexed for matching. Immutable: rebuild it when mappings change."""
+
+    def __init__(self, mappings: Iterable[Mapping] = ()) -> None:
+        self.mappings: list[Mapping] = [m for m in mappings if m.enabled]
+        self._exact: dict[str, dict[str, int]] = {t: {} for t in TYPES}
+        self._scan: list[tuple[int, str, Callable[[str], bool]]] = []
+        for pos, m in enumerate(self.mappings):
+            if m.match == "exact":
+                self._exact[m.type].setdefault(_exact_key(m), pos)  # the first one wins
+            else:
+                self._scan.append((pos, m.type, _matcher(m)))
+        self.evaluations = 0  # partial/regex patterns tried so far (for tests and the benchmark)
+
+    def __len__(self) -> int:
+        return len(self.mappings)
+
+    @classmethod
+    def from_sources(cls, db_mappings: Iterable[Mapping], file_mappings: Iterable[Mapping] = ()) -> "MappingTable":
+        """Database mappings first, then mapping-file entries (Zaparoo's order)."""
+        return cls([*db_mappings, *file_mappings])
+
+    def match(self, token: Token) -> Mapping | None:
+        """The first enabled mapping (creation order) that matches the token, or None."""
+        values = {t: token_field(token, t) for t in TYPES}
+        best: int | None = None
+        for t in TYPES:
+            pos = self._exact[t].get(values[t])
+            if pos is not None and (best is None or pos < best):
+                best = pos
+        for pos, type_, matches in self._scan:
+            if best is not None and pos > best:
+                break  # the index hit comes first in creation order
+            self.evaluations += 1
+            if matches(values[type_]):
+                return self.mappings[pos]
+        return self.mappings[best] if best is not None else None
+
+    def apply(self, token: Token) -> Token:
+        """The token with the matching mapping's override as its text (unchanged when nothing matches)."""
+        mapping = self.match(token)
+        return token.with_text(mapping.override) if mapping is not None else token
+
+    validate = staticmethod(Mapping.build)
+
+    @staticmethod
+    def from_config(entries: Iterable[Any], source: str = "config") -> list[Mapping]:
+        """Mapping-file entries (``[[mappings.entry]]``, dicts or config.MappingEntry) as Mappings.
+
+        ``token_key``: "" (or id/uid) = uid, "value"/"text" = text, "data" = data. ``match_pattern``: ``/re/`` = regex;
+        containing ``*`` = a wildcard match (one literal piece, e.g. ``*mario*``, is Zaparoo's partial match;
+        several pieces, ``04*ab``, must appear in that order); else exact."""
+        out = []
+        for n, entry in enumerate(entries, 1):
+            e = entry if isinstance(entry, dict) else entry.model_dump()
+            where = f"{source} entry {n}"
+            key = str(e.get("token_key", "") or "").strip().lower()
+            if key not in TOKEN_KEYS:
+                raise MappingError(f"{where}: token_key", f"must be \"\", \"value\" or \"data\", not {key!r}")
+            type_ = TOKEN_KEYS[key]
+            match, pattern = _file_pattern(str(e.get("match_pattern", "")), type_)
+            try:
+                out.append(Mapping.build(type=type_, match=match, pattern=pattern, override=e.get("zapscript", ""),
+                                         label=where, source=where))
+            except MappingError as exc:
+                raise MappingError(f"{where}: {exc.field}", exc.reason) from None
+        return out
+
+
+def _file_pattern(pattern: str, type_: str) -> tuple[str, str]:
+    if len(pattern) > 2 and pattern.startswith("/") and pattern.endswith("/"):
+        return "regex", pattern[1:-1]
+    if "*" not in pattern:
+        return "exact", pattern
+    pieces = [normalize_uid(p) if type_ == "uid" else p for p in pattern.split("*")]
+    pieces = [p for p in pieces if p]
+    if len(pieces) == 1:
+        return "partial", pieces[0]
+    if not pieces:
+        return "regex", "(?s).*"
+    return "regex", "(?s)" + ".*".join(re2.escape(p) for p in pieces)
+
+
+def load_mapping_file(path: str | os.PathLike[str]) -> list[Mapping]:
+    """A TOML file of ``[[mappings.entry]]`` tables. MappingError naming the file on any problem."""
+    file = Path(path)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise MappingError(str(file), f"cannot read mapping file: {exc}") from None
+    extra = set(raw) - {"mappings"} or set(raw.get("mappings", {})) - {"entry"}
+    if extra:
+        raise MappingError(str(file), f"unknown key {sorted(extra)[0]!r} (expected [[mappings.entry]] tables)")
+    entries = raw.get("mappings", {}).get("entry", [])
+    for n, e in enumerate(entries, 1):
+        unknown = set(e) - {"token_key", "match_pattern", "zapscript"}
+        if unknown:
+            raise MappingError(f"{file} entry {n}: {sorted(unknown)[0]}", "unknown key")
+    return MappingTable.from_config(entries, source=str(file))
+
+
+def load_mapping_dir(directory: str | os.PathLike[str]) -> list[Mapping]:
+    """Every ``*.toml`` in the directory (recursively, in path order); a missing directory gives none."""
+    root = Path(directory)
+    if not root.is_dir():
+        return []
+    out: list[Mapping] = []
+    for file in sorted(p for p in root.rglob("*") if p.suffix.lower() == ".toml" and p.is_file()):
+        out.extend(load_mapping_file(file))
+    return out
+
+
+def mappings_dir_for(config_path: str | os.PathLike[str]) -> Path:
+    """Where mapping files live: ``mappings/`` next to the config file."""
+    return Path(config_path).parent / "mappings"
