@@ -1,0 +1,111 @@
+"""Forwarders: where a launch goes — "the core". Each ``[[core]]`` config entry builds one.
+
+A forwarder gets the token *after* mappings (its text is what to launch) and raises :class:`ForwardError`
+when the launch did not reach its target. The pipeline calls every forwarder concurrently and never lets
+one forwarder's failure or slowness hold up the others or the readers.
+
+Lifecycle (owned by the service, not the pipeline): ``await start_all(fws)`` after building them,
+``await close_all(fws)`` at shutdown. ``stop_media()`` is the hold-mode exit (Zaparoo's ``stop``); a
+forwarder with no notion of stopping does nothing. ``on_notification(method, params)`` may be set to
+receive the target's own notifications (only the zaparoo forwarder has any: ``media.started`` …).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from typing import Any, Callable, ClassVar, Iterable, Sequence
+
+from tagd.token import Token
+
+log = logging.getLogger(__name__)
+
+NotificationCallback = Callable[[str, Any], None]
+
+
+class ForwardError(Exception):
+    """The launch (or stop) did not reach the target; the message says which target and why."""
+
+
+class Forwarder(ABC):
+    kind: ClassVar[str]
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.on_notification: NotificationCallback | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+    async def start(self) -> None:
+        """Connect or prepare; must not wait for an unreachable target (reconnect in the background)."""
+
+    @abstractmethod
+    async def launch(self, token: Token) -> None:
+        """Send one launch; ForwardError if it did not reach the target."""
+
+    async def stop_media(self) -> None:
+        """Hold-mode exit: stop whatever was launched. Default: nothing to stop."""
+
+    async def close(self) -> None:
+        """Release connections and tasks. Must not raise."""
+
+    def _notify(self, method: str, params: Any) -> None:
+        if self.on_notification is None:
+            return
+        try:
+            self.on_notification(method, params)
+        except Exception:  # a broken listener must not kill the connection
+            log.exception("%s: notification callback failed", self.name)
+
+
+def build_forwarders(cores: Iterable[Any]) -> list[Forwarder]:
+    """One forwarder per ``[[core]]`` config model, in config order, named ``<type>`` or ``<type>#N`` (or its ``name``)."""
+    cores = list(cores)
+    counts: dict[str, int] = {}
+    for c in cores:
+        counts[c.type] = counts.get(c.type, 0) + 1
+    seen: dict[str, int] = {}
+    out: list[Forwarder] = []
+    for c in cores:
+        seen[c.type] = seen.get(c.type, 0) + 1
+        name = c.name or (c.type if counts[c.type] == 1 else f"{c.type}#{seen[c.type]}")
+        out.append(_forwarder_class(c.type)(c, name))
+    return out
+
+
+def _forwarder_class(kind: str) -> Any:
+    # imported on demand: paho is only needed when an mqtt core is configured
+    if kind == "zaparoo":
+        from tagd.daemon.forwarders.zaparoo import ZaparooForwarder
+
+        return ZaparooForwarder
+    if kind == "mqtt":
+        from tagd.daemon.forwarders.mqtt import MqttForwarder
+
+        return MqttForwarder
+    if kind == "exec":
+        from tagd.daemon.forwarders.command import ExecForwarder
+
+        return ExecForwarder
+    if kind == "webhook":
+        from tagd.daemon.forwarders.webhook import WebhookForwarder
+
+        return WebhookForwarder
+    if kind == "stdout":
+        from tagd.daemon.forwarders.stdout import StdoutForwarder
+
+        return StdoutForwarder
+    raise ValueError(f"unknown core type {kind!r}")
+
+
+async def start_all(forwarders: Sequence[Forwarder]) -> None:
+    await asyncio.gather(*(f.start() for f in forwarders))
+
+
+async def close_all(forwarders: Sequence[Forwarder]) -> None:
+    results = await asyncio.gather(*(f.close() for f in forwarders), return_exceptions=True)
+    for f, r in zip(forwarders, results):
+        if isinstance(r, BaseException):
+            log.warning("%s: close failed: %s", f.name, r)

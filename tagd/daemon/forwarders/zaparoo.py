@@ -1,0 +1,229 @@
+"""Forward launches to Zaparoo Core over its WebSocket JSON-RPC API (seeds/001): ``run`` per launch, ``stop`` on exit.
+
+One long-lived connection, kept up by a background task that reconnects with exponential backoff
+(0.5 s doubling to 10 s). Core's notifications (``media.started``, ``media.stopped``, ``tokens.added`` …)
+arrive on the same socket and go to ``on_notification``; every client of Core gets them without asking.
+
+Down means fast failure: when the last connection attempt failed, :meth:`launch` raises ForwardError at
+once instead of queueing — the reader and the other forwarders never wait for a dead core. While an attempt
+is under way (start-up, right after a reconnect began) a launch waits for it, but never past the token's
+``max_age`` (measured from the scan time): a launch older than that is not sent late, it fails with
+"launch expired" (a game starting ten seconds after the tap is worse than none).
+
+The API key goes as ``Authorization: Bearer`` (or ``?key=`` with ``key_in_query``). :meth:`call` is the
+generic request the API server uses to proxy methods tagd does not serve; Core's JSON-RPC errors come back as
+:class:`CoreError` with Core's code and message so the proxy can relay them unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import aiohttp
+
+from tagd.daemon.forwarders import Forwarder, ForwardError
+from tagd.token import Token
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 10.0
+
+
+class CoreError(ForwardError):
+    """Core answered a request with a JSON-RPC error."""
+
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        self.code = code
+        self.message = message
+        self.data = data
+        super().__init__(f"zaparoo core error {code}: {message}")
+
+
+class ZaparooForwarder(Forwarder):
+    kind = "zaparoo"
+
+    def __init__(self, config: Any, name: str = "zaparoo") -> None:
+        super().__init__(name)
+        self.url = config.url
+        self.api_key = config.api_key
+        self.key_in_query = config.key_in_query
+        self.max_age = float(config.max_age)
+        self.timeout = float(config.timeout)
+        self.last_error = "not started"
+        self.connections = 0  # successful connects so far (tests, diagnostics)
+        self._session: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._settled = asyncio.Event()  # set when not in the middle of a connection attempt
+        self._connected = asyncio.Event()
+        self._settled.set()  # not started: nothing to wait for
+
+    @property
+    def connected(self) -> bool:
+        return self._ws is not None and not self._ws.closed
+
+    def _connect_url_and_headers(self) -> tuple[str, dict[str, str]]:
+        if not self.api_key:
+            return self.url, {}
+        if not self.key_in_query:
+            return self.url, {"Authorization": f"Bearer {self.api_key}"}
+        parts = urlsplit(self.url)
+        query = (parts.query + "&" if parts.query else "") + urlencode({"key": self.api_key})
+        return urlunsplit(parts._replace(query=query)), {}
+
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        self._session = aiohttp.ClientSession()
+        self._settled.clear()  # the first attempt is under way: early launches wait for it
+        self._task = asyncio.create_task(self._run(), name=f"zaparoo-{self.name}")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+        if self._ws is not None:
+            await self._ws.close()
+            self._ws = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        self._fail_pending("forwarder closed")
+
+    # --- connection ---------------------------------------------------------
+
+    async def _run(self) -> None:
+        assert self._session is not None
+        backoff = BACKOFF_FIRST
+        url, headers = self._connect_url_and_headers()
+        while True:
+            self._settled.clear()
+            try:
+                ws = await asyncio.wait_for(
+                    self._session.ws_connect(url, headers=headers, heartbeat=15.0, max_msg_size=16 * 2**20),
+                    self.timeout,
+                )
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                self.last_error = _describe(exc) or "connection failed"
+                self._settled.set()
+                log.debug("%s: cannot connect to %s: %s (retry in %.1f s)", self.name, self.url, self.last_error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
+                continue
+            self._ws = ws
+            self.connections += 1
+            self.last_error = ""
+            backoff = BACKOFF_FIRST
+            self._connected.set()
+            self._settled.set()
+            log.info("%s: connected to %s", self.name, self.url)
+            try:
+                await self._read(ws)
+            finally:
+                self._ws = None
+                self._connected.clear()
+                self.last_error = "connection lost"
+                self._fail_pending(f"connection to {self.url} lost")
+            log.warning("%s: connection to %s lost; reconnecting", self.name, self.url)
+            await asyncio.sleep(backoff)
+
+    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                if msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
+                    break
+                continue
+            try:
+                obj = json.loads(msg.data)
+            except ValueError:
+                continue  # e.g. "pong"
+            if isinstance(obj, dict):
+                self._dispatch(obj)
+
+    def _dispatch(self, obj: dict[str, Any]) -> None:
+        msg_id = obj.get("id")
+        if msg_id is not None and str(msg_id) in self._pending:
+            fut = self._pending[str(msg_id)]
+            if fut.done():
+                return
+            err = obj.get("error")
+            if isinstance(err, dict):
+                fut.set_exception(CoreError(int(err.get("code", 0) or 0), str(err.get("message", "")), err.get("data")))
+            else:
+                fut.set_result(obj.get("result"))
+        elif isinstance(obj.get("method"), str) and msg_id is None:
+            self._notify(obj["method"], obj.get("params"))
+
+    def _fail_pending(self, reason: str) -> None:
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(ForwardError(f"{self.name}: {reason}"))
+
+    async def _wait_connected(self, deadline: float) -> aiohttp.ClientWebSocketResponse:
+        """The open socket; wait for an attempt already under way, but not past ``deadline`` (time.time())."""
+        if not self.connected and not self._settled.is_set():
+            try:
+                await asyncio.wait_for(self._settled.wait(), max(0.0, deadline - time.time()))
+            except asyncio.TimeoutError:
+                pass
+        ws = self._ws
+        if ws is None or ws.closed:
+            raise ForwardError(f"{self.name}: zaparoo core at {self.url} is not connected ({self.last_error})")
+        return ws
+
+    # --- requests -----------------------------------------------------------
+
+    async def _request(self, ws: aiohttp.ClientWebSocketResponse, method: str, params: Any, timeout: float) -> Any:
+        req_id = str(uuid.uuid4())
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[req_id] = fut
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        try:
+            try:
+                await ws.send_str(json.dumps(message))
+            except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
+                raise ForwardError(f"{self.name}: sending {method} failed: {_describe(exc)}") from None
+            try:
+                return await asyncio.wait_for(fut, timeout)
+            except asyncio.TimeoutError:
+                raise ForwardError(f"{self.name}: zaparoo core did not answer {method} within {timeout:g} s") from None
+        finally:
+            self._pending.pop(req_id, None)
+
+    async def call(self, method: str, params: Any = None, timeout: float | None = None) -> Any:
+        """Send any JSON-RPC request to Core and return its result (CoreError for Core's errors)."""
+        timeout = self.timeout if timeout is None else timeout
+        ws = await self._wait_connected(time.time() + timeout)
+        return await self._request(ws, method, params, timeout)
+
+    async def launch(self, token: Token) -> None:
+        deadline = token.scan_ns / 1e9 + self.max_age
+        ws = await self._wait_connected(deadline)
+        age = time.time() - token.scan_ns / 1e9
+        if age > self.max_age:
+            raise ForwardError(f"{self.name}: launch expired: scanned {age:.1f} s ago (max_age {self.max_age:g} s)")
+        params: dict[str, Any] = {"type": token.type, "uid": token.uid, "text": token.text, "data": token.data}
+        if token.unsafe:
+            params["unsafe"] = True
+        await self._request(ws, "run", params, self.timeout)
+
+    async def stop_media(self) -> None:
+        await self.call("stop")
+
+
+def _describe(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__

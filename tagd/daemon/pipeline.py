@@ -1,0 +1,252 @@
+"""The pipeline: reader events in, launches out (SPEC §5) — dedupe, ignore-on-connect, mappings, tap/hold, history.
+
+Rules, as Zaparoo Core applies them:
+
+- **Dedupe.** The same token (normalised uid + text) does not launch again until it is removed or another
+  token is seen. A ReaderLost is *not* a removal: the reader coming back with the same tag launches nothing.
+- **ignore_on_connect.** A tag already on a reader when it connects is not launched (it is still active and
+  deduped). "Already on" = the reader's first TagSeen arriving within ``connect_grace`` seconds of its
+  ReaderAdded (the worker polls right after opening, so a tag lying there shows up within one poll).
+- **Written tags.** A TagSeen with ``written=True`` (the tag a reader just wrote) or whose uid was passed to
+  :meth:`Pipeline.mark_written` (consumed by its next sighting, forgotten after ``WRITTEN_TTL``) is not launched.
+- **Tap mode.** Removal only clears the active token. **Hold mode.** Removing the token that launched the
+  media stops it (every forwarder's ``stop_media``) after ``exit_delay`` seconds, unless the token is put
+  back first (then nothing happens: the media keeps running). A new launch also cancels a pending exit.
+- **Forwarding.** Mappings are applied, then every forwarder gets the launch concurrently; each forwarder's
+  launches run one at a time, in order (a per-forwarder lock), so one slow or failing forwarder delays only
+  itself — never the others, never the readers. The launch counts as a **success when at least one
+  forwarder succeeded** (with no forwarders at all: failure, since nothing was launched); history records
+  the launched token (after mappings) with that flag.
+
+Threading: everything runs on the asyncio loop. :meth:`submit` updates all state synchronously (so events
+are applied in arrival order) and returns the launch as a task; hand reader events to it with
+``asyncio_sink(loop, pipeline.submit)``. :meth:`handle` is submit + await (tests, API injection).
+
+The service owns the forwarders' lifecycle (``forwarders.start_all`` / ``close_all``) and may swap
+``pipeline.config`` (settings.update) or call :meth:`reload_mappings` at any time; both take effect on the
+next event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Awaitable, Callable, Iterable
+
+from tagd.daemon.forwarders import Forwarder, ForwardError
+from tagd.daemon.mappings import Mapping, MappingTable
+from tagd.readers.base import ReaderAdded, ReaderEvent, ReaderInfo, ReaderLost, TagGone, TagSeen
+from tagd.token import Token, normalize_uid
+
+log = logging.getLogger(__name__)
+
+Notify = Callable[[str, Any], None]
+WRITTEN_TTL = 60.0  # seconds a mark_written() uid stays suppressed if the tag is not seen again
+
+
+class Pipeline:
+    def __init__(self, config: Any, store: Any, mappings: MappingTable, forwarders: Iterable[Forwarder],
+                 notify: Notify | None = None, *, connect_grace: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.store = store
+        self.mappings = mappings
+        self.forwarders = list(forwarders)
+        self.notify: Notify = notify or (lambda method, params: None)
+        self.connect_grace = connect_grace
+        self.clock = clock
+        self.active: dict[str, Token] = {}  # reader_id → the token on it (as scanned, before mappings)
+        self.last: Token | None = None  # the last token seen or run
+        self.readers: dict[str, ReaderInfo] = {}
+        self._seen_key: tuple[str, str] | None = None  # dedupe: the last token seen, until removed
+        self._launched_key: tuple[str, str] | None = None  # hold mode: the token that launched the media
+        self._exit_task: asyncio.Task[None] | None = None
+        self._written: dict[str, float] = {}  # normalised uid → expiry (clock)
+        self._connected_at: dict[str, float] = {}  # reader_id → ReaderAdded time, until its first tag
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
+
+    # --- inputs -------------------------------------------------------------
+
+    async def handle(self, event: ReaderEvent) -> None:
+        """Apply one reader event and wait for any launch it caused."""
+        task = self.submit(event)
+        if task is not None:
+            await task
+
+    def submit(self, event: ReaderEvent) -> asyncio.Task[Any] | None:
+        """Apply one reader event now (synchronously); a launch it causes runs as the returned task."""
+        if self._stopping:
+            return None
+        if isinstance(event, TagSeen):
+            return self._tag_seen(event)
+        if isinstance(event, TagGone):
+            self._tag_gone(event.reader_id)
+        elif isinstance(event, ReaderAdded):
+            self._reader_added(event.info)
+        elif isinstance(event, ReaderLost):
+            self._reader_lost(event.reader_id, event.reason)
+        return None
+
+    async def run_token(self, token: Token) -> bool:
+        """Launch an injected token (API ``run``): mappings, forwarders, history — no dedupe, not active on any reader.
+
+        ``token.unsafe`` is passed on as given. Returns the launch's success."""
+        self.last = token
+        self._cancel_exit()
+        self._launched_key = None  # an API launch is not held by any tag
+        return bool(await self._spawn(self._launch(token)))
+
+    def mark_written(self, uid: str) -> None:
+        """Do not launch the tag with this uid the next time it is seen (it was just written)."""
+        self._written[normalize_uid(uid)] = self.clock() + WRITTEN_TTL
+
+    def reload_mappings(self, file_mappings: Iterable[Mapping] = ()) -> MappingTable:
+        """Rebuild the mapping table from the store (first) and the given mapping-file entries (after)."""
+        self.mappings = MappingTable.from_sources(self.store.mappings(), file_mappings)
+        return self.mappings
+
+    async def stop(self, timeout: float = 2.0) -> None:
+        """Stop taking events; give in-flight launches ``timeout`` seconds, then cancel them. Forwarders stay open."""
+        self._stopping = True
+        self._cancel_exit()
+        tasks = list(self._tasks)
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # --- reader events --------------------------------------------------------
+
+    def _tag_seen(self, event: TagSeen) -> asyncio.Task[Any] | None:
+        rid = event.reader_id
+        token = event.token if event.token.reader_id else event.token.model_copy(update={"reader_id": rid})
+        key = token.key
+        previous = self.active.get(rid)
+        self.active[rid] = token
+        self.last = token
+        if previous is None or previous.key != key:
+            self.notify("tokens.added", token.to_json())
+        connected_at = self._connected_at.pop(rid, None)
+        on_connect = connected_at is not None and self.clock() - connected_at <= self.connect_grace
+        written = self._take_written(token.uid) or event.written
+
+        if self._exit_task is not None and key == self._launched_key:
+            log.info("token put back on %s: exit cancelled", rid)
+            self._cancel_exit()
+            self._seen_key = key
+            return None
+        if key == self._seen_key:
+            return None
+        self._seen_key = key
+        if written:
+            log.info("not launching the tag just written on %s", rid)
+            return None
+        if on_connect and self.config.readers.scan.ignore_on_connect:
+            log.info("not launching the tag already on %s when it connected", rid)
+            return None
+        self._cancel_exit()  # the new launch replaces the media a pending exit would stop
+        self._launched_key = key
+        return self._spawn(self._launch(token))
+
+    def _tag_gone(self, rid: str) -> None:
+        self._connected_at.pop(rid, None)
+        token = self.active.pop(rid, None)
+        if token is None:
+            return
+        self.notify("tokens.removed", None)
+        if token.key == self._seen_key:
+            self._seen_key = None
+        scan = self.config.readers.scan
+        still_on_a_reader = any(t.key == token.key for t in self.active.values())
+        if scan.mode == "hold" and token.key == self._launched_key and not still_on_a_reader:
+            self._cancel_exit()
+            self._exit_task = self._spawn(self._exit_after(float(scan.exit_delay)))
+
+    def _reader_added(self, info: ReaderInfo) -> None:
+        rid = info.reader_id
+        self.readers[rid] = info
+        self._connected_at[rid] = self.clock()
+        self.notify("readers.added", {"driver": info.driver, "path": info.path, "connected": True})
+
+    def _reader_lost(self, rid: str, reason: str) -> None:
+        """Not a removal: the active token is dropped (its reader is gone) but dedupe and hold state stay."""
+        self._connected_at.pop(rid, None)
+        self.active.pop(rid, None)
+        info = self.readers.pop(rid, None)
+        driver, path = (info.driver, info.path) if info else ("", rid)
+        self.notify("readers.removed", {"driver": driver, "path": path, "connected": False})
+        if reason != "stopped":
+            self._inbox(f"Reader {driver}:{path} disconnected", "readers", severity=1, body=reason)
+
+    def _take_written(self, uid: str) -> bool:
+        now = self.clock()
+        for stale in [u for u, expiry in self._written.items() if expiry < now]:
+            del self._written[stale]
+        return self._written.pop(normalize_uid(uid), None) is not None if uid else False
+
+    # --- launching --------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _cancel_exit(self) -> None:
+        if self._exit_task is not None:
+            self._exit_task.cancel()
+            self._exit_task = None
+
+    async def _launch(self, token: Token) -> bool:
+        launched = self.mappings.apply(token)
+        results = await asyncio.gather(*(self._forward(fw, launched) for fw in self.forwarders))
+        success = any(results)
+        try:
+            self.store.add_history(launched, success)
+        except Exception:  # history is a record, not a reason to lose the launch
+            log.exception("recording history failed")
+        log.info("launch %r from %s: %s", launched.text, launched.reader_id or launched.source or "api",
+                 "ok" if success else "failed")
+        return success
+
+    def _lock(self, fw: Forwarder) -> asyncio.Lock:
+        return self._locks.setdefault(id(fw), asyncio.Lock())
+
+    async def _forward(self, fw: Forwarder, token: Token) -> bool:
+        async with self._lock(fw):
+            try:
+                await fw.launch(token)
+                return True
+            except ForwardError as exc:
+                log.warning("%s: %s", fw.name, exc)
+                self._inbox(f"Launches are not reaching {fw.name}", "core", severity=2, body=str(exc))
+            except Exception:
+                log.exception("%s: launch crashed", fw.name)
+            return False
+
+    async def _exit_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._exit_task = None
+        self._launched_key = None
+        log.info("held token removed: stopping media")
+        await asyncio.gather(*(self._stop_media(fw) for fw in self.forwarders))
+
+    async def _stop_media(self, fw: Forwarder) -> None:
+        async with self._lock(fw):
+            try:
+                await fw.stop_media()
+            except ForwardError as exc:
+                log.warning("%s: stop failed: %s", fw.name, exc)
+            except Exception:
+                log.exception("%s: stop crashed", fw.name)
+
+    def _inbox(self, text: str, category: str, severity: int, body: str = "") -> None:
+        """tagd's own messages (Zaparoo's inbox); the same text is not added twice while it is unread."""
+        try:
+            self.store.add_inbox(text, category, severity=severity, body=body, unique=True)
+        except Exception:
+            log.exception("adding an inbox message failed")
