@@ -293,9 +293,9 @@ def _reason(err: dict[str, Any]) -> str:
     if err["type"] == "missing":
         return "required key is missing"
     if err["type"] == "union_tag_invalid":
-        return f"type must be one of {', '.join(CORE_TYPES)}"
+        return f"must be one of {', '.join(CORE_TYPES)}, not {err.get('ctx', {}).get('tag')!r}"
     if err["type"] == "union_tag_not_found":
-        return f"type is required (one of {', '.join(CORE_TYPES)})"
+        return f"required key is missing (one of {', '.join(CORE_TYPES)})"
     return err["msg"].removeprefix("Value error, ")
 
 
@@ -311,6 +311,9 @@ def parse_config(text: str, file: str | os.PathLike[str] = "<config>") -> Config
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
+        for e in errors:  # a bad or missing core type is reported at the key the user must fix
+            if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                e["loc"] = (*e["loc"], "type")
         reason = _reason(first)
         if len(errors) > 1:
             others = "; ".join(f"{key_path(e['loc'])}: {_reason(e)}" for e in errors[1:4])
