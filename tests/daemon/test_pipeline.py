@@ -65,10 +65,22 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path: Path):
-    r = Rig(tmp_path)
-    yield r
-    r.store.close()
+def make_rig(tmp_path: Path):
+    """Rig(**options) factory; closes every store it made."""
+    made: list[Rig] = []
+
+    def make(**kw: Any) -> Rig:
+        made.append(Rig(tmp_path / str(len(made)), **kw))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.store.close()
+
+
+@pytest.fixture
+def rig(make_rig) -> Rig:
+    return make_rig()
 
 
 async def test_a_tap_launches_the_token_text(rig: Rig) -> None:
@@ -130,8 +142,8 @@ async def test_removal_in_tap_mode_only_clears_the_active_token(rig: Rig) -> Non
     assert rig.p.last is not None and rig.p.last.text == MARIO.text
 
 
-async def test_ignore_on_connect_skips_a_tag_already_on_the_reader(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, ignore_on_connect=True)
+async def test_ignore_on_connect_skips_a_tag_already_on_the_reader(make_rig) -> None:
+    rig = make_rig(ignore_on_connect=True)
     await rig.p.handle(ReaderAdded(INFO))
     await rig.seen(MARIO)  # the first poll after connecting
     assert rig.fw.launched == []
@@ -139,7 +151,6 @@ async def test_ignore_on_connect_skips_a_tag_already_on_the_reader(tmp_path: Pat
     await rig.gone()
     await rig.seen(MARIO)  # tapped again: a real tap
     assert rig.fw.launched == ["**launch:mario"]
-    rig.store.close()
 
 
 async def test_a_tag_on_a_reader_at_connect_launches_without_ignore_on_connect(rig: Rig) -> None:
@@ -148,30 +159,28 @@ async def test_a_tag_on_a_reader_at_connect_launches_without_ignore_on_connect(r
     assert rig.fw.launched == ["**launch:mario"]
 
 
-async def test_ignore_on_connect_only_covers_the_grace_period(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, ignore_on_connect=True)
+async def test_ignore_on_connect_only_covers_the_grace_period(make_rig) -> None:
+    rig = make_rig(ignore_on_connect=True)
     now = [100.0]
     rig.p.clock = lambda: now[0]
     await rig.p.handle(ReaderAdded(INFO))
     now[0] += rig.p.connect_grace + 1
     await rig.seen(MARIO)
     assert rig.fw.launched == ["**launch:mario"]
-    rig.store.close()
 
 
-async def test_hold_mode_removal_stops_media_after_exit_delay(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, mode="hold", exit_delay=0.2)
+async def test_hold_mode_removal_stops_media_after_exit_delay(make_rig) -> None:
+    rig = make_rig(mode="hold", exit_delay=0.2)
     await rig.seen(MARIO)
     await rig.gone()
     await asyncio.sleep(0.1)
     assert rig.fw.stops == 0
     await asyncio.sleep(0.25)
     assert rig.fw.stops == 1
-    rig.store.close()
 
 
-async def test_hold_mode_put_back_cancels_the_exit_and_does_not_relaunch(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, mode="hold", exit_delay=0.2)
+async def test_hold_mode_put_back_cancels_the_exit_and_does_not_relaunch(make_rig) -> None:
+    rig = make_rig(mode="hold", exit_delay=0.2)
     await rig.seen(MARIO)
     await rig.gone()
     await asyncio.sleep(0.05)
@@ -182,46 +191,41 @@ async def test_hold_mode_put_back_cancels_the_exit_and_does_not_relaunch(tmp_pat
     await rig.gone()  # removing it again starts a new exit
     await asyncio.sleep(0.3)
     assert rig.fw.stops == 1
-    rig.store.close()
 
 
-async def test_hold_mode_relaunches_after_the_exit_has_happened(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, mode="hold", exit_delay=0.0)
+async def test_hold_mode_relaunches_after_the_exit_has_happened(make_rig) -> None:
+    rig = make_rig(mode="hold", exit_delay=0.0)
     await rig.seen(MARIO)
     await rig.gone()
     await asyncio.sleep(0.05)
     await rig.seen(MARIO)
     assert (rig.fw.stops, rig.fw.launched) == (1, ["**launch:mario"] * 2)
-    rig.store.close()
 
 
-async def test_hold_mode_removing_a_token_that_did_not_launch_stops_nothing(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, mode="hold", exit_delay=0.0)
+async def test_hold_mode_removing_a_token_that_did_not_launch_stops_nothing(make_rig) -> None:
+    rig = make_rig(mode="hold", exit_delay=0.0)
     await rig.seen(MARIO, written=True)
     await rig.gone()
     await asyncio.sleep(0.05)
     assert rig.fw.stops == 0
-    rig.store.close()
 
 
-async def test_hold_mode_reader_error_does_not_stop_media(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, mode="hold", exit_delay=0.0)
+async def test_hold_mode_reader_error_does_not_stop_media(make_rig) -> None:
+    rig = make_rig(mode="hold", exit_delay=0.0)
     await rig.p.handle(ReaderAdded(INFO))
     await rig.seen(MARIO)
     await rig.p.handle(ReaderLost(RID, "gone"))
     await asyncio.sleep(0.05)
     assert rig.fw.stops == 0
-    rig.store.close()
 
 
-async def test_a_new_launch_cancels_a_pending_exit(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, mode="hold", exit_delay=0.1)
+async def test_a_new_launch_cancels_a_pending_exit(make_rig) -> None:
+    rig = make_rig(mode="hold", exit_delay=0.1)
     await rig.seen(MARIO)
     await rig.gone()
     await rig.seen(ZELDA)
     await asyncio.sleep(0.2)
     assert rig.fw.stops == 0 and rig.fw.launched == ["**launch:mario", "**launch:zelda"]
-    rig.store.close()
 
 
 async def test_a_tag_just_written_is_not_launched(rig: Rig) -> None:
@@ -239,14 +243,13 @@ async def test_mark_written_suppresses_the_next_sighting_once(rig: Rig) -> None:
     assert rig.fw.launched == ["**launch:mario"]
 
 
-async def test_mappings_apply_before_forwarding_and_history_keeps_the_result(tmp_path: Path) -> None:
+async def test_mappings_apply_before_forwarding_and_history_keeps_the_result(make_rig) -> None:
     m = Mapping.build(type="uid", match="exact", pattern="04:AA", override="**launch:mapped")
-    rig = Rig(tmp_path, mappings=[m])
+    rig = make_rig(mappings=[m])
     await rig.seen(MARIO)
     assert rig.fw.launched == ["**launch:mapped"]
     assert rig.store.history()[0].text == "**launch:mapped"
     assert rig.notes[0] == ("tokens.added", MARIO.model_copy(update={"reader_id": RID}).to_json())  # as scanned
-    rig.store.close()
 
 
 async def test_reload_mappings_reads_the_store_first(rig: Rig) -> None:
@@ -257,26 +260,24 @@ async def test_reload_mappings_reads_the_store_first(rig: Rig) -> None:
     assert rig.fw.launched == ["db"]
 
 
-async def test_history_success_when_any_forwarder_succeeds(tmp_path: Path) -> None:
+async def test_history_success_when_any_forwarder_succeeds(make_rig) -> None:
     ok, bad = FakeForwarder("ok"), FakeForwarder("bad", fail=True)
-    rig = Rig(tmp_path, forwarders=[bad, ok])
+    rig = make_rig(forwarders=[bad, ok])
     await rig.seen(MARIO)
     assert rig.store.history()[0].success is True
-    rig.store.close()
 
 
-async def test_history_failure_when_every_forwarder_fails(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, forwarders=[FakeForwarder("a", fail=True), FakeForwarder("b", fail=True)])
+async def test_history_failure_when_every_forwarder_fails(make_rig) -> None:
+    rig = make_rig(forwarders=[FakeForwarder("a", fail=True), FakeForwarder("b", fail=True)])
     await rig.seen(MARIO)
     [entry] = rig.store.history()
     assert entry.success is False and entry.reader_id == RID
     assert {m.text for m in rig.store.inbox()} == {"Launches are not reaching a", "Launches are not reaching b"}
-    rig.store.close()
 
 
-async def test_a_slow_forwarder_does_not_hold_up_the_others_or_the_reader(tmp_path: Path) -> None:
+async def test_a_slow_forwarder_does_not_hold_up_the_others_or_the_reader(make_rig) -> None:
     slow, fast = FakeForwarder("slow", delay=0.5), FakeForwarder("fast")
-    rig = Rig(tmp_path, forwarders=[slow, fast])
+    rig = make_rig(forwarders=[slow, fast])
     task = rig.p.submit(TagSeen(RID, MARIO))
     assert RID in rig.p.active  # state is updated at once, before any forwarding
     await asyncio.sleep(0.05)
@@ -285,7 +286,6 @@ async def test_a_slow_forwarder_does_not_hold_up_the_others_or_the_reader(tmp_pa
     assert rig.p.active == {}
     assert task is not None
     await task
-    rig.store.close()
 
 
 async def test_notifications_for_readers_and_tokens(rig: Rig) -> None:
@@ -302,39 +302,36 @@ async def test_notifications_for_readers_and_tokens(rig: Rig) -> None:
     ]
 
 
-async def test_run_token_launches_without_dedupe_and_keeps_unsafe(tmp_path: Path) -> None:
+async def test_run_token_launches_without_dedupe_and_keeps_unsafe(make_rig) -> None:
     seen: list[Token] = []
 
     class Recorder(FakeForwarder):
         async def launch(self, token: Token) -> None:
             seen.append(token)
 
-    rig = Rig(tmp_path, forwarders=[Recorder()])
+    rig = make_rig(forwarders=[Recorder()])
     t = Token(text="**launch:api", type="api", unsafe=True)
     assert await rig.p.run_token(t) is True
     assert await rig.p.run_token(t) is True
     assert [x.unsafe for x in seen] == [True, True]
     assert rig.p.last == t and rig.p.active == {}
     assert len(rig.store.history()) == 2
-    rig.store.close()
 
 
-async def test_run_token_with_no_forwarders_is_a_failure(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, forwarders=[])
+async def test_run_token_with_no_forwarders_is_a_failure(make_rig) -> None:
+    rig = make_rig(forwarders=[])
     assert await rig.p.run_token(Token(text="x")) is False
     assert rig.store.history()[0].success is False
-    rig.store.close()
 
 
-async def test_stop_ignores_later_events_and_cancels_a_pending_exit(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, mode="hold", exit_delay=0.1)
+async def test_stop_ignores_later_events_and_cancels_a_pending_exit(make_rig) -> None:
+    rig = make_rig(mode="hold", exit_delay=0.1)
     await rig.seen(MARIO)
     await rig.gone()
     await rig.p.stop()
     await rig.seen(ZELDA)
     await asyncio.sleep(0.2)
     assert rig.fw.launched == ["**launch:mario"] and rig.fw.stops == 0
-    rig.store.close()
 
 
 async def test_settings_change_takes_effect_on_the_next_event(rig: Rig) -> None:
