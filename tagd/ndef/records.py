@@ -1,0 +1,103 @@
+"""NDEF messages ↔ token text, with ndeflib doing the record encoding.
+
+The first record of a message decides the token text, as Zaparoo Core does:
+
+- Text record → its text (UTF-8 or UTF-16, any language);
+- URI record → the full URI, prefix code expanded (the whole 0x00–0x23 table);
+- anything else → a stable JSON description with sorted keys, so a mapping can match it and two
+  reads of the same tag give the same text (Wi-Fi, vCard, Smart Poster, unknown types with hex payload);
+- an empty message → "".
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import ndef
+
+TEXT_TYPE = "urn:nfc:wkt:T"
+URI_TYPE = "urn:nfc:wkt:U"
+SMARTPOSTER_TYPE = "urn:nfc:wkt:Sp"
+WIFI_TYPE = "application/vnd.wfa.wsc"
+VCARD_TYPES = ("text/vcard", "text/x-vcard")
+
+
+class NdefError(ValueError):
+    """A message that is not valid NDEF."""
+
+
+def _records(message: bytes) -> list[Any]:
+    try:
+        return list(ndef.message_decoder(bytes(message), errors="strict"))
+    except (ndef.DecodeError, ValueError, TypeError, KeyError, IndexError, UnicodeError) as exc:
+        raise NdefError(f"invalid NDEF message: {exc}") from None
+
+
+def _describe_record(record: Any) -> dict[str, Any]:
+    rtype = record.type
+    if rtype == TEXT_TYPE:
+        return {"type": "text", "text": record.text, "language": record.language, "encoding": record.encoding}
+    if rtype == URI_TYPE:
+        return {"type": "uri", "uri": record.iri}
+    if rtype == SMARTPOSTER_TYPE:
+        out: dict[str, Any] = {"type": "smartposter", "uri": record.resource.iri}
+        if record.titles:
+            out["titles"] = dict(record.titles)
+        if record.action is not None:
+            out["action"] = str(record.action)
+        return out
+    if rtype == WIFI_TYPE:
+        out = {"type": "wifi"}
+        try:
+            cred = record.get_attribute("credential", 0)
+            out["ssid"] = bytes(cred.get_attribute("ssid").value).decode("utf-8", "replace")
+            out["auth"] = str(cred.get_attribute("authentication-type").value)
+            out["encryption"] = str(cred.get_attribute("encryption-type").value)
+        except Exception:  # a malformed credential still gets a stable description
+            out["payload"] = bytes(record.data).hex()
+        return out
+    if rtype in VCARD_TYPES:
+        return {"type": "vcard", "vcard": bytes(record.data).decode("utf-8", "replace")}
+    return {"type": "unknown", "recordType": rtype, "id": record.name, "payload": bytes(record.data).hex()}
+
+
+def describe(message: bytes) -> list[dict[str, Any]]:
+    """Every record of a message as a plain dict (for `tagd decode --all` and logs)."""
+    try:
+        return [_describe_record(r) for r in _records(message)]
+    except NdefError:
+        raise
+    except Exception as exc:  # ndeflib raising from a property on odd input
+        raise NdefError(f"invalid NDEF record: {exc}") from None
+
+
+def message_to_text(message: bytes) -> str:
+    """The token text of an NDEF message (see the module docstring)."""
+    if not message:
+        return ""
+    first = describe(message)
+    if not first:
+        return ""
+    rec = first[0]
+    if rec["type"] == "text":
+        return str(rec["text"])
+    if rec["type"] == "uri":
+        return str(rec["uri"])
+    return json.dumps(rec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def text_message(text: str, lang: str = "en") -> bytes:
+    """A message of one Text record (UTF-8), as Zaparoo writes ZapScript."""
+    try:
+        return b"".join(ndef.message_encoder([ndef.TextRecord(text, lang, "UTF-8")]))
+    except (ndef.EncodeError, ValueError) as exc:
+        raise NdefError(f"cannot encode text record: {exc}") from None
+
+
+def uri_message(uri: str) -> bytes:
+    """A message of one URI record (prefix compressed)."""
+    try:
+        return b"".join(ndef.message_encoder([ndef.UriRecord(uri)]))
+    except (ndef.EncodeError, ValueError) as exc:
+        raise NdefError(f"cannot encode URI record: {exc}") from None

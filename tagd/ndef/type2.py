@@ -1,0 +1,314 @@
+"""NFC Forum Type 2 tags (MIFARE Ultralight, NTAG213/215/216): the memory map and write plans.
+
+Memory is a run of 4-byte pages. Page 0–1 hold the 7-byte UID and BCC0, page 2 BCC1 and the static
+lock bytes, page 3 the Capability Container ``E1 ver size/8 access``; the data area starts at page 4.
+The tag kind comes from GET_VERSION when we have it (real tags often carry a wrong CC), else the CC
+size byte, else the image size.
+
+Writing follows the torn-write-safe order (SPEC §2): the NDEF TLV is first written with length 0,
+then the message pages, then the real length — a tag pulled away mid-write reads as empty (or as its
+old content), never as a truncated message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from tagd.ndef import tlv as tlvmod
+from tagd.ndef.records import message_to_text
+
+PAGE = 4
+DATA_START = 16  # byte address of page 4
+
+
+@dataclass(frozen=True)
+class Type2Kind:
+    name: str
+    label: str
+    pages: int
+    user_end: int  # last user page (inclusive)
+    cc_size: int
+    dyn_lock_page: int | None = None
+    cfg_page: int | None = None
+    version: bytes | None = None
+
+    @property
+    def user_bytes(self) -> int:
+        return (self.user_end - 3) * PAGE
+
+
+TYPE2_KINDS: dict[str, Type2Kind] = {
+    k.name: k
+    for k in (
+        Type2Kind("ultralight", "MIFARE Ultralight", 16, 15, 0x06),
+        Type2Kind("ultralight_ev1", "MIFARE Ultralight EV1", 20, 15, 0x06, None, 0x10,
+                  bytes.fromhex("0004030101000B03")),
+        Type2Kind("ntag213", "NTAG213", 45, 39, 0x12, 0x28, 0x29, bytes.fromhex("0004040201000F03")),
+        Type2Kind("ntag215", "NTAG215", 135, 129, 0x3E, 0x82, 0x83, bytes.fromhex("0004040201001103")),
+        Type2Kind("ntag216", "NTAG216", 231, 225, 0x6D, 0xE2, 0xE3, bytes.fromhex("0004040201001303")),
+    )
+}
+
+
+class Type2Error(ValueError):
+    """A write that cannot be planned (see the subclasses)."""
+
+
+class CapacityError(Type2Error):
+    """The message does not fit; raised before anything is written."""
+
+
+class ReadOnlyError(Type2Error):
+    pass
+
+
+class NotNdefError(Type2Error):
+    pass
+
+
+class PageWrite(NamedTuple):
+    page: int
+    data: bytes
+
+
+def kind_from_version(version: bytes | None) -> str | None:
+    """The kind named by a GET_VERSION answer (product type byte 2, storage size byte 6)."""
+    if not version or len(version) < 7:
+        return None
+    for kind in TYPE2_KINDS.values():
+        if kind.version and version[2] == kind.version[2] and version[6] == kind.version[6]:
+            return kind.name
+    return None
+
+
+def _kind_guess(memory: bytes, version: bytes | None) -> Type2Kind | None:
+    by_version = kind_from_version(version)
+    if by_version:
+        return TYPE2_KINDS[by_version]
+    pages = len(memory) // PAGE
+    if len(memory) >= 16 and memory[12] == 0xE1:
+        matches = [k for k in TYPE2_KINDS.values() if k.cc_size == memory[14] and k.pages <= max(pages, k.pages)]
+        for k in matches:
+            if k.pages == pages or pages < 16:
+                return k
+        if matches:
+            return matches[0]
+    for k in TYPE2_KINDS.values():
+        if k.pages == pages and k.name != "ultralight_ev1":
+            return k
+    return None
+
+
+class Type2Memory:
+    """A read-only view of a Type 2 memory image."""
+
+    def __init__(self, memory: bytes, version: bytes | None = None) -> None:
+        if len(memory) < 16:
+            raise Type2Error(f"a Type 2 image needs at least 16 bytes (pages 0-3), got {len(memory)}")
+        self.memory = bytes(memory)
+        self.version = version
+        self._kind = _kind_guess(self.memory, version)
+
+    # --- identity ---------------------------------------------------------
+    @property
+    def uid(self) -> bytes:
+        return self.memory[0:3] + self.memory[4:8]
+
+    @property
+    def cc(self) -> bytes:
+        return self.memory[12:16]
+
+    @property
+    def kind(self) -> str:
+        return self._kind.name if self._kind else "type2"
+
+    @property
+    def label(self) -> str:
+        return self._kind.label if self._kind else "Type 2 tag"
+
+    @property
+    def is_ndef(self) -> bool:
+        return self.cc[0] == 0xE1
+
+    @property
+    def read_only(self) -> bool:
+        static_locked = self.memory[10] == 0xFF and self.memory[11] == 0xFF
+        return (self.is_ndef and (self.cc[3] & 0x0F) == 0x0F) or static_locked
+
+    # --- data area --------------------------------------------------------
+    @property
+    def area_end(self) -> int:
+        """Byte address just past the data area."""
+        limit = len(self.memory)
+        if self._kind:
+            limit = min(limit, (self._kind.user_end + 1) * PAGE)
+        if self.is_ndef and self.cc[2]:
+            limit = min(limit, DATA_START + self.cc[2] * 8)
+        return max(limit, DATA_START)
+
+    @property
+    def capacity(self) -> int:
+        """Bytes of the NDEF data area."""
+        return self.area_end - DATA_START
+
+    def stream_addresses(self) -> list[int]:
+        """Absolute addresses of the data-area bytes, minus those that Lock/Memory Control TLVs reserve."""
+        area = self.memory[DATA_START:self.area_end]
+        reserved: set[int] = set()
+        try:
+            for t in tlvmod.parse_tlvs(area):
+                if t.tag == tlvmod.NDEF:
+                    break
+                ctl = tlvmod.decode_control(t)
+                if ctl and ctl.address >= DATA_START + t.offset + 5:
+                    reserved.update(range(ctl.address, ctl.address + ctl.size))
+        except tlvmod.TlvError:
+            pass
+        return [a for a in range(DATA_START, self.area_end) if a not in reserved]
+
+    def stream(self) -> bytes:
+        return bytes(self.memory[a] for a in self.stream_addresses())
+
+    @property
+    def ndef_message(self) -> bytes | None:
+        """The NDEF message bytes; None when the tag is not NDEF or holds no NDEF TLV.
+
+        Raises TlvError when the TLV structure is malformed."""
+        if not self.is_ndef:
+            return None
+        return tlvmod.find_ndef(self.stream())
+
+    @property
+    def data_hex(self) -> str:
+        """Token data: the NDEF message for NDEF tags, the whole memory for the others (DESIGN.md)."""
+        if not self.is_ndef:
+            return self.memory.hex()
+        try:
+            return (self.ndef_message or b"").hex()
+        except tlvmod.TlvError:
+            return self.memory.hex()
+
+    @property
+    def text(self) -> str:
+        msg = self.ndef_message
+        return message_to_text(msg) if msg else ""
+
+
+def blank_image(kind: str, uid: bytes) -> bytes:
+    """Factory content of a tag of this kind with this 7-byte UID."""
+    k = TYPE2_KINDS[kind]
+    if len(uid) != 7:
+        raise Type2Error(f"a Type 2 UID has 7 bytes, got {len(uid)}")
+    mem = bytearray(k.pages * PAGE)
+    bcc0 = 0x88 ^ uid[0] ^ uid[1] ^ uid[2]
+    bcc1 = uid[3] ^ uid[4] ^ uid[5] ^ uid[6]
+    mem[0:4] = bytes([uid[0], uid[1], uid[2], bcc0])
+    mem[4:8] = uid[3:7]
+    mem[8:12] = bytes([bcc1, 0x48, 0x00, 0x00])
+    mem[12:16] = bytes([0xE1, 0x10, k.cc_size, 0x00])
+    if kind == "ntag213":
+        mem[16:24] = bytes.fromhex("0103A00C340300FE")
+    else:
+        mem[16:20] = bytes.fromhex("0300FE00")
+    if k.dyn_lock_page is not None:
+        mem[k.dyn_lock_page * PAGE + 3] = 0xBD
+    if k.cfg_page is not None:  # CFG0: AUTH0 = FF (no password protection); CFG1 = 00; PWD FF; PACK 00
+        mem[k.cfg_page * PAGE:(k.cfg_page + 1) * PAGE] = bytes([0x04, 0x00, 0x00, 0xFF])
+        if k.cfg_page + 2 < k.pages:
+            mem[(k.cfg_page + 2) * PAGE:(k.cfg_page + 3) * PAGE] = b"\xff" * 4
+    return bytes(mem)
+
+
+def apply_writes(memory: bytes, writes: list[PageWrite]) -> bytes:
+    mem = bytearray(memory)
+    for w in writes:
+        mem[w.page * PAGE:(w.page + 1) * PAGE] = w.data
+    return bytes(mem)
+
+
+def _prefix_length(stream: bytes) -> int:
+    """Length of the leading control TLVs (Lock/Memory Control, NULL) that a rewrite keeps."""
+    pos = 0
+    try:
+        for t in tlvmod.parse_tlvs(stream):
+            if t.tag in (tlvmod.LOCK_CONTROL, tlvmod.MEMORY_CONTROL):
+                pos = t.offset + 2 + len(t.value)
+                continue
+            break
+    except tlvmod.TlvError:
+        return 0
+    return pos
+
+
+def plan_write(memory: bytes, message: bytes, version: bytes | None = None) -> list[PageWrite]:
+    """The page writes that put ``message`` on the tag, in torn-write-safe order."""
+    tag = Type2Memory(memory, version)
+    if tag.read_only:
+        raise ReadOnlyError(f"the {tag.label} is read-only (CC {tag.cc.hex().upper()})")
+    mem = bytearray(tag.memory)
+    writes: list[PageWrite] = []
+    if not tag.is_ndef:
+        if any(tag.cc):
+            raise NotNdefError(f"the {tag.label} is not NDEF formatted (CC {tag.cc.hex().upper()}); refusing to overwrite it")
+        size = (tag._kind.user_bytes if tag._kind else len(mem) - DATA_START) // 8
+        mem[12:16] = bytes([0xE1, 0x10, size, 0x00])
+        writes.append(PageWrite(3, bytes(mem[12:16])))
+        tag = Type2Memory(bytes(mem), version)
+    addrs = tag.stream_addresses()
+    stream = tag.stream()
+    prefix = stream[:_prefix_length(stream)]
+    body = tlvmod.ndef_tlv(message)
+    room = len(addrs) - len(prefix)
+    if len(body) > room:
+        raise CapacityError(
+            f"the message needs {len(body)} bytes but the {tag.label} holds {room} "
+            f"({len(message)}-byte NDEF message plus its TLV header)"
+        )
+    if len(body) < room:
+        body += bytes([tlvmod.TERMINATOR])
+    header_len = tlvmod.header_size(len(message))
+    zero_header = bytes([tlvmod.NDEF]) + (b"\x00" if header_len == 2 else b"\xff\x00\x00")
+    final = prefix + body
+    header_addrs = addrs[len(prefix):len(prefix) + header_len]
+    header_pages = sorted({a // PAGE for a in header_addrs})
+
+    def page_bytes(content: bytes) -> dict[int, bytes]:
+        img = bytearray(mem)
+        for a, b in zip(addrs, content):
+            img[a] = b
+        return {p: bytes(img[p * PAGE:(p + 1) * PAGE]) for p in {a // PAGE for a in addrs[:len(content)]}}
+
+    target = page_bytes(final)
+    staged = page_bytes(prefix + zero_header + body[header_len:])
+    # 1. the TLV header with length 0 (the tag now reads as empty)
+    for p in header_pages:
+        writes.append(PageWrite(p, staged[p]))
+    # 2. the message (and terminator), only pages that change
+    for p in sorted(target):
+        if p not in header_pages and target[p] != bytes(mem[p * PAGE:(p + 1) * PAGE]):
+            writes.append(PageWrite(p, target[p]))
+    # 3. the real length
+    for p in header_pages:
+        if target[p] != staged[p]:
+            writes.append(PageWrite(p, target[p]))
+    return writes
+
+
+def pages_to_read(prefix: bytes, total_pages: int) -> int:
+    """How many pages from page 0 must be read to decode the tag, given the bytes read so far.
+
+    A result larger than ``len(prefix) // 4`` means: read up to there, then ask again.
+    Non-NDEF tags (amiibo-style toys) are read whole, since their token data is the whole memory.
+    """
+    have = len(prefix) // PAGE
+    if len(prefix) < 16:
+        return max(4, min(total_pages, 16))
+    if prefix[12] != 0xE1:
+        return total_pages
+    area_pages = min(total_pages, 4 + (prefix[14] * 8) // PAGE) if prefix[14] else total_pages
+    need = tlvmod.needed_length(prefix[DATA_START:])
+    if need is None:
+        return min(area_pages, max(have + 1, have * 2))
+    end = DATA_START + need + 1  # include the byte after the TLV (terminator), cheap and harmless
+    return max(4, min(area_pages, -(-end // PAGE)))
