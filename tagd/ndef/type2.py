@@ -143,7 +143,8 @@ class Type2Memory:
         limit = len(self.memory)
         if self._kind:
             limit = min(limit, (self._kind.user_end + 1) * PAGE)
-        if self.is_ndef and self.cc[2]:
+        if self.is_ndef and self.cc[2] and not kind_from_version(self.version):
+            # without GET_VERSION the CC is all we know; with it, the chip's real size wins (CCs are often wrong)
             limit = min(limit, DATA_START + self.cc[2] * 8)
         return max(limit, DATA_START)
 
