@@ -149,9 +149,17 @@ class Type2Memory:
         return max(limit, DATA_START)
 
     @property
+    def write_end(self) -> int:
+        """Byte address just past what a write may use: never past what the CC declares, so that any
+        reader trusting the CC still sees the whole message."""
+        if self.is_ndef and self.cc[2]:
+            return min(self.area_end, DATA_START + self.cc[2] * 8)
+        return self.area_end
+
+    @property
     def capacity(self) -> int:
-        """Bytes of the NDEF data area."""
-        return self.area_end - DATA_START
+        """Bytes of the NDEF data area that a write may use."""
+        return self.write_end - DATA_START
 
     def stream_addresses(self) -> list[int]:
         """Absolute addresses of the data-area bytes, minus those that Lock/Memory Control TLVs reserve."""
@@ -256,8 +264,8 @@ def plan_write(memory: bytes, message: bytes, version: bytes | None = None) -> l
         mem[12:16] = bytes([0xE1, 0x10, size, 0x00])
         writes.append(PageWrite(3, bytes(mem[12:16])))
         tag = Type2Memory(bytes(mem), version)
-    addrs = tag.stream_addresses()
-    stream = tag.stream()
+    addrs = [a for a in tag.stream_addresses() if a < tag.write_end]
+    stream = bytes(mem[a] for a in addrs)
     prefix = stream[:_prefix_length(stream)]
     body = tlvmod.ndef_tlv(message)
     room = len(addrs) - len(prefix)
