@@ -3,28 +3,33 @@ images and libnfc ``.mfd``.
 
 Everything becomes a :class:`TagDump` — kind, UID, ATQA/SAK, the whole memory (Type 2: every page;
 Classic: every block, keys in the trailers) and which bytes were unknown (Flipper's ``??``). The
-format is detected from the content, not the file name. A corrupt or truncated file raises
-:class:`DumpError` naming the file, the line (or offset) and the reason; never anything else.
+format is detected from the content, not the file name, because people rename dumps freely.
+A corrupt or truncated file raises :class:`DumpError` naming the file, the line (or offset) and the
+reason — never anything else, whatever the bytes: dumps come from strangers' SD cards and gists.
+
+Byte order of ATQA differs by tool and version and is pinned here, not guessed: Flipper version 2
+stores it LSB first (``44 00``), versions 3 and 4 MSB first (``00 44``); Proxmark3 JSON stores the
+bytes as received, LSB first (``4400``). ``TagDump.atqa`` is the 16-bit value (NTAG: 0x0044).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from tagd.ndef import classic, type2
 
 FORMATS = ("nfc", "json", "bin", "mfd")
-TYPE2_DEFAULT = (0x0044, 0x00)
-FLIPPER_TYPE2_NAMES = {"ntag213": "NTAG213", "ntag215": "NTAG215", "ntag216": "NTAG216",
-                       "ultralight": "Mifare Ultralight", "ultralight_ev1": "Mifare Ultralight 11", "type2": "NTAG/Ultralight"}
-FLIPPER_CLASSIC_NAMES = {"classic1k": "1K", "classic4k": "4K", "classicmini": "MINI"}
+MAX_FILE = 1 << 20  # far above any tag (a 4K card is 4096 bytes; its Flipper file ~12 KiB)
+TYPE2_ATQA_SAK = (0x0044, 0x00)
+PROXMARK_CLASSIC_TYPES = ("mfcard", "mfc", "mfc v2", "mfc v3")
 
 
 class DumpError(ValueError):
+    """A dump file that cannot be read: ``PATH: WHERE: REASON``."""
+
     def __init__(self, path: str, where: str, reason: str) -> None:
         super().__init__(f"{path}: {where}: {reason}")
         self.path, self.where, self.reason = path, where, reason
@@ -50,68 +55,83 @@ class TagDump:
         return not self.is_classic
 
 
-def _type2_kind(memory: bytes, version: bytes | None, named: str | None = None) -> str:
-    by_version = type2.kind_from_version(version)
-    if by_version:
-        return by_version
-    if named:
-        return named
-    pages = len(memory) // 4
+def type2_kind(memory: bytes, version: bytes | None = None, named: str | None = None) -> str:
+    """GET_VERSION when the dump has it, else the tool's own type name, else the image size, else the CC."""
+    kind = type2.kind_from_version(version) or named
+    if kind:
+        return kind
     for k in type2.TYPE2_KINDS.values():
-        if k.pages == pages and k.name != "ultralight_ev1":
+        if k.pages * 4 == len(memory):
             return k.name
+    if len(memory) >= 16 and memory[12] == 0xE1:
+        for k in type2.TYPE2_KINDS.values():
+            if k.cc_size == memory[14]:
+                return k.name
     return "type2"
 
 
-def _atqa(raw: bytes) -> int:
-    """ATQA as a 16-bit value, MSB first; accepts the LSB-first order some tools store (``44 00``)."""
-    if raw[1] == 0 and raw[0] != 0:
-        return raw[0]
-    return (raw[0] << 8) | raw[1]
-
-
-def _type2_dump(memory: bytes, version: bytes | None = None, signature: bytes | None = None,
-                named: str | None = None, unknown: frozenset[int] = frozenset(),
-                atqa: int | None = None, sak: int | None = None, uid: bytes | None = None) -> TagDump:
-    version = version if version and any(version) else None  # all-zero = "not read"
+def type2_dump(memory: bytes, version: bytes | None = None, signature: bytes | None = None, *,
+               named: str | None = None, unknown: frozenset[int] = frozenset(),
+               atqa: int | None = None, sak: int | None = None, uid: bytes | None = None) -> TagDump:
+    """A Type 2 dump; UID from pages 0–1 and the usual ATQA/SAK unless the file says otherwise."""
+    version = version if version and any(version) else None  # tools write zeros for "not read"
     signature = signature if signature and any(signature) else None
-    return TagDump(kind=_type2_kind(memory, version, named), uid=uid or (memory[0:3] + memory[4:8]),
-                   atqa=TYPE2_DEFAULT[0] if atqa is None else atqa, sak=TYPE2_DEFAULT[1] if sak is None else sak,
+    return TagDump(kind=type2_kind(memory, version, named), uid=uid or memory[0:3] + memory[4:8],
+                   atqa=TYPE2_ATQA_SAK[0] if atqa is None else atqa, sak=TYPE2_ATQA_SAK[1] if sak is None else sak,
                    memory=memory, version=version, signature=signature, unknown=unknown)
 
 
-def _classic_dump(memory: bytes, unknown: frozenset[int] = frozenset(), atqa: int | None = None,
-                  sak: int | None = None, uid: bytes | None = None) -> TagDump:
+def classic_dump(memory: bytes, unknown: frozenset[int] = frozenset(), *, atqa: int | None = None,
+                 sak: int | None = None, uid: bytes | None = None) -> TagDump:
+    """A Classic dump; UID from block 0 (4 bytes) unless the file names a 7-byte one."""
     kind = classic.kind_for_size(len(memory))
-    d_atqa, d_sak = classic.ATQA_SAK[kind]
-    return TagDump(kind=kind, uid=uid or memory[0:4], atqa=d_atqa if atqa is None else atqa,
-                   sak=d_sak if sak is None else sak, memory=memory, unknown=unknown)
+    default_atqa, default_sak = classic.ATQA_SAK[kind]
+    return TagDump(kind=kind, uid=uid or memory[0:4], atqa=default_atqa if atqa is None else atqa,
+                   sak=default_sak if sak is None else sak, memory=memory, unknown=unknown)
 
 
-# --- detection ------------------------------------------------------------
+# --- detection and loading ------------------------------------------------------
+
+def _looks_like_text(data: bytes) -> bool:
+    return b"\n" in data and all(32 <= b < 127 or b in (9, 10, 13) for b in data)
+
 
 def detect_format(data: bytes) -> str:
-    head = data.lstrip()[:64]
+    """``json`` (an object), ``nfc`` (a Flipper header), ``mfd`` (a Classic-sized image), ``bin`` (other raw
+    images) or ``text`` (readable text that is none of these: not a dump)."""
+    text = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    head = text.lstrip()[:64]
     if head.startswith(b"{"):
         return "json"
-    if head.lower().startswith(b"filetype:"):
-        return "nfc"
-    if len(data) in (1024, 4096, 320) and not head.startswith(b"#"):
-        return "mfd"
-    return "bin"
+    for line in text[:4096].splitlines():
+        line = line.strip()
+        if line and not line.startswith(b"#"):
+            if line.lower().startswith(b"filetype:"):
+                return "nfc"
+            break
+    if _looks_like_text(data):
+        return "text"
+    return "mfd" if len(data) in classic.SIZES.values() else "bin"
 
 
 def loads(data: bytes, name: str = "<bytes>") -> TagDump:
+    """The dump held in ``data``; ``name`` is what errors call it."""
+    data = bytes(data)
     fmt = detect_format(data)
     try:
         if fmt == "json":
             return _load_json(data, name)
         if fmt == "nfc":
-            return _load_flipper(data, name)
+            from tagd.ndef import flipper_nfc  # imports this module: the shared types live here
+
+            return flipper_nfc.load(data, name)
+        if fmt == "text":
+            raise DumpError(name, "offset 0x0", "not a tag dump: text that is neither a Flipper .nfc file "
+                                                "(no 'Filetype:' header) nor Proxmark3 JSON")
         return _load_raw(data, name)
     except DumpError:
         raise
-    except Exception as exc:  # a parser bug must still name the file
+    except Exception as exc:  # a parser gap must still name the file and never take a caller down
         raise DumpError(name, "content", f"unreadable dump ({exc.__class__.__name__}: {exc})") from None
 
 
@@ -119,185 +139,31 @@ def load(path: str | os.PathLike[str]) -> TagDump:
     name = os.fspath(path)
     try:
         with open(name, "rb") as f:
-            data = f.read(1 << 20)
+            data = f.read(MAX_FILE + 1)
     except OSError as exc:
         raise DumpError(name, "file", exc.strerror or str(exc)) from None
+    if len(data) > MAX_FILE:
+        raise DumpError(name, f"offset 0x{MAX_FILE:x}", f"larger than {MAX_FILE} bytes: not a tag dump")
     return loads(data, name)
 
 
-# --- raw ------------------------------------------------------------------
+# --- raw images -----------------------------------------------------------------
 
 def _load_raw(data: bytes, name: str) -> TagDump:
     if len(data) in classic.SIZES.values():
-        return _classic_dump(bytes(data))
+        return classic_dump(data)
     if len(data) < 16 or len(data) % 4:
         raise DumpError(name, f"offset 0x{len(data):x}",
                         f"{len(data)} bytes is not a tag image (Type 2: whole 4-byte pages, at least 16 bytes; "
                         f"Classic: 320, 1024 or 4096 bytes)")
-    if len(data) > 1024:
+    if len(data) > 4096:
         raise DumpError(name, f"offset 0x{len(data):x}", f"{len(data)} bytes is too large for a Type 2 image")
-    return _type2_dump(bytes(data))
+    return type2_dump(data)
 
 
-# --- Flipper --------------------------------------------------------------
+# --- Proxmark3 JSON -------------------------------------------------------------
 
-_LINE = re.compile(r"^([^:]+):\s*(.*)$")
-
-
-def _hex_bytes(value: str, name: str, lineno: int, what: str, count: int | None = None,
-               unknown_ok: bool = False) -> tuple[bytes, list[int]]:
-    parts = value.split()
-    if count is not None and len(parts) != count:
-        raise DumpError(name, f"line {lineno}", f"{what} has {len(parts)} bytes, expected {count}")
-    out = bytearray()
-    unknown: list[int] = []
-    for i, p in enumerate(parts):
-        if p == "??" and unknown_ok:
-            unknown.append(i)
-            out.append(0)
-            continue
-        if len(p) != 2:
-            raise DumpError(name, f"line {lineno}", f"{what}: {p!r} is not a hex byte")
-        try:
-            out.append(int(p, 16))
-        except ValueError:
-            raise DumpError(name, f"line {lineno}", f"{what}: {p!r} is not a hex byte") from None
-    return bytes(out), unknown
-
-
-def _load_flipper(data: bytes, name: str) -> TagDump:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DumpError(name, f"offset 0x{exc.start:x}", "not UTF-8 text") from None
-    fields: dict[str, tuple[int, str]] = {}
-    pages: dict[int, tuple[int, str]] = {}
-    blocks: dict[int, tuple[int, str]] = {}
-    for lineno, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        m = _LINE.match(line)
-        if not m:
-            raise DumpError(name, f"line {lineno}", f"expected 'Key: value', got {line[:40]!r}")
-        key, value = m.group(1).strip(), m.group(2).strip()
-        for prefix, table in (("Page ", pages), ("Block ", blocks)):
-            if key.startswith(prefix):
-                try:
-                    table[int(key[len(prefix):])] = (lineno, value)
-                except ValueError:
-                    raise DumpError(name, f"line {lineno}", f"bad {prefix.strip().lower()} number {key!r}") from None
-                break
-        else:
-            fields[key] = (lineno, value)
-
-    def need(key: str) -> tuple[int, str]:
-        if key not in fields:
-            raise DumpError(name, "header", f"missing '{key}'")
-        return fields[key]
-
-    if need("Filetype")[1] != "Flipper NFC device":
-        raise DumpError(name, f"line {fields['Filetype'][0]}", f"not a Flipper NFC file ({fields['Filetype'][1]!r})")
-    ver_line, ver = need("Version")
-    if ver not in ("2", "3", "4"):
-        raise DumpError(name, f"line {ver_line}", f"Flipper NFC version {ver!r} is not supported (2 to 4)")
-    dev_line, device = need("Device type")
-    uid_line, uid_s = need("UID")
-    uid, _ = _hex_bytes(uid_s, name, uid_line, "UID")
-    if len(uid) not in (4, 7, 10):
-        raise DumpError(name, f"line {uid_line}", f"UID has {len(uid)} bytes, expected 4, 7 or 10")
-    atqa = sak = None
-    if "ATQA" in fields:
-        atqa = _atqa(_hex_bytes(fields["ATQA"][1], name, fields["ATQA"][0], "ATQA", 2)[0])
-    if "SAK" in fields:
-        sak = _hex_bytes(fields["SAK"][1], name, fields["SAK"][0], "SAK", 1)[0][0]
-
-    if device == "Mifare Classic":
-        ctype_line, ctype = need("Mifare Classic type")
-        kinds = {v: k for k, v in FLIPPER_CLASSIC_NAMES.items()}
-        if ctype not in kinds:
-            raise DumpError(name, f"line {ctype_line}", f"unknown Mifare Classic type {ctype!r}")
-        kind = kinds[ctype]
-        count = classic.SIZES[kind] // 16
-        mem = bytearray(classic.SIZES[kind])
-        unknown: set[int] = set()
-        for b in range(count):
-            if b not in blocks:
-                raise DumpError(name, "end of file", f"block {b} missing (a {ctype} card has {count} blocks): truncated file?")
-            lineno, value = blocks[b]
-            raw, unk = _hex_bytes(value, name, lineno, f"block {b}", 16, unknown_ok=True)
-            mem[b * 16:(b + 1) * 16] = raw
-            unknown.update(b * 16 + i for i in unk)
-        extra = [b for b in blocks if b >= count]
-        if extra:
-            raise DumpError(name, f"line {blocks[extra[0]][0]}", f"block {extra[0]} is past the end of a {ctype} card")
-        return _classic_dump(bytes(mem), frozenset(unknown), atqa, sak, uid)
-
-    named: str | None = None
-    if device in ("NTAG/Ultralight", "Mifare Ultralight", "NTAG213", "NTAG215", "NTAG216", "NTAG203") or \
-            device.startswith(("Mifare Ultralight", "NTAG")):
-        tname = fields.get("NTAG/Ultralight type", (0, device))[1]
-        named = {v.lower(): k for k, v in FLIPPER_TYPE2_NAMES.items()}.get(tname.lower())
-    else:
-        raise DumpError(name, f"line {dev_line}", f"device type {device!r} is not a tag tagd reads")
-    if not pages:
-        raise DumpError(name, "end of file", "no 'Page N:' lines: truncated file?")
-    total = len(pages)
-    if "Pages total" in fields:
-        try:
-            total = int(fields["Pages total"][1])
-        except ValueError:
-            raise DumpError(name, f"line {fields['Pages total'][0]}", "Pages total is not a number") from None
-    mem = bytearray(total * 4)
-    unknown = set()
-    for p in range(total):
-        if p not in pages:
-            raise DumpError(name, "end of file", f"page {p} missing ({total} pages announced): truncated file?")
-        lineno, value = pages[p]
-        raw, unk = _hex_bytes(value, name, lineno, f"page {p}", 4, unknown_ok=True)
-        mem[p * 4:(p + 1) * 4] = raw
-        unknown.update(p * 4 + i for i in unk)
-    extra = [p for p in pages if p >= total]
-    if extra:
-        raise DumpError(name, f"line {pages[extra[0]][0]}", f"page {extra[0]} is past 'Pages total: {total}'")
-    if total < 4:
-        raise DumpError(name, "end of file", f"{total} pages is too few for a Type 2 tag")
-    version = signature = None
-    if "Mifare version" in fields:
-        version = _hex_bytes(fields["Mifare version"][1], name, fields["Mifare version"][0], "Mifare version", 8)[0]
-    if "Signature" in fields:
-        signature = _hex_bytes(fields["Signature"][1], name, fields["Signature"][0], "Signature", 32)[0]
-    return _type2_dump(bytes(mem), version, signature, named, frozenset(unknown), atqa, sak, uid)
-
-
-def _hx(b: bytes, unknown: frozenset[int] = frozenset(), base: int = 0) -> str:
-    return " ".join("??" if base + i in unknown else f"{x:02X}" for i, x in enumerate(b))
-
-
-def _dump_flipper(d: TagDump) -> bytes:
-    lines = ["Filetype: Flipper NFC device", "Version: 4",
-             "# Device type can be ISO14443-3A, ISO14443-3B, ISO14443-4A, NTAG/Ultralight, Mifare Classic, Mifare DESFire",
-             "Device type: " + ("Mifare Classic" if d.is_classic else "NTAG/Ultralight"),
-             "# UID is common for all formats", f"UID: {_hx(d.uid)}",
-             "# ISO14443-3A specific data", f"ATQA: {d.atqa >> 8:02X} {d.atqa & 0xFF:02X}", f"SAK: {d.sak:02X}"]
-    if d.is_classic:
-        lines += ["# Mifare Classic specific data", f"Mifare Classic type: {FLIPPER_CLASSIC_NAMES[d.kind]}",
-                  "Data format version: 2", "# Mifare Classic blocks, '??' means unknown data"]
-        lines += [f"Block {b}: {_hx(d.memory[b * 16:(b + 1) * 16], d.unknown, b * 16)}" for b in range(len(d.memory) // 16)]
-    else:
-        pages = len(d.memory) // 4
-        lines += ["# NTAG/Ultralight specific data", "Data format version: 2",
-                  f"NTAG/Ultralight type: {FLIPPER_TYPE2_NAMES.get(d.kind, 'NTAG/Ultralight')}",
-                  f"Signature: {_hx(d.signature or bytes(32))}", f"Mifare version: {_hx(d.version or bytes(8))}",
-                  f"Pages total: {pages}", f"Pages read: {pages}"]
-        lines += [f"Page {p}: {_hx(d.memory[p * 4:(p + 1) * 4], d.unknown, p * 4)}" for p in range(pages)]
-        lines.append("Failed authentication attempts: 0")
-    return ("\n".join(lines) + "\n").encode()
-
-
-# --- Proxmark3 JSON -------------------------------------------------------
-
-def _jhex(value: Any, name: str, where: str, count: int | None = None) -> bytes:
+def _json_hex(value: Any, name: str, where: str, count: int | None = None) -> bytes:
     if not isinstance(value, str):
         raise DumpError(name, where, f"expected a hex string, got {type(value).__name__}")
     try:
@@ -311,55 +177,81 @@ def _jhex(value: Any, name: str, where: str, count: int | None = None) -> bytes:
 
 def _load_json(data: bytes, name: str) -> TagDump:
     try:
-        doc = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = f"line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else f"offset 0x{exc.start:x}"
-        raise DumpError(name, where, f"invalid JSON ({exc.msg if isinstance(exc, json.JSONDecodeError) else exc.reason})") from None
+        doc = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise DumpError(name, f"offset 0x{exc.start:x}", "not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise DumpError(name, f"line {exc.lineno}", f"invalid JSON ({exc.msg}): truncated file?") from None
     if not isinstance(doc, dict):
         raise DumpError(name, "top level", "expected a JSON object")
-    ftype = doc.get("FileType")
-    card = doc.get("Card", {})
-    blocks = doc.get("blocks")
+    ftype, card, blocks = doc.get("FileType"), doc.get("Card", {}), doc.get("blocks")
     if not isinstance(card, dict) or not isinstance(blocks, dict):
         raise DumpError(name, "top level", "missing 'Card' object or 'blocks' map (not a Proxmark3 dump?)")
-    atqa = _atqa(_jhex(card["ATQA"], name, "Card.ATQA", 2)) if "ATQA" in card else None
-    sak = _jhex(card["SAK"], name, "Card.SAK", 1)[0] if "SAK" in card else None
-    uid = _jhex(card["UID"], name, "Card.UID") if "UID" in card else None
     if ftype == "mfu":
-        size = 4
-    elif ftype == "mfcard":
-        size = 16
+        unit = 4
+    elif ftype in PROXMARK_CLASSIC_TYPES:
+        unit = 16
     else:
-        raise DumpError(name, "FileType", f"{ftype!r} is not supported (mfu or mfcard)")
-    try:
-        numbers = sorted(int(k) for k in blocks)
-    except ValueError:
-        raise DumpError(name, "blocks", "block numbers must be integers") from None
-    if not numbers or numbers != list(range(len(numbers))):
-        missing = next((i for i in range(len(numbers) + 1) if i not in set(numbers)), 0)
-        raise DumpError(name, f"blocks.{missing}", "block missing: truncated dump?")
-    mem = b"".join(_jhex(blocks[str(i)], name, f"blocks.{i}", size) for i in numbers)
-    if ftype == "mfcard":
-        if len(mem) not in classic.SIZES.values():
-            raise DumpError(name, "blocks", f"{len(numbers)} blocks is not a Classic Mini/1K/4K card")
-        return _classic_dump(mem, atqa=atqa, sak=sak, uid=uid)
-    version = _jhex(card["Version"], name, "Card.Version", 8) if card.get("Version") else None
-    signature = _jhex(card["Signature"], name, "Card.Signature", 32) if card.get("Signature") else None
-    if len(mem) < 16:
+        raise DumpError(name, "FileType", f"{str(ftype)[:20]!r} is not supported (mfu or mfcard)")
+    atqa = int.from_bytes(_json_hex(card["ATQA"], name, "Card.ATQA", 2), "little") if "ATQA" in card else None
+    sak = _json_hex(card["SAK"], name, "Card.SAK", 1)[0] if "SAK" in card else None
+    uid = _json_hex(card["UID"], name, "Card.UID") if card.get("UID") else None
+    if uid is not None and len(uid) not in (4, 7, 10):
+        raise DumpError(name, "Card.UID", f"has {len(uid)} bytes, expected 4, 7 or 10")
+    table: dict[int, Any] = {}
+    for key, value in blocks.items():
+        if not (key.isdigit() and len(key) < 6):
+            raise DumpError(name, "blocks", f"block number {key[:12]!r} is not a number")
+        if int(key) in table:
+            raise DumpError(name, f"blocks.{key}", f"block {int(key)} appears twice")
+        table[int(key)] = value
+    if not table:
+        raise DumpError(name, "blocks", "no blocks: truncated dump?")
+    missing = next((i for i in range(len(table)) if i not in table), None)
+    if missing is not None:
+        raise DumpError(name, f"blocks.{missing}", f"block {missing} missing (blocks up to {max(table)}): truncated dump?")
+    numbers = range(len(table))
+    memory = b"".join(_json_hex(table[i], name, f"blocks.{i}", unit) for i in numbers)
+    if unit == 16:
+        if len(memory) not in classic.SIZES.values():
+            raise DumpError(name, "blocks", f"{len(numbers)} blocks is not a Classic Mini/1K/4K card (20, 64 or 256)")
+        return classic_dump(_with_sector_keys(memory, doc.get("SectorKeys"), name), atqa=atqa, sak=sak, uid=uid)
+    if len(numbers) < 4:
         raise DumpError(name, "blocks", f"{len(numbers)} pages is too few for a Type 2 tag")
-    return _type2_dump(mem, version, signature, atqa=atqa, sak=sak, uid=uid)
+    version = _json_hex(card["Version"], name, "Card.Version", 8) if card.get("Version") else None
+    signature = _json_hex(card["Signature"], name, "Card.Signature", 32) if card.get("Signature") else None
+    return type2_dump(memory, version, signature, atqa=atqa, sak=sak, uid=uid)
+
+
+def _with_sector_keys(memory: bytes, keys: Any, name: str) -> bytes:
+    """Fill trailers' Key A/B from SectorKeys where the blocks hold zeros (Key A reads back as zeros)."""
+    if not isinstance(keys, dict):
+        return memory
+    mem = bytearray(memory)
+    kind = classic.kind_for_size(len(memory))
+    for s in range(classic.sector_count(kind)):
+        entry = keys.get(str(s))
+        if not isinstance(entry, dict):
+            continue
+        t = classic.trailer_block(s) * 16
+        for field_name, offset in (("KeyA", 0), ("KeyB", 10)):
+            if field_name in entry and not any(mem[t + offset:t + offset + 6]):
+                mem[t + offset:t + offset + 6] = _json_hex(entry[field_name], name, f"SectorKeys.{s}.{field_name}", 6)
+    return bytes(mem)
 
 
 def _dump_json(d: TagDump) -> bytes:
-    size = 16 if d.is_classic else 4
-    card: dict[str, str] = {"UID": d.uid.hex().upper(), "ATQA": f"{d.atqa & 0xFF:02X}{d.atqa >> 8:02X}",
+    unit = 16 if d.is_classic else 4
+    card: dict[str, str] = {"UID": d.uid.hex().upper(), "ATQA": d.atqa.to_bytes(2, "little").hex().upper(),
                             "SAK": f"{d.sak:02X}"}
     if d.is_type2:
-        card["Version"] = (d.version or bytes(8)).hex().upper()
-        card["Signature"] = (d.signature or bytes(32)).hex().upper()
+        card.update(Version=(d.version or bytes(8)).hex().upper(), TBO_0="0000", TBO_1="00",
+                    Signature=(d.signature or bytes(32)).hex().upper())
+        for i in range(3):
+            card.update({f"Counter{i}": "000000", f"Tearing{i}": "00"})
     doc: dict[str, Any] = {"Created": "tagd", "FileType": "mfcard" if d.is_classic else "mfu", "Card": card,
-                           "blocks": {str(i): d.memory[i * size:(i + 1) * size].hex().upper()
-                                      for i in range(len(d.memory) // size)}}
+                           "blocks": {str(i): d.memory[i * unit:(i + 1) * unit].hex().upper()
+                                      for i in range(len(d.memory) // unit)}}
     if d.is_classic:
         doc["SectorKeys"] = {}
         for s in range(classic.sector_count(d.kind)):
@@ -369,29 +261,38 @@ def _dump_json(d: TagDump) -> bytes:
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 
-# --- saving ---------------------------------------------------------------
+# --- saving ---------------------------------------------------------------------
 
 def dumps(dump: TagDump, fmt: str) -> bytes:
+    """The file content of ``dump`` in ``fmt`` (nfc, json, bin, mfd). Only ``nfc`` keeps unknown bytes."""
     if fmt == "nfc":
-        return _dump_flipper(dump)
+        from tagd.ndef import flipper_nfc
+
+        return flipper_nfc.dump(dump)
     if fmt == "json":
         return _dump_json(dump)
     if fmt in ("bin", "mfd"):
         if fmt == "mfd" and not dump.is_classic:
-            raise ValueError("the .mfd format holds MIFARE Classic cards only")
-        return dump.memory
+            raise ValueError("the .mfd format holds MIFARE Classic cards only; use .bin for Type 2 tags")
+        return bytes(dump.memory)
     raise ValueError(f"unknown dump format {fmt!r} (one of {', '.join(FORMATS)})")
 
 
-def format_for_path(path: str) -> str:
-    ext = os.path.splitext(path)[1].lower().lstrip(".")
+def format_for_path(path: str | os.PathLike[str]) -> str:
+    """The format a file name asks for: its extension when it is one of FORMATS, else Flipper ``nfc``."""
+    ext = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
     return ext if ext in FORMATS else "nfc"
 
 
 def save(dump: TagDump, path: str | os.PathLike[str], fmt: str | None = None) -> None:
+    """Write atomically, so a reader of the file (a replay timeline, the emulator) never sees half of it."""
     name = os.fspath(path)
     data = dumps(dump, fmt or format_for_path(name))
     tmp = f"{name}.tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, name)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, name)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
