@@ -1,0 +1,474 @@
+"""A PN532 that lives on a pty: the chip's command logic (sans-I/O) and the UART around it.
+
+:class:`Pn532Core` maps command data (after TFI D4) to response data (after TFI D5) for whatever
+:class:`EmulatedTag` lies on the antenna. It keeps the state a real chip keeps — RF settings and
+MaxRetries, the listed target, registers (CIU_RxMode's CRC bit, which nfcpy clears), baud rate — and
+a "waiting" list command: with MxRtyPassiveActivation FF an InListPassiveTarget waits until a tag is
+placed, exactly as the chip does after power-up.
+
+:class:`Pn532Emulator` puts a core on a pty in its own thread: it decodes frames with the same codec as
+the driver, ACKs, answers, resends on NACK, aborts a waiting command on a host ACK, paces bytes at a
+real baud rate when asked (10 bit times a byte, plus ~5 ms for each command the tag executes), counts
+bytes both ways, and has fault knobs for tests. ``unplug()`` closes the pty (the host sees the device
+vanish); ``replug()`` makes a new one and re-points the link.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import threading
+import time
+import tty
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+from tagd.readers.pn532.frames import ACK, ERROR_FRAME, NACK, TFI_CHIP, TFI_HOST, Ack, BadFrame, ErrorFrame, \
+    Frame, FrameDecoder, Nack, encode_frame
+from tagd.sim.tags import NO_ANSWER, EmulatedTag
+
+log = logging.getLogger(__name__)
+
+FIRMWARE = {"1.6": bytes([0x32, 0x01, 0x06, 0x07]), "1.4": bytes([0x32, 0x01, 0x04, 0x07])}
+BAUD_CODES = {0x00: 9600, 0x01: 19200, 0x02: 38400, 0x03: 57600, 0x04: 115200, 0x05: 230400,
+              0x06: 460800, 0x07: 921600, 0x08: 1288000}
+REG_CIU_RXMODE = 0x6303
+REG_CIU_FIFODATA = 0x6339
+TAG_COMMAND_TIME = 0.005  # what an NTAG takes to execute one command, RF included
+UNKNOWN = object()  # handle() result: answer with the application error frame
+
+
+def crc_a(data: bytes) -> bytes:
+    """ISO/IEC 14443-3 CRC_A (preset 0x6363), low byte first."""
+    crc = 0x6363
+    for b in data:
+        b ^= crc & 0xFF
+        b = (b ^ (b << 4)) & 0xFF
+        crc = ((crc >> 8) ^ (b << 8) ^ (b << 3) ^ (b >> 4)) & 0xFFFF
+    return bytes([crc & 0xFF, crc >> 8])
+
+
+class Pn532Core:
+    """The chip's command logic. Not thread-safe: the emulator calls it from one thread."""
+
+    def __init__(self, firmware: str = "1.6") -> None:
+        self.firmware = FIRMWARE[firmware]
+        self.tag: EmulatedTag | None = None
+        self.listed = False  # a target is activated (Tg 1)
+        self.max_retries = (0xFF, 0x01, 0xFF)  # power-up default: PassiveActivation FF waits forever
+        self.rf_on = True
+        self.registers: dict[int, int] = {REG_CIU_RXMODE: 0x80}
+        self.waiting = False  # an InListPassiveTarget is waiting for a tag
+        self.new_baud: int | None = None  # set by SetSerialBaudrate; applied after the host's ACK
+        self.tag_commands = 0
+        self.on_tag_command: Callable[[], None] | None = None
+
+    # --- the antenna ------------------------------------------------------
+    def place(self, tag: EmulatedTag | None) -> None:
+        self.tag = tag
+        self.listed = False
+        if tag:
+            tag.reset_auth()
+
+    def remove(self) -> None:
+        """The tag leaves the field. The chip does not know until its next command to it times out."""
+        self.tag = None
+
+    @property
+    def crc_checked(self) -> bool:
+        return bool(self.registers.get(REG_CIU_RXMODE, 0x80) & 0x80)
+
+    def complete_wait(self) -> bytes | None:
+        """If a waiting InListPassiveTarget can now be answered, its response."""
+        if self.waiting and self.tag is not None:
+            self.waiting = False
+            return self._listed_response()
+        return None
+
+    def abort(self) -> None:
+        self.waiting = False
+
+    def _listed_response(self) -> bytes:
+        assert self.tag is not None
+        self.listed = True
+        self.tag.reset_auth()
+        return bytes([0x4B, 0x01, 0x01]) + self.tag.target_data()
+
+    def _tag_command(self, cmd: bytes) -> bytes | int:
+        self.tag_commands += 1
+        if self.on_tag_command:
+            self.on_tag_command()  # may remove the tag (fault knob)
+        if self.tag is None or not self.rf_on:
+            return NO_ANSWER
+        return self.tag.transceive(cmd)
+
+    # --- commands ---------------------------------------------------------
+    def handle(self, data: bytes):  # -> bytes | None | UNKNOWN
+        if not data:
+            return UNKNOWN
+        code, p = data[0], data[1:]
+        handler = getattr(self, f"_cmd_{code:02x}", None)
+        if handler is None:
+            return UNKNOWN
+        try:
+            return handler(p)
+        except IndexError:  # too few parameters: the chip answers a syntax error
+            return bytes([code + 1, 0x27]) if code in (0x40, 0x42) else UNKNOWN
+
+    def _cmd_00(self, p: bytes) -> bytes:  # Diagnose
+        if p[0] == 0x00:  # communication line test: echo
+            return bytes([0x01]) + p
+        return bytes([0x01, 0x00])
+
+    def _cmd_02(self, p: bytes) -> bytes:  # GetFirmwareVersion
+        return bytes([0x03]) + self.firmware
+
+    def _cmd_04(self, p: bytes) -> bytes:  # GetGeneralStatus
+        n = 1 if self.listed and self.tag else 0
+        return bytes([0x05, 0x00, 0x01 if self.rf_on else 0x00, n]) + (bytes([1, 0, 0, 0]) if n else b"") + b"\x00"
+
+    def _cmd_06(self, p: bytes) -> bytes:  # ReadRegister
+        out = bytearray([0x07])
+        for i in range(0, len(p) - 1, 2):
+            addr = (p[i] << 8) | p[i + 1]
+            if addr == REG_CIU_FIFODATA:
+                out.append(0x26 if self.tag is None else 0x00)
+            else:
+                out.append(self.registers.get(addr, 0x00))
+        return bytes(out)
+
+    def _cmd_08(self, p: bytes) -> bytes:  # WriteRegister
+        for i in range(0, len(p) - 2, 3):
+            self.registers[(p[i] << 8) | p[i + 1]] = p[i + 2]
+        return b"\x09"
+
+    def _cmd_10(self, p: bytes) -> bytes:  # SetSerialBaudrate
+        self.new_baud = BAUD_CODES.get(p[0], 115200)
+        return b"\x11"
+
+    def _cmd_12(self, p: bytes) -> bytes:  # SetParameters
+        return b"\x13"
+
+    def _cmd_14(self, p: bytes) -> bytes:  # SAMConfiguration
+        return b"\x15"
+
+    def _cmd_16(self, p: bytes) -> bytes:  # PowerDown
+        return b"\x17\x00"
+
+    def _cmd_32(self, p: bytes) -> bytes:  # RFConfiguration
+        if p[0] == 0x01:
+            self.rf_on = bool(p[1] & 0x01)
+            if not self.rf_on:
+                self.listed = False
+        elif p[0] == 0x05:
+            self.max_retries = (p[1], p[2], p[3])
+        return b"\x33"
+
+    def _cmd_4a(self, p: bytes):  # InListPassiveTarget
+        if p[1] != 0x00:  # only 106 kbps type A
+            return b"\x4b\x00"
+        if self.tag is not None and self.rf_on:
+            return self._listed_response()
+        self.listed = False
+        if self.max_retries[2] == 0xFF:
+            self.waiting = True
+            return None
+        return b"\x4b\x00"
+
+    def _exchange(self, code: int, cmd: bytes, through: bool) -> bytes:
+        if not self.listed:
+            return bytes([code, 0x27])
+        answer = self._tag_command(cmd)
+        if isinstance(answer, int):
+            if answer == NO_ANSWER and self.tag is None:
+                self.listed = False
+            return bytes([code, answer])
+        if through and not self.crc_checked:
+            answer = answer if answer == b"\x0a" else answer + crc_a(answer)
+        elif answer == b"\x0a":
+            answer = b""
+        return bytes([code, 0x00]) + answer
+
+    def _cmd_40(self, p: bytes) -> bytes:  # InDataExchange
+        if p[0] != 0x01:
+            return b"\x41\x27"
+        return self._exchange(0x41, p[1:], through=False)
+
+    def _cmd_42(self, p: bytes) -> bytes:  # InCommunicateThru
+        return self._exchange(0x43, p, through=True)
+
+    def _cmd_44(self, p: bytes) -> bytes:  # InDeselect
+        return b"\x45\x00"
+
+    def _cmd_52(self, p: bytes) -> bytes:  # InRelease
+        self.listed = False
+        if self.tag:
+            self.tag.reset_auth()
+        return b"\x53\x00"
+
+    def _cmd_54(self, p: bytes) -> bytes:  # InSelect
+        if self.tag is None:
+            return b"\x55\x27"
+        self.listed = True
+        return b"\x55\x00"
+
+    def wait_time(self, data: bytes) -> float:
+        """Extra time the chip spends on a command beyond the wire: tag execution, retries."""
+        code = data[0] if data else 0
+        if code in (0x40, 0x42):
+            return TAG_COMMAND_TIME
+        if code == 0x4A:
+            return TAG_COMMAND_TIME if self.tag else 0.002 * (self.max_retries[2] + 1)
+        return 0.0
+
+
+@dataclass
+class Faults:
+    drop_byte: int | None = None  # index in the outgoing byte stream to drop
+    corrupt_byte: int | None = None  # index in the outgoing byte stream to flip
+    ack_delay: float = 0.0  # seconds before each ACK
+    remove_after: int | None = None  # remove the tag after this many tag commands
+    unplug_after: int | None = None  # unplug after this many frames from the host
+
+
+class Pn532Emulator:
+    """A PN532 on a pty. ``start()`` returns the pty path the host opens."""
+
+    def __init__(self, tag: str | EmulatedTag | None = None, baud: int | None = None, firmware: str = "1.6",
+                 faults: Faults | None = None) -> None:
+        self.core = Pn532Core(firmware)
+        self.core.on_tag_command = self._on_tag_command
+        self.baud = baud
+        self.faults = faults or Faults()
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.commands: Counter[int] = Counter()
+        self.frames_in = 0
+        self.path = ""
+        self.link_path: str | None = None
+        self.placed_at: float | None = None
+        self._lock = threading.RLock()
+        self._wake_r, self._wake_w = os.pipe()
+        self._master = self._slave = -1
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._decoder = FrameDecoder()
+        self._last_response: bytes | None = None
+        self._out_index = 0
+        if tag is not None:
+            self.place(tag)
+
+    # --- control (thread-safe) -------------------------------------------
+    def start(self) -> str:
+        self._open_pty()
+        self._thread = threading.Thread(target=self._run, name="pn532-emulator", daemon=True)
+        self._thread.start()
+        return self.path
+
+    def link(self, path: str) -> None:
+        self.link_path = path
+        self._relink()
+
+    def place(self, tag: str | os.PathLike[str] | EmulatedTag) -> EmulatedTag:
+        t = tag if isinstance(tag, EmulatedTag) else EmulatedTag.from_file(tag)
+        with self._lock:
+            self.core.place(t)
+            self.placed_at = time.monotonic()
+        self._wake()
+        return t
+
+    def remove(self) -> None:
+        with self._lock:
+            self.core.remove()
+        self._wake()
+
+    @property
+    def tag(self) -> EmulatedTag | None:
+        return self.core.tag
+
+    def unplug(self) -> None:
+        with self._lock:
+            self._close_pty()
+        self._wake()
+
+    def replug(self) -> str:
+        with self._lock:
+            if self._master < 0:
+                self._open_pty()
+                self.core = self._fresh_core()
+        self._wake()
+        return self.path
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake()
+        if self._thread:
+            self._thread.join(5)
+        with self._lock:
+            self._close_pty()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self.link_path and os.path.islink(self.link_path):
+            os.unlink(self.link_path)
+
+    def stats(self) -> dict[str, object]:
+        return {"bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "frames_in": self.frames_in,
+                "tag_commands": self.core.tag_commands,
+                "commands": {f"{k:02X}": v for k, v in sorted(self.commands.items())}}
+
+    def reset_stats(self) -> None:
+        self.bytes_in = self.bytes_out = self.frames_in = 0
+        self.core.tag_commands = 0
+        self.commands.clear()
+
+    # --- internals --------------------------------------------------------
+    def _fresh_core(self) -> Pn532Core:
+        """A power-cycled chip (replug) that keeps the tag on its antenna."""
+        core = Pn532Core("1.6" if self.core.firmware == FIRMWARE["1.6"] else "1.4")
+        core.on_tag_command = self._on_tag_command
+        core.place(self.core.tag)
+        return core
+
+    def _open_pty(self) -> None:
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.path = os.ttyname(self._slave)
+        self._decoder.reset()
+        self._relink()
+
+    def _relink(self) -> None:
+        if self.link_path and self.path:
+            tmp = f"{self.link_path}.tmp{os.getpid()}"
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            os.symlink(self.path, tmp)
+            os.replace(tmp, self.link_path)
+
+    def _close_pty(self) -> None:
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._master = self._slave = -1
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    def _on_tag_command(self) -> None:
+        n = self.faults.remove_after
+        if n is not None and self.core.tag_commands >= n and self.core.tag is not None:
+            self.core.remove()
+
+    def _byte_time(self) -> float:
+        return 10.0 / self.baud if self.baud else 0.0
+
+    def _send(self, data: bytes, not_before: float = 0.0) -> None:
+        """Write bytes to the host, at line speed when paced; apply drop/corrupt faults."""
+        out = bytearray()
+        for b in data:
+            i = self._out_index
+            self._out_index += 1
+            if self.faults.drop_byte is not None and i == self.faults.drop_byte:
+                continue
+            if self.faults.corrupt_byte is not None and i == self.faults.corrupt_byte:
+                b ^= 0x5A
+            out.append(b)
+        done = max(time.monotonic(), not_before) + len(out) * self._byte_time()
+        delay = done - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        if self._master >= 0:
+            try:
+                os.write(self._master, bytes(out))
+            except OSError:
+                return
+        self.bytes_out += len(out)
+
+    def _respond(self, data: bytes, not_before: float = 0.0) -> None:
+        frame = encode_frame(TFI_CHIP, data)
+        self._last_response = frame
+        self._send(frame, not_before)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                master = self._master
+            fds = [self._wake_r] + ([master] if master >= 0 else [])
+            try:
+                ready, _, _ = select.select(fds, [], [], 0.5)
+            except (OSError, ValueError):
+                continue
+            if self._wake_r in ready:
+                try:
+                    os.read(self._wake_r, 4096)
+                except OSError:
+                    pass
+                with self._lock:
+                    response = self.core.complete_wait()
+                    if response is not None:
+                        self._respond(response)
+            if master >= 0 and master in ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    time.sleep(0.01)
+                    continue
+                arrived = time.monotonic()
+                self.bytes_in += len(chunk)
+                with self._lock:
+                    for item in self._decoder.feed(chunk):
+                        self._on_item(item, arrived)
+
+    def _on_item(self, item: object, arrived: float) -> None:
+        bt = self._byte_time()
+        if isinstance(item, Ack):
+            self.core.abort()  # a host ACK aborts the running command
+            if self.core.new_baud:
+                self.baud = self.core.new_baud if self.baud else None
+                self.core.new_baud = None
+            return
+        if isinstance(item, Nack):
+            if self._last_response:
+                self._send(self._last_response)
+            return
+        if isinstance(item, BadFrame):
+            self._send(NACK)
+            return
+        if isinstance(item, ErrorFrame) or not isinstance(item, Frame):
+            return
+        if item.tfi != TFI_HOST:
+            self._send(ERROR_FRAME)
+            return
+        self.frames_in += 1
+        self.commands[item.code] += 1
+        if self.faults.unplug_after is not None and self.frames_in >= self.faults.unplug_after:
+            self._close_pty()
+            return
+        # the command's bytes took this long on the wire (the pty delivered them at once)
+        size = len(item.data) + (9 if not item.extended else 12)
+        t = arrived + size * bt
+        if self.faults.ack_delay:
+            t += self.faults.ack_delay
+        self._send(ACK, t)
+        self.core.abort()
+        response = self.core.handle(item.data)
+        if response is UNKNOWN:
+            self._send(ERROR_FRAME)
+            return
+        if response is None:  # waiting for a tag
+            return
+        self._respond(response, time.monotonic() + self.core.wait_time(item.data))
