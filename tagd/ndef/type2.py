@@ -158,8 +158,12 @@ class Type2Memory:
 
     @property
     def capacity(self) -> int:
-        """Bytes of the NDEF data area that a write may use."""
-        return self.write_end - DATA_START
+        """Bytes of the NDEF data area that a write may use (from the kind and CC, not from how much of
+        the memory was read: readers fetch only the pages they need)."""
+        end = (self._kind.user_end + 1) * PAGE if self._kind else len(self.memory)
+        if self.is_ndef and self.cc[2]:
+            end = min(end, DATA_START + self.cc[2] * 8)
+        return max(0, end - DATA_START)
 
     def stream_addresses(self) -> list[int]:
         """Absolute addresses of the data-area bytes, minus those that Lock/Memory Control TLVs reserve."""

@@ -1,0 +1,191 @@
+"""PN532 commands over a byte transport: the dialog of SPEC §1 (command → ACK → response).
+
+Each command waits for the chip's ACK (100 ms), then its response. A response with a bad checksum
+gets a NACK (the chip resends); a chip that does not answer in time gets a host ACK, which aborts
+the command, and a :class:`ChipTimeout` (a ReaderError: the reader is reopened). Status bytes of
+InDataExchange / InCommunicateThru become exceptions: :class:`TagGoneError` when the target did not
+answer, :class:`AuthError` for a MIFARE authentication failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from tagd.readers.base import ReaderError
+from tagd.readers.pn532.frames import ACK, NACK, TFI_CHIP, WAKEUP, Ack, BadFrame, ErrorFrame, Frame, FrameDecoder, \
+    Nack, encode_command
+
+log = logging.getLogger(__name__)
+
+ACK_TIMEOUT = 0.1
+GONE_STATUS = {0x01, 0x0A, 0x29, 0x2B}  # timeout, RF field, target released, card disappeared
+STATUS_TEXT = {0x01: "timeout", 0x02: "CRC error", 0x03: "parity error", 0x05: "framing error",
+               0x0A: "RF field not on", 0x0B: "RF protocol error", 0x13: "format error",
+               0x14: "MIFARE authentication error", 0x23: "UID BCC wrong", 0x27: "wrong context / unknown target",
+               0x29: "target released", 0x2B: "card disappeared"}
+
+
+class Pn532Error(Exception):
+    """The chip reported an error status for a tag command."""
+
+    def __init__(self, status: int, what: str = "") -> None:
+        self.status = status
+        super().__init__(f"{what}: status 0x{status:02X} ({STATUS_TEXT.get(status, 'error')})".lstrip(": "))
+
+
+class TagGoneError(Pn532Error):
+    pass
+
+
+class AuthError(Pn532Error):
+    pass
+
+
+class ChipTimeout(ReaderError):
+    pass
+
+
+@dataclass(frozen=True)
+class Target:
+    tg: int
+    atqa: int
+    sak: int
+    uid: bytes
+
+
+class Pn532Chip:
+    def __init__(self, transport) -> None:
+        self.t = transport
+        self.decoder = FrameDecoder()
+        self.firmware = b""
+        self.pending: int | None = None  # code of a command sent and ACKed whose response is still due
+        self._items: deque = deque()
+
+    # --- the dialog -------------------------------------------------------
+    def _next_item(self, deadline: float, interruptible: bool = False):
+        """The next decoded item, or None at the deadline (or on interrupt when asked)."""
+        while not self._items:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            chunk = self.t.read(remaining, interruptible)
+            if chunk:
+                self._items.extend(self.decoder.feed(chunk))
+            elif interruptible and self.t.interrupted:
+                return None
+        return self._items.popleft()
+
+    def send(self, code: int, params: bytes = b"") -> None:
+        """Send a command and wait for its ACK (resending once on NACK or silence)."""
+        frame = encode_command(code, params)
+        for _attempt in range(2):
+            self.t.write(frame)
+            deadline = time.monotonic() + ACK_TIMEOUT
+            while (item := self._next_item(deadline)) is not None:
+                if isinstance(item, Ack):
+                    self.pending = code
+                    return
+                if isinstance(item, ErrorFrame):
+                    raise Pn532Error(0x7F, f"command {code:02X} rejected by the chip (application error frame)")
+                if isinstance(item, Nack):
+                    break
+        raise ChipTimeout(f"PN532 did not acknowledge command {code:02X}")
+
+    def receive(self, timeout: float, interruptible: bool = False) -> bytes | None:
+        """The response to the pending command: data after the response code (None on interrupt)."""
+        code = self.pending
+        assert code is not None
+        deadline = time.monotonic() + timeout
+        nacks = 0
+        while True:
+            item = self._next_item(deadline, interruptible)
+            if item is None:
+                if interruptible and self.t.interrupted:
+                    return None
+                self.abort()
+                raise ChipTimeout(f"PN532 did not answer command {code:02X} within {timeout:.2f} s")
+            if isinstance(item, Frame) and item.tfi == TFI_CHIP and item.code == code + 1:
+                self.pending = None
+                return item.data[1:]
+            if isinstance(item, BadFrame) and nacks < 2:
+                nacks += 1
+                self.t.write(NACK)  # the chip sends its response again
+            elif isinstance(item, ErrorFrame):
+                self.pending = None
+                raise Pn532Error(0x7F, f"command {code:02X} failed (application error frame)")
+
+    def command(self, code: int, params: bytes = b"", timeout: float = 1.0) -> bytes:
+        self.send(code, params)
+        data = self.receive(timeout)
+        assert data is not None
+        return data
+
+    def abort(self) -> None:
+        """A host ACK aborts whatever the chip is doing; then forget what is in flight."""
+        try:
+            self.t.write(ACK)
+        except ReaderError:
+            pass
+        self.pending = None
+        time.sleep(0.002)
+        self.decoder.reset()
+        self._items.clear()
+        try:
+            self.t.read(0.0)
+        except ReaderError:
+            pass
+        self.decoder.reset()
+
+    # --- commands ---------------------------------------------------------
+    def wake_up(self) -> None:
+        self.t.write(WAKEUP)
+
+    def sam_configuration(self) -> None:
+        self.command(0x14, bytes([0x01, 0x00, 0x00]))
+
+    def firmware_version(self) -> bytes:
+        self.firmware = self.command(0x02)
+        return self.firmware
+
+    def rf_configuration(self, item: int, data: bytes) -> None:
+        self.command(0x32, bytes([item]) + data)
+
+    def set_max_retries(self, atr: int = 0xFF, psl: int = 0x01, passive: int = 0xFF) -> None:
+        self.rf_configuration(0x05, bytes([atr, psl, passive]))
+
+    def start_list(self) -> None:
+        """InListPassiveTarget(1 target, 106 kbps type A); the answer comes via finish_list()."""
+        self.send(0x4A, b"\x01\x00")
+
+    def finish_list(self, timeout: float, interruptible: bool = True) -> Target | None:
+        data = self.receive(timeout, interruptible)
+        if data is None or not data or data[0] == 0:
+            return None
+        tg, atqa, sak, n = data[1], (data[2] << 8) | data[3], data[4], data[5]
+        return Target(tg, atqa, sak, bytes(data[6:6 + n]))
+
+    def list_target(self, timeout: float = 1.0) -> Target | None:
+        self.start_list()
+        return self.finish_list(timeout, interruptible=False)
+
+    def _status(self, data: bytes, what: str) -> bytes:
+        status = data[0] & 0x3F if data else 0x01
+        if status == 0:
+            return bytes(data[1:])
+        if status in GONE_STATUS:
+            raise TagGoneError(status, what)
+        if status == 0x14:
+            raise AuthError(status, what)
+        raise Pn532Error(status, what)
+
+    def data_exchange(self, data: bytes, tg: int = 1, timeout: float = 0.5) -> bytes:
+        return self._status(self.command(0x40, bytes([tg]) + data, timeout), f"InDataExchange {data[:1].hex()}")
+
+    def communicate_thru(self, data: bytes, timeout: float = 0.5) -> bytes:
+        return self._status(self.command(0x42, data, timeout), f"InCommunicateThru {data[:1].hex()}")
+
+    def release(self, tg: int = 0) -> None:
+        self.command(0x52, bytes([tg]))

@@ -1,0 +1,110 @@
+"""The byte pipe to a PN532: a serial port (pyserial opens and configures it; reads go straight to the
+file descriptor) with an interrupt pipe, so that a reader blocked waiting for a tag wakes up at once
+when a write is queued or the daemon stops.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+
+from tagd.readers.base import ReaderError
+
+
+class SerialTransport:
+    def __init__(self, path: str, baud: int = 115200) -> None:
+        self.path = path
+        self.baud = baud
+        self._serial = None
+        self._fd = -1
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self.interrupted = False
+
+    def open(self) -> None:
+        import serial  # pyserial
+
+        try:
+            self._serial = serial.Serial(self.path, self.baud, timeout=0, exclusive=True)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise ReaderError(f"cannot open {self.path}: {exc}") from None
+        self._fd = self._serial.fileno()
+        self.drain_interrupt()
+
+    @property
+    def is_open(self) -> bool:
+        return self._fd >= 0
+
+    def close(self) -> None:
+        if self._serial is not None:
+            try:
+                self._serial.close()
+            except Exception:
+                pass
+        self._serial = None
+        self._fd = -1
+
+    def destroy(self) -> None:
+        self.close()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def set_baud(self, baud: int) -> None:
+        self.baud = baud
+        if self._serial is not None:
+            self._serial.baudrate = baud
+
+    def write(self, data: bytes) -> None:
+        if self._fd < 0:
+            raise ReaderError(f"{self.path} is not open")
+        try:
+            view = memoryview(data)
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+        except OSError as exc:
+            raise ReaderError(f"{self.path}: write failed: {exc.strerror}") from None
+
+    def read(self, timeout: float, interruptible: bool = False) -> bytes:
+        """Whatever arrives within ``timeout`` (b"" on timeout, or at once on interrupt when asked)."""
+        if self._fd < 0:
+            raise ReaderError(f"{self.path} is not open")
+        fds = [self._fd, self._wake_r] if interruptible else [self._fd]
+        try:
+            ready, _, _ = select.select(fds, [], [], max(0.0, timeout))
+        except (OSError, ValueError) as exc:
+            raise ReaderError(f"{self.path}: {exc}") from None
+        if self._wake_r in ready:
+            self.drain_interrupt()
+            self.interrupted = True
+            if self._fd not in ready:
+                return b""
+        if self._fd not in ready:
+            return b""
+        try:
+            data = os.read(self._fd, 4096)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EINTR):
+                return b""
+            raise ReaderError(f"{self.path}: {exc.strerror or exc}") from None
+        if not data:
+            raise ReaderError(f"{self.path}: device disconnected")
+        return data
+
+    def interrupt(self) -> None:
+        try:
+            os.write(self._wake_w, b"!")
+        except OSError:
+            pass
+
+    def drain_interrupt(self) -> None:
+        try:
+            while os.read(self._wake_r, 64):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+        self.interrupted = False
