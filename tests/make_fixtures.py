@@ -1,115 +1,185 @@
-"""Regenerate fixtures/ with tagd's own tools: `python tests/make_fixtures.py`.
+"""Regenerate fixtures/ with tagd's own tools: `python tests/make_fixtures.py [DIR]` (default: fixtures/).
 
-Most come from `tagd fixture make`; the edge cases are built here from the same write plans a reader
-uses, then saved in each dump format. tests/fixture_expectations.json says what each must decode to (or which error).
+Most fixtures come from `tagd fixture make`; the edge cases are built here from the same write plans
+a reader uses, then saved in each dump format. fixtures/expected.json says what each must decode to
+(``{text, uid, type, kind}``, optionally ``data`` / ``errors_contain``) or which error it must give
+(``{error: substring}``). Bad files live in fixtures/bad/ so that `tagd decode fixtures/*.nfc` stays clean.
+tests/ndef/test_dumps_fixtures.py rebuilds everything into a temporary directory and compares it byte for
+byte, so a fixture can never drift from what the tools make.
 """
 
 from __future__ import annotations
 
 import json
 import pathlib
-import subprocess
 import sys
+from typing import Any
 
 import ndef
 
+from tagd.cli import main as tagd_main
 from tagd.cli.tags import make_dump
 from tagd.ndef import dumps, records, type2
 
-HERE = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
-EXPECTED = pathlib.Path(__file__).resolve().parent / "fixture_expectations.json"
-expected: dict[str, dict] = {}
+FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
 
 
-def make(kind: str, name: str, text: str | None = None, uri: str | None = None, uid: str | None = None) -> None:
-    argv = [sys.executable, "-m", "tagd", "fixture", "make", "--kind", kind, "-o", str(HERE / name)]
-    argv += ["--text", text] if text is not None else ["--uri", uri]
-    if uid:
-        argv += ["--uid", uid]
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-    expected[name] = {"text": text if text is not None else uri, "kind": kind,
-                      "type": "MIFARE" if kind.startswith("classic") else "NTAG"}
+NOTES = {
+    "snes-ntag215.nfc": "demo tag (Flipper v4, `tagd fixture make`)",
+    "smw-ntag213.nfc": "demo tag (Flipper v4)",
+    "genesis-classic1k.nfc": "demo card: Classic 1K with MAD + NFC Forum keys + NDEF",
+    "ultralight.nfc": "MIFARE Ultralight (no GET_VERSION; 48-byte data area)",
+    "ultralight.bin": "raw 64-byte Ultralight image",
+    "ntag213.bin": "raw 180-byte NTAG213 image",
+    "ntag216.bin": "raw 924-byte NTAG216 image",
+    "classic4k.json": "Proxmark3 `mfcard` JSON, Classic 4K",
+    "classic1k.mfd": "libnfc .mfd, Classic 1K",
+    "uri-ntag213.json": "Proxmark3 `mfu` JSON holding a URI record",
+    "factory-ntag213.nfc": "factory-fresh NTAG213 (Lock Control TLV + empty NDEF TLV)",
+    "long-zapscript-ntag215.nfc": "300-byte ZapScript: NDEF TLV with a 3-byte length",
+    "wrong-cc-ntag216.nfc": "NTAG216 whose CC says NTAG215; GET_VERSION wins",
+    "utf16-ntag215.json": "UTF-16 Text record (lang ja), encoded by ndeflib",
+    "amiibo-style.bin": "540-byte non-NDEF image (CC F1 10 FF EE): data = whole memory",
+    "flipper-v2-ntag215.nfc": "Flipper version 2 (chip in 'Device type', ATQA LSB first)",
+    "classic1k-unknown-keys.nfc": "Classic 1K, sector 1 '??' (keys not found): empty text + error",
+    "classic1k-7byte-uid.nfc": "Classic 1K with a 7-byte UID named by the Flipper file",
+}
 
 
-# made with the CLI: the demo's tags and one per kind and format
-make("ntag215", "snes-ntag215.nfc", "**launch.system:snes", uid="04a1b2c3d4e5f6")
-make("ntag213", "smw-ntag213.nfc", "@SNES/Super Mario World", uid="0416c6c2d73881")
-make("classic1k", "genesis-classic1k.nfc", "**launch.random:genesis", uid="a1b2c3d4")
-make("ultralight", "ultralight.nfc", "**launch.system:nes")
-make("classic4k", "classic4k.json", "**launch.system:psx")
-make("ntag216", "ntag216.bin", "**launch.system:n64")
-make("classic1k", "classic1k.mfd", "**launch.system:gba")
-make("ntag213", "uri-ntag213.json", uri="https://zaparoo.org/docs/")
+def _readme(expected: dict[str, dict[str, Any]]) -> str:
+    rows = ["# Fixtures", "",
+            "Made by `python tests/make_fixtures.py` (mostly through `tagd fixture make`); do not edit by hand.",
+            "`expected.json` is the machine-readable form of this table; the tests read it.",
+            "`tagd decode fixtures/*.nfc` decodes the good Flipper files; `tagd decode fixtures/bad` explains the bad ones",
+            "(exit status 2).", "",
+            "| file | kind | type | uid | decodes to / error | what it is |", "|---|---|---|---|---|---|"]
+    for name, exp in expected.items():
+        if "error" in exp:
+            rows.append(f"| {name} | | | | error: `{exp['error']}` | broken on purpose |")
+        else:
+            text = exp["text"] if len(exp["text"]) <= 48 else exp["text"][:45] + "..."
+            shown = f"`{text}`" if text else "(empty)"
+            rows.append(f"| {name} | {exp['kind']} | {exp['type']} | {exp['uid']} | {shown} | {NOTES.get(name, '')} |")
+    return "\n".join(rows) + "\n"
 
-# a factory-fresh NTAG213: Lock Control TLV then an empty NDEF TLV
-fresh = dumps.loads(type2.blank_image("ntag213", bytes.fromhex("04010203040506")), "fresh")
-fresh.version = type2.TYPE2_KINDS["ntag213"].version
-dumps.save(fresh, HERE / "factory-ntag213.nfc")
-expected["factory-ntag213.nfc"] = {"text": "", "kind": "ntag213", "type": "NTAG", "uid": "04010203040506"}
 
-# an NTAG215 with a 300-byte ZapScript: the TLV needs the 3-byte length form
-long_text = "**launch.search:" + ("Legend of Zelda, The - A Link to the Past (USA)||" * 7)
-long_text = (long_text + "x" * 300)[:300]
-d = make_dump("ntag215", records.text_message(long_text), bytes.fromhex("04aabbccddeeff"))
-dumps.save(d, HERE / "long-zapscript-ntag215.nfc")
-expected["long-zapscript-ntag215.nfc"] = {"text": long_text, "kind": "ntag215", "type": "NTAG"}
+def _hex(b: bytes) -> str:
+    return " ".join(f"{x:02X}" for x in b)
 
-# an NTAG216 whose CC claims NTAG215 (0x3E): GET_VERSION must win
-d = make_dump("ntag216", records.text_message("**launch.system:saturn"), bytes.fromhex("04111111111111"))
-mem = bytearray(d.memory)
-mem[14] = 0x3E
-d.memory = bytes(mem)
-dumps.save(d, HERE / "wrong-cc-ntag216.nfc")
-expected["wrong-cc-ntag216.nfc"] = {"text": "**launch.system:saturn", "kind": "ntag216", "type": "NTAG"}
 
-# a UTF-16 Text record
-msg = b"".join(ndef.message_encoder([ndef.TextRecord("**launch.system:ドリームキャスト", "ja", "UTF-16")]))
-d = make_dump("ntag215", msg, bytes.fromhex("04222222222222"))
-dumps.save(d, HERE / "utf16-ntag215.json")
-expected["utf16-ntag215.json"] = {"text": "**launch.system:ドリームキャスト", "kind": "ntag215", "type": "NTAG"}
+def build(out: pathlib.Path) -> dict[str, dict[str, Any]]:
+    """Write every fixture under ``out`` and return the expectations (also written as expected.json)."""
+    (out / "bad").mkdir(parents=True, exist_ok=True)
+    expected: dict[str, dict[str, Any]] = {}
 
-# an amiibo-style image: 540 bytes, not NDEF (CC F1 10 FF EE); data is the whole memory
-amiibo = bytearray(type2.blank_image("ntag215", bytes.fromhex("04333333333333")))
-amiibo[12:16] = bytes.fromhex("F110FFEE")
-amiibo[16:20] = bytes.fromhex("A5000000")
-for i in range(20, 520):
-    amiibo[i] = (i * 7 + 3) & 0xFF
-(HERE / "amiibo-style.bin").write_bytes(bytes(amiibo))
-expected["amiibo-style.bin"] = {"text": "", "kind": "ntag215", "type": "Amiibo", "data": bytes(amiibo).hex()}
+    def good(name: str, dump: dumps.TagDump | None, text: str, kind: str, token_type: str, **extra: Any) -> None:
+        if dump is not None:
+            dumps.save(dump, out / name)
+        uid = dumps.load(out / name).uid.hex()
+        expected[name] = {"text": text, "uid": uid, "type": token_type, "kind": kind, **extra}
 
-# a Flipper version 2 file (older field names), written by hand from a made tag
-d = make_dump("ntag215", records.text_message("**launch.system:genesis"), bytes.fromhex("04444444444444"))
-lines = ["Filetype: Flipper NFC device", "Version: 2",
-         "# Nfc device type can be UID, Mifare Ultralight, Mifare Classic, Bank card",
-         "Device type: NTAG215", "# UID, ATQA and SAK are common for all formats",
-         "UID: " + " ".join(f"{b:02X}" for b in d.uid), "ATQA: 44 00", "SAK: 00",
-         "# Mifare Ultralight specific data", "Signature: " + " ".join(["00"] * 32),
-         "Mifare version: 00 04 04 02 01 00 11 03", "Counter 0: 0", "Tearing 0: 00",
-         f"Pages total: {len(d.memory) // 4}"]
-lines += [f"Page {p}: " + " ".join(f"{b:02X}" for b in d.memory[p * 4:p * 4 + 4]) for p in range(len(d.memory) // 4)]
-(HERE / "flipper-v2-ntag215.nfc").write_text("\n".join(lines) + "\n")
-expected["flipper-v2-ntag215.nfc"] = {"text": "**launch.system:genesis", "kind": "ntag215", "type": "NTAG"}
+    def make(kind: str, name: str, text: str | None = None, uri: str | None = None, uid: str | None = None) -> None:
+        argv = ["fixture", "make", "--kind", kind, "-o", str(out / name)]
+        argv += ["--text", text] if text is not None else ["--uri", str(uri)]
+        argv += ["--uid", uid] if uid else []
+        if tagd_main(argv) != 0:
+            raise SystemExit(f"tagd fixture make failed for {name}")
+        good(name, None, text if text is not None else str(uri), kind, "MIFARE" if kind.startswith("classic") else "NTAG")
 
-# a Classic 1K whose first NDEF sector's keys were unknown when it was dumped
-d = make_dump("classic1k", records.text_message("**launch.system:amiga"), bytes.fromhex("b1b2b3b4"))
-d.unknown = frozenset(range(4 * 16, 8 * 16))
-dumps.save(d, HERE / "classic1k-unknown-keys.nfc")
-expected["classic1k-unknown-keys.nfc"] = {"text": "", "kind": "classic1k", "type": "MIFARE",
-                                          "errors_contain": "sector 1: keys unknown"}
+    # made with the CLI: the demo's tags, and one per kind and format
+    make("ntag215", "snes-ntag215.nfc", "**launch.system:snes", uid="04a1b2c3d4e5f6")
+    make("ntag213", "smw-ntag213.nfc", "@SNES/Super Mario World", uid="0416c6c2d73881")
+    make("classic1k", "genesis-classic1k.nfc", "**launch.random:genesis", uid="a1b2c3d4")
+    make("ultralight", "ultralight.nfc", "**launch.system:nes")
+    make("ultralight", "ultralight.bin", "**launch.system:gameboy")
+    make("ntag213", "ntag213.bin", "**launch.system:mastersystem")
+    make("ntag216", "ntag216.bin", "**launch.system:n64")
+    make("classic4k", "classic4k.json", "**launch.system:psx")
+    make("classic1k", "classic1k.mfd", "**launch.system:gba")
+    make("ntag213", "uri-ntag213.json", uri="https://zaparoo.org/docs/")
 
-# broken files
-good = (HERE / "snes-ntag215.nfc").read_text().splitlines()
-(HERE / "bad-truncated.nfc").write_text("\n".join(good[:40]) + "\n")
-expected["bad-truncated.nfc"] = {"error": "page 24 missing"}
-corrupt = [ln.replace("Page 5: ", "Page 5: ZZ ") if ln.startswith("Page 5:") else ln for ln in good]
-(HERE / "bad-corrupt-page.nfc").write_text("\n".join(corrupt) + "\n")
-expected["bad-corrupt-page.nfc"] = {"error": "line"}
-(HERE / "bad-truncated.json").write_text((HERE / "classic4k.json").read_text()[:700])
-expected["bad-truncated.json"] = {"error": "invalid JSON"}
-(HERE / "bad-odd-size.bin").write_bytes(bytes(range(37)))
-expected["bad-odd-size.bin"] = {"error": "37 bytes is not a tag image"}
-(HERE / "bad-version9.nfc").write_text("Filetype: Flipper NFC device\nVersion: 9\nDevice type: NTAG/Ultralight\nUID: 04 01 02 03 04 05 06\n")
-expected["bad-version9.nfc"] = {"error": "version '9' is not supported"}
+    # a factory-fresh NTAG213: Lock Control TLV then an empty NDEF TLV
+    fresh = dumps.type2_dump(type2.blank_image("ntag213", bytes.fromhex("04010203040506")),
+                             type2.TYPE2_KINDS["ntag213"].version)
+    good("factory-ntag213.nfc", fresh, "", "ntag213", "NTAG")
 
-EXPECTED.write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n")
-print(f"{len(expected)} fixtures")
+    # an NTAG215 with a 300-byte ZapScript: the TLV needs the 3-byte length form
+    long_text = ("**launch.search:" + "Legend of Zelda, The - A Link to the Past (USA)||" * 7)[:300]
+    d = make_dump("ntag215", records.text_message(long_text), bytes.fromhex("04aabbccddeeff"))
+    good("long-zapscript-ntag215.nfc", d, long_text, "ntag215", "NTAG")
+
+    # an NTAG216 whose CC claims NTAG215 (0x3E): GET_VERSION must win
+    d = make_dump("ntag216", records.text_message("**launch.system:saturn"), bytes.fromhex("04111111111111"))
+    d.memory = d.memory[:14] + b"\x3e" + d.memory[15:]
+    good("wrong-cc-ntag216.nfc", d, "**launch.system:saturn", "ntag216", "NTAG")
+
+    # a UTF-16 Text record (ndeflib's own encoder, an independent check of the record parser)
+    msg = b"".join(ndef.message_encoder([ndef.TextRecord("**launch.system:ドリームキャスト", "ja", "UTF-16")]))
+    d = make_dump("ntag215", msg, bytes.fromhex("04222222222222"))
+    good("utf16-ntag215.json", d, "**launch.system:ドリームキャスト", "ntag215", "NTAG")
+
+    # an amiibo-style image: 540 bytes, not NDEF (CC F1 10 FF EE); the token data is the whole memory
+    amiibo = bytearray(type2.blank_image("ntag215", bytes.fromhex("04333333333333")))
+    amiibo[12:20] = bytes.fromhex("F110FFEE A5000000")
+    amiibo[20:520] = bytes((i * 7 + 3) & 0xFF for i in range(20, 520))
+    (out / "amiibo-style.bin").write_bytes(bytes(amiibo))
+    good("amiibo-style.bin", None, "", "ntag215", "Amiibo", data=bytes(amiibo).hex())
+
+    # a Flipper version 2 file: chip named in 'Device type', ATQA stored LSB first
+    d = make_dump("ntag215", records.text_message("**launch.system:genesis"), bytes.fromhex("04444444444444"))
+    pages = len(d.memory) // 4
+    lines = ["Filetype: Flipper NFC device", "Version: 2",
+             "# Nfc device type can be UID, Mifare Ultralight, Mifare Classic, Bank card",
+             "Device type: NTAG215", "# UID, ATQA and SAK are common for all formats", f"UID: {_hex(d.uid)}",
+             "ATQA: 44 00", "SAK: 00", "# Mifare Ultralight specific data", "Data format version: 1",
+             f"Signature: {_hex(bytes(32))}", "Mifare version: 00 04 04 02 01 00 11 03",
+             "Counter 0: 0", "Tearing 0: 00", "Counter 1: 0", "Tearing 1: 00", "Counter 2: 0", "Tearing 2: 00",
+             f"Pages total: {pages}"]
+    lines += [f"Page {p}: {_hex(d.memory[p * 4:p * 4 + 4])}" for p in range(pages)]
+    (out / "flipper-v2-ntag215.nfc").write_text("\n".join(lines) + "\n")
+    good("flipper-v2-ntag215.nfc", None, "**launch.system:genesis", "ntag215", "NTAG")
+
+    # a Classic 1K whose first NDEF sector's keys were unknown when it was dumped ('??' in the file)
+    d = make_dump("classic1k", records.text_message("**launch.system:amiga"), bytes.fromhex("b1b2b3b4"))
+    d.unknown = frozenset(range(4 * 16, 8 * 16))
+    good("classic1k-unknown-keys.nfc", d, "", "classic1k", "MIFARE", errors_contain="sector 1: keys unknown")
+
+    # a Classic 1K with a 7-byte UID (the Flipper file names it; block 0 cannot)
+    d = make_dump("classic1k", records.text_message("**launch.system:atari2600"), bytes.fromhex("c1c2c3c4"))
+    d.uid, d.atqa = bytes.fromhex("04c1c2c3c4c5c6"), 0x0044
+    good("classic1k-7byte-uid.nfc", d, "**launch.system:atari2600", "classic1k", "MIFARE")
+
+    # broken files: each must say which file, where and why
+    snes = (out / "snes-ntag215.nfc").read_text().splitlines()
+
+    def bad(name: str, content: str | bytes, error: str) -> None:
+        path = out / "bad" / name
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        expected[f"bad/{name}"] = {"error": error}
+
+    kept = sum(ln.startswith("Page ") for ln in snes[:40])
+    bad("truncated.nfc", "\n".join(snes[:40]) + "\n", f"end of file: page {kept} missing")
+    page5 = next(i for i, ln in enumerate(snes) if ln.startswith("Page 5:"))
+    bad("corrupt-page.nfc", "\n".join(snes[:page5] + [snes[page5][:-3]] + snes[page5 + 1:]) + "\n",
+        f"line {page5 + 1}: page 5 has 3 bytes, expected 4")
+    bad("not-hex.nfc", "\n".join(snes[:page5] + ["Page 5: 03 ZZ D1 01"] + snes[page5 + 1:]) + "\n",
+        f"line {page5 + 1}: page 5: 'ZZ' is not a hex byte")
+    bad("version9.nfc", "Filetype: Flipper NFC device\nVersion: 9\nDevice type: NTAG/Ultralight\nUID: 04 01 02 03 04 05 06\n",
+        "line 2: Flipper NFC version '9' is not supported")
+    bad("uid-only.nfc", "Filetype: Flipper NFC device\nVersion: 4\nDevice type: ISO14443-3A\nUID: 04 01 02 03 04 05 06\n"
+        "ATQA: 00 44\nSAK: 00\n", "line 3: device type 'ISO14443-3A' holds only a UID")
+    bad("truncated.json", (out / "classic4k.json").read_text()[:700], "invalid JSON")
+    doc = json.loads((out / "uri-ntag213.json").read_text())
+    del doc["blocks"]["7"]
+    bad("missing-page.json", json.dumps(doc, indent=2) + "\n", "blocks.7: block 7 missing")
+    bad("odd-size.bin", bytes(range(37)), "offset 0x25: 37 bytes is not a tag image")
+    bad("not-a-dump.txt", "Shopping list:\n- cartridges\n- tags\n", "not a tag dump")
+
+    (out / "expected.json").write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n")
+    (out / "README.md").write_text(_readme(expected))
+    return expected
+
+
+if __name__ == "__main__":
+    target = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else FIXTURES
+    print(f"{len(build(target))} fixtures in {target}")

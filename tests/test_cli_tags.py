@@ -1,63 +1,129 @@
+"""`tagd decode` and `tagd fixture make`, both as a subprocess (`python -m tagd`) and in-process."""
+
 import json
 import subprocess
 import sys
 
 import pytest
 
-from tagd.cli import main
 from conftest import FIXTURES
+from tagd.cli import main
 
-EXPECTED = json.loads((FIXTURES.parent / "tests" / "fixture_expectations.json").read_text())
+EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
+GOOD = sorted(k for k, v in EXPECTED.items() if "error" not in v)
+BAD = sorted(k for k, v in EXPECTED.items() if "error" in v)
+TOKEN_KEYS = {"type", "uid", "text", "data", "scanTime"}
 
 
 def run(*args):
     return subprocess.run([sys.executable, "-m", "tagd", *args], capture_output=True, text=True, timeout=60)
 
 
-def test_decode_all_fixtures_prints_good_ones_and_explains_bad_ones():
-    files = sorted(str(p) for p in FIXTURES.iterdir())
-    r = run("decode", *files)
+def test_decode_every_fixture_prints_good_ones_and_explains_bad_ones_with_status_2():
+    r = run("decode", *(str(FIXTURES / n) for n in GOOD + BAD))
     assert r.returncode == 2
-    lines = [json.loads(x) for x in r.stdout.splitlines()]
-    good = [k for k, v in EXPECTED.items() if "error" not in v]
-    assert len(lines) == len(good)
-    assert {x["text"] for x in lines} == {EXPECTED[k]["text"] for k in good}
-    for line in lines:
-        assert set(line) == {"type", "uid", "text", "data", "scanTime"}
-    for name, exp in EXPECTED.items():
-        if "error" in exp:
-            assert f"{FIXTURES / name}: " in r.stderr
+    tokens = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(t["text"], t["uid"], t["type"]) for t in tokens] == [
+        (EXPECTED[n]["text"], EXPECTED[n]["uid"], EXPECTED[n]["type"]) for n in GOOD]
+    assert all(set(t) == TOKEN_KEYS for t in tokens)
+    errors = r.stderr.splitlines()
+    assert len(errors) == len(BAD)
+    for name, line in zip(BAD, errors):
+        assert line.startswith(f"tagd decode: {FIXTURES / name}: ") and EXPECTED[name]["error"] in line
 
 
-def test_decode_good_files_exits_zero_and_all_adds_details(capsys):
+def test_decode_good_fixtures_exits_zero():
+    r = run("decode", *(str(FIXTURES / n) for n in GOOD))
+    assert r.returncode == 0 and r.stderr == "" and len(r.stdout.splitlines()) == len(GOOD)
+
+
+def test_decode_a_directory_decodes_the_files_in_it(capsys):
+    assert main(["decode", str(FIXTURES / "bad")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.splitlines()) == len(BAD)
+
+
+@pytest.mark.parametrize("name", GOOD)
+def test_decode_in_process_gives_the_expected_token(name, capsys):
+    assert main(["decode", str(FIXTURES / name)]) == 0
+    token = json.loads(capsys.readouterr().out)
+    assert (token["text"], token["uid"], token["type"]) == (EXPECTED[name]["text"], EXPECTED[name]["uid"], EXPECTED[name]["type"])
+
+
+@pytest.mark.parametrize("name", BAD)
+def test_decode_in_process_explains_each_bad_fixture(name, capsys):
+    assert main(["decode", str(FIXTURES / name)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and EXPECTED[name]["error"] in captured.err
+
+
+def test_decode_all_adds_details(capsys):
     assert main(["decode", "--all", str(FIXTURES / "long-zapscript-ntag215.nfc")]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["kind"] == "ntag215" and out["capacity"] == 496 and out["records"][0]["type"] == "text"
-    assert len(out["text"]) == 300
+    assert set(out) == TOKEN_KEYS | {"file", "kind", "capacity", "read_only", "records", "errors"}
+    assert out["kind"] == "ntag215" and out["capacity"] == 496 and out["read_only"] is False
+    assert out["records"][0]["type"] == "text" and len(out["text"]) == 300 and out["errors"] == []
 
 
-@pytest.mark.parametrize("kind", ["ntag213", "ntag215", "ntag216", "ultralight", "classic1k", "classic4k"])
-@pytest.mark.parametrize("fmt", ["nfc", "json", "bin"])
+def test_decode_all_reports_decode_errors(capsys):
+    main(["decode", "--all", str(FIXTURES / "classic1k-unknown-keys.nfc")])
+    assert any("sector 1: keys unknown" in e for e in json.loads(capsys.readouterr().out)["errors"])
+
+
+def test_decode_missing_file_is_explained(tmp_path, capsys):
+    assert main(["decode", str(tmp_path / "nope.nfc"), str(FIXTURES / "snes-ntag215.nfc")]) == 2
+    captured = capsys.readouterr()
+    assert "nope.nfc: file: No such file" in captured.err and "launch.system:snes" in captured.out
+
+
+KIND_FORMATS = [(k, f) for k in ("ntag213", "ntag215", "ntag216", "ultralight", "classic1k", "classic4k")
+                for f in ("nfc", "json", "bin", "mfd") if f != "mfd" or k.startswith("classic")]
+
+
+@pytest.mark.parametrize("kind,fmt", KIND_FORMATS)
 def test_fixture_make_then_decode_round_trips(tmp_path, capsys, kind, fmt):
     out = tmp_path / f"t.{fmt}"
     assert main(["fixture", "make", "--kind", kind, "--text", "**launch.system:snes", "-o", str(out)]) == 0
     capsys.readouterr()
-    assert main(["decode", str(out)]) == 0
-    assert json.loads(capsys.readouterr().out)["text"] == "**launch.system:snes"
+    assert main(["decode", "--all", str(out)]) == 0
+    token = json.loads(capsys.readouterr().out)
+    assert token["text"] == "**launch.system:snes" and token["kind"] == kind
+    assert token["type"] == ("MIFARE" if kind.startswith("classic") else "NTAG")
 
 
-def test_fixture_make_uri_with_uid(tmp_path, capsys):
-    out = tmp_path / "u.mfd"
+def test_fixture_make_uri_with_uid_and_explicit_format(tmp_path, capsys):
+    out = tmp_path / "card.dump"
     assert main(["fixture", "make", "--kind", "classic1k", "--uri", "https://zaparoo.org", "--uid", "01:02:03:04",
-                 "-o", str(out)]) == 0
+                 "--format", "mfd", "-o", str(out)]) == 0
     capsys.readouterr()
+    assert len(out.read_bytes()) == 1024
     main(["decode", str(out)])
-    tok = json.loads(capsys.readouterr().out)
-    assert tok["uid"] == "01020304" and tok["text"] == "https://zaparoo.org"
+    token = json.loads(capsys.readouterr().out)
+    assert token["uid"] == "01020304" and token["text"] == "https://zaparoo.org"
 
 
-def test_fixture_make_too_long_text_fails_clearly(tmp_path, capsys):
-    rc = main(["fixture", "make", "--kind", "ntag213", "--text", "x" * 200, "-o", str(tmp_path / "x.nfc")])
-    assert rc == 2
-    assert "holds 139" in capsys.readouterr().err
-    assert not (tmp_path / "x.nfc").exists()
+def test_fixture_make_default_uid_is_reproducible(tmp_path):
+    for name in ("a.nfc", "b.nfc"):
+        assert main(["fixture", "make", "--kind", "ntag213", "--text", "x", "-o", str(tmp_path / name)]) == 0
+    assert (tmp_path / "a.nfc").read_bytes() == (tmp_path / "b.nfc").read_bytes()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--kind", "ntag213", "--text", "x" * 200], "holds 139"),
+    (["--kind", "ntag213", "--text", "x", "--uid", "0102"], "7 bytes"),
+    (["--kind", "classic1k", "--text", "x", "--uid", "zz"], "is not hex"),
+    (["--kind", "ntag215", "--text", "x", "--format", "mfd"], "MIFARE Classic cards only"),
+])
+def test_fixture_make_refuses_clearly_and_writes_nothing(tmp_path, capsys, argv, message):
+    out = tmp_path / "x.nfc"
+    assert main(["fixture", "make", *argv, "-o", str(out)]) == 2
+    assert message in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fixture_make_as_a_subprocess(tmp_path):
+    out = tmp_path / "s.json"
+    r = run("fixture", "make", "--kind", "ntag215", "--text", "**launch.system:snes; echo $(id)", "-o", str(out))
+    assert r.returncode == 0 and r.stdout.strip() == str(out)
+    r = run("decode", str(out))
+    assert json.loads(r.stdout)["text"] == "**launch.system:snes; echo $(id)"

@@ -1,19 +1,33 @@
-"""`tagd decode` and `tagd fixture make`: dump files ↔ tokens, with no reader involved."""
+"""`tagd decode` and `tagd fixture make`: dump files ↔ tokens, with no reader involved.
+
+`decode` is how a user checks what tagd would send for a tag they dumped with a Flipper or a
+Proxmark3; `fixture make` writes the dumps that tests, the emulators and the demo use, through the
+same write plans a reader uses, so a fixture is exactly what tagd would leave on a real tag.
+"""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
 import json
+import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tagd.ndef.dumps import TagDump
 
 KINDS = ("ntag213", "ntag215", "ntag216", "ultralight", "classic1k", "classic4k")
+FORMATS = ("nfc", "json", "bin", "mfd")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("decode", help="decode tag dump files to Token JSON, one line per file")
+    p = sub.add_parser("decode", help="decode tag dump files to Token JSON, one line per file",
+                       description="Print one Zaparoo Token JSON object per dump file (Flipper .nfc, Proxmark3 "
+                                   "JSON, raw .bin, libnfc .mfd; detected from the content). A directory stands "
+                                   "for the files in it. Exit status 2 if any file could not be read.")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--all", action="store_true", help="add kind, capacity, records and errors")
+    p.add_argument("--all", action="store_true", help="add file, kind, capacity, read_only, records and errors")
     p.set_defaults(func=cmd_decode)
 
     fx = sub.add_parser("fixture", help="make tag dump files")
@@ -21,12 +35,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     mk = fsub.add_parser("make", help="make a dump of a tag holding one NDEF record")
     mk.add_argument("--kind", choices=KINDS, required=True)
     what = mk.add_mutually_exclusive_group(required=True)
-    what.add_argument("--text", help="a Text record (UTF-8, lang en)")
+    what.add_argument("--text", help="a Text record (UTF-8, lang en), e.g. a ZapScript")
     what.add_argument("--uri", help="a URI record")
-    mk.add_argument("--uid", help="UID in hex (7 bytes for NTAG/Ultralight, 4 for Classic); default: derived from the content")
-    mk.add_argument("--format", choices=("nfc", "json", "bin", "mfd"), help="default: from the -o extension, else nfc")
+    mk.add_argument("--uid", help="UID in hex, ':' allowed (7 bytes for NTAG/Ultralight, 4 for Classic); "
+                                  "default: derived from the content, so fixtures are reproducible")
+    mk.add_argument("--format", choices=FORMATS, help="default: from the -o extension, else nfc")
     mk.add_argument("-o", "--output", required=True, metavar="FILE")
     mk.set_defaults(func=cmd_fixture_make)
+
+
+def _expand(paths: list[str]) -> list[str]:
+    """A directory argument stands for its files (sorted, not recursive), so `tagd decode fixtures/bad` works."""
+    out: list[str] = []
+    for path in paths:
+        if os.path.isdir(path):
+            out += sorted(os.path.join(path, n) for n in os.listdir(path) if os.path.isfile(os.path.join(path, n)))
+        else:
+            out.append(path)
+    return out
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -34,52 +60,64 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from tagd.ndef.dumps import DumpError, load
 
     status = 0
-    for path in args.files:
+    for path in _expand(args.files):
         try:
             decoded = decode_dump(load(path))
         except DumpError as exc:
-            print(f"tagd decode: {exc}", file=sys.stderr)
+            print(f"tagd decode: {exc}", file=sys.stderr, flush=True)
             status = 2
             continue
         out = decoded.to_token(source=path).to_json()
         if args.all:
-            out.update(decoded.summary(), file=path)
+            out.update(file=path, kind=decoded.kind, capacity=decoded.capacity, read_only=decoded.read_only,
+                       records=decoded.records, errors=decoded.errors)
         print(json.dumps(out, ensure_ascii=False), flush=True)
     return status
 
 
-def make_dump(kind: str, message: bytes, uid: bytes | None = None):  # -> TagDump
+def default_uid(kind: str, message: bytes) -> bytes:
+    """A UID derived from the message: fixtures are reproducible, and different texts get different UIDs.
+    Type 2 UIDs start with NXP's manufacturer code 04, as real NTAGs do."""
+    digest = hashlib.sha256(message).digest()
+    return digest[:4] if kind.startswith("classic") else b"\x04" + digest[:6]
+
+
+def make_dump(kind: str, message: bytes, uid: bytes | None = None) -> TagDump:
     """A dump of a fresh tag of ``kind`` holding ``message``, written with the same plan a reader uses."""
     from tagd.ndef import classic, type2
-    from tagd.ndef.dumps import loads
+    from tagd.ndef.dumps import classic_dump, type2_dump
 
+    uid = uid or default_uid(kind, message)
     if kind.startswith("classic"):
-        uid = uid or hashlib.sha256(message).digest()[:4]
         image = classic.blank_image(kind, uid)
-        image = classic.apply_writes(image, classic.plan_write(image, message))
-    else:
-        uid = uid or b"\x04" + hashlib.sha256(message).digest()[:6]
-        image = type2.blank_image(kind, uid)
-        version = type2.TYPE2_KINDS[kind].version
-        image = type2.apply_writes(image, type2.plan_write(image, message, version))
-    dump = loads(image, "<fixture>")
-    if not kind.startswith("classic"):
-        dump.version = type2.TYPE2_KINDS[kind].version
-        dump.kind = kind
+        return classic_dump(classic.apply_writes(image, classic.plan_write(image, message)))
+    version = type2.TYPE2_KINDS[kind].version
+    image = type2.blank_image(kind, uid)
+    image = type2.apply_writes(image, type2.plan_write(image, message, version))
+    dump = type2_dump(image, version)
+    dump.kind = kind  # a plain Ultralight has no GET_VERSION; say what it is
     return dump
 
 
 def cmd_fixture_make(args: argparse.Namespace) -> int:
     from tagd.ndef import dumps, records
     from tagd.ndef.classic import ClassicError
+    from tagd.ndef.tlv import TlvError
     from tagd.ndef.type2 import Type2Error
 
     try:
         message = records.text_message(args.text) if args.text is not None else records.uri_message(args.uri)
-        uid = bytes.fromhex(args.uid.replace(":", "")) if args.uid else None
-        dump = make_dump(args.kind, message, uid)
-        dumps.save(dump, args.output, args.format)
-    except (ValueError, Type2Error, ClassicError, OSError) as exc:
+        uid = None
+        if args.uid:
+            try:
+                uid = bytes.fromhex(args.uid.replace(":", ""))
+            except ValueError:
+                raise ValueError(f"--uid {args.uid!r} is not hex") from None
+        fmt = args.format or dumps.format_for_path(args.output)
+        if fmt == "mfd" and not args.kind.startswith("classic"):
+            raise ValueError(f"the .mfd format holds MIFARE Classic cards only, not {args.kind}; use .bin")
+        dumps.save(make_dump(args.kind, message, uid), args.output, fmt)
+    except (ValueError, Type2Error, ClassicError, TlvError, OSError) as exc:
         print(f"tagd fixture make: {exc}", file=sys.stderr)
         return 2
     print(args.output)

@@ -92,16 +92,23 @@ def classic_dump(memory: bytes, unknown: frozenset[int] = frozenset(), *, atqa: 
 
 # --- detection and loading ------------------------------------------------------
 
-def _looks_like_text(data: bytes) -> bool:
-    return b"\n" in data and all(32 <= b < 127 or b in (9, 10, 13) for b in data)
+_TEXT_BYTES = bytes(range(32, 127)) + b"\t\r\n"
+
+
+def _mostly_text(data: bytes) -> bool:
+    """At least 95% printable ASCII: dump files are ASCII, raw tag images are mostly zeros and high bytes.
+    (Not 100%: a text dump with one bad byte should get a precise error, not be taken for an image.)"""
+    return bool(data) and len(data.translate(None, _TEXT_BYTES)) <= len(data) // 20
 
 
 def detect_format(data: bytes) -> str:
     """``json`` (an object), ``nfc`` (a Flipper header), ``mfd`` (a Classic-sized image), ``bin`` (other raw
-    images) or ``text`` (readable text that is none of these: not a dump)."""
+    images) or ``text`` (readable text that is none of these: not a dump). Text-ness comes first, so a raw
+    image whose first byte happens to be ``{`` is still an image."""
     text = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    head = text.lstrip()[:64]
-    if head.startswith(b"{"):
+    if not _mostly_text(text[:65536]):
+        return "mfd" if len(data) in classic.SIZES.values() else "bin"
+    if text.lstrip().startswith(b"{"):
         return "json"
     for line in text[:4096].splitlines():
         line = line.strip()
@@ -109,9 +116,7 @@ def detect_format(data: bytes) -> str:
             if line.lower().startswith(b"filetype:"):
                 return "nfc"
             break
-    if _looks_like_text(data):
-        return "text"
-    return "mfd" if len(data) in classic.SIZES.values() else "bin"
+    return "text"
 
 
 def loads(data: bytes, name: str = "<bytes>") -> TagDump:

@@ -99,14 +99,14 @@ class _FlipperFile:
         past = [n for n in table if n >= count]
         if past:
             raise DumpError(self.name, f"line {table[min(past)][0]}",
-                            f"{prefix.lower()} {min(past)} is past the end of {what} ({count} {prefix.lower()}s)")
+                            f"{prefix.lower()} {min(past)} is past the end: {what}")
         mem = bytearray(count * unit)
         unknown: set[int] = set()
         for n in range(count):
             if n not in table:
                 if n < read:
                     raise DumpError(self.name, "end of file",
-                                    f"{prefix.lower()} {n} missing ({what} has {count}): truncated file?")
+                                    f"{prefix.lower()} {n} missing ({what}): truncated file?")
                 unknown.update(range(n * unit, (n + 1) * unit))
                 continue
             lineno, value = table[n]
@@ -140,7 +140,7 @@ def load(data: bytes, name: str) -> TagDump:
         if kind is None:
             raise DumpError(name, f"line {line}", f"Mifare Classic type {ctype[:20]!r} is not supported (MINI, 1K or 4K)")
         count = classic.SIZES[kind] // 16
-        memory, unknown = f.memory("Block", 16, count, count, f"a Mifare Classic {ctype}")
+        memory, unknown = f.memory("Block", 16, count, count, f"a Mifare Classic {ctype} has {count} blocks")
         return classic_dump(memory, unknown | _flipper_v1_unknown_sectors(f, kind), atqa=atqa, sak=sak, uid=uid)
 
     if device in FLIPPER_UID_ONLY:
@@ -161,7 +161,7 @@ def load(data: bytes, name: str) -> TagDump:
     if not 4 <= total <= 1024:
         where = f"line {f.fields['Pages total'][0]}" if "Pages total" in f.fields else "end of file"
         raise DumpError(name, where, f"{total} pages is not a Type 2 tag (4 to 1024 pages)")
-    memory, unknown = f.memory("Page", 4, total, total if read is None else read, f"'Pages total: {total}'")
+    memory, unknown = f.memory("Page", 4, total, total if read is None else read, f"the file announces {total} pages")
     return type2_dump(memory, f.hex_field("Mifare version", 8), f.hex_field("Signature", 32),
                       named=named, unknown=unknown, atqa=atqa, sak=sak, uid=uid)
 
