@@ -169,7 +169,8 @@ class Pn532Core:
     def _cmd_4a(self, p: bytes):  # InListPassiveTarget
         if p[1] != 0x00:  # only 106 kbps type A
             return b"\x4b\x00"
-        if self.tag is not None and self.rf_on:
+        self.rf_on = True  # the chip switches the field on for an initiator command
+        if self.tag is not None:
             return self._listed_response()
         self.listed = False
         if self.max_retries[2] == 0xFF:

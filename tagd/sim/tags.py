@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from tagd.ndef import classic
+from tagd.ndef import classic, type2
 from tagd.ndef.dumps import TagDump, load
 
 ACK = b"\x0a"  # the 4-bit ACK of a Type 2 WRITE, as nfcpy sees it with CRC checking off
@@ -91,8 +91,10 @@ class EmulatedTag:
             self.memory[p * 4:(p + 1) * 4] = data
             self.writes += 1
             return ACK
-        if op == 0x60:  # GET_VERSION: a plain Ultralight does not answer
-            return self.dump.version if self.dump.version else NO_ANSWER
+        if op == 0x60:  # GET_VERSION: every NTAG answers (dumps may not have recorded it); a plain Ultralight does not
+            kind = type2.TYPE2_KINDS.get(self.dump.kind)
+            version = self.dump.version or (kind.version if kind else None)
+            return version if version else NO_ANSWER
         if op == 0x3C:  # READ_SIG
             return self.dump.signature or bytes(32)
         if op == 0x1B and len(cmd) >= 5:  # PWD_AUTH: answer the PACK (no protection is modelled)

@@ -94,8 +94,11 @@ class Pn532Chip:
                     break
         raise ChipTimeout(f"PN532 did not acknowledge command {code:02X}")
 
-    def receive(self, timeout: float, interruptible: bool = False) -> bytes | None:
-        """The response to the pending command: data after the response code (None on interrupt)."""
+    def receive(self, timeout: float, interruptible: bool = False, patient: bool = False) -> bytes | None:
+        """The response to the pending command: data after the response code.
+
+        None on interrupt; on timeout, None when ``patient`` (the command stays pending: a list that
+        waits for a tag), else the command is aborted and ChipTimeout raised."""
         code = self.pending
         assert code is not None
         deadline = time.monotonic() + timeout
@@ -103,7 +106,7 @@ class Pn532Chip:
         while True:
             item = self._next_item(deadline, interruptible)
             if item is None:
-                if interruptible and self.t.interrupted:
+                if patient or (interruptible and self.t.interrupted):
                     return None
                 self.abort()
                 raise ChipTimeout(f"PN532 did not answer command {code:02X} within {timeout:.2f} s")
@@ -161,7 +164,7 @@ class Pn532Chip:
         self.send(0x4A, b"\x01\x00")
 
     def finish_list(self, timeout: float, interruptible: bool = True) -> Target | None:
-        data = self.receive(timeout, interruptible)
+        data = self.receive(timeout, interruptible, patient=True)
         if data is None or not data or data[0] == 0:
             return None
         tg, atqa, sak, n = data[1], (data[2] << 8) | data[3], data[4], data[5]
@@ -169,7 +172,10 @@ class Pn532Chip:
 
     def list_target(self, timeout: float = 1.0) -> Target | None:
         self.start_list()
-        return self.finish_list(timeout, interruptible=False)
+        target = self.finish_list(timeout, interruptible=False)
+        if self.pending is not None:
+            self.abort()
+        return target
 
     def _status(self, data: bytes, what: str) -> bytes:
         status = data[0] & 0x3F if data else 0x01
