@@ -1,0 +1,54 @@
+"""An independent PN532 implementation — nfcpy 1.0.4's own driver — reads and writes a tag through the emulator.
+
+nfcpy opens `tty:NAME:pn532` as /dev/NAME, so the emulator's pty is linked there (we are root in CI)."""
+
+import os
+import time
+import uuid
+
+import pytest
+
+from conftest import FIXTURES, need
+from tagd.ndef.decode import decode_dump
+from tagd.sim.pn532 import Pn532Emulator
+
+
+@pytest.fixture
+def nfcpy_path():
+    try:
+        import nfc  # noqa: F401
+    except ImportError:
+        need(False, "nfcpy is not installed (extra 'nfcpy')")
+    need(os.access("/dev", os.W_OK), "needs write access to /dev to link the pty (run as root)")
+    name = f"tagdsim{uuid.uuid4().hex[:6]}"
+    emu = Pn532Emulator(FIXTURES / "snes-ntag215.nfc")
+    emu.start()
+    emu.link(f"/dev/{name}")
+    yield emu, f"tty:{name}:pn532"
+    emu.stop()
+
+
+def test_nfcpy_reads_and_writes_a_tag_through_the_emulator(nfcpy_path):
+    import ndef
+    import nfc
+
+    emu, path = nfcpy_path
+    clf = nfc.ContactlessFrontend(path)
+    try:
+        assert "PN532v1.6" in str(clf.device)
+        seen = {}
+
+        def on_connect(tag):
+            seen["tag"] = str(tag)
+            seen["text"] = tag.ndef.records[0].text
+            tag.ndef.records = [ndef.TextRecord("**launch.system:nfcpy")]
+            return False
+
+        t0 = time.monotonic()
+        clf.connect(rdwr={"on-connect": on_connect}, terminate=lambda: time.monotonic() - t0 > 5)
+    finally:
+        clf.close()
+    assert "NTAG215" in seen["tag"]
+    assert seen["text"] == "**launch.system:snes"
+    assert decode_dump(emu.tag.snapshot()).text == "**launch.system:nfcpy"
+    assert emu.commands[0x10] == 2  # nfcpy switched the emulated UART up on open and back to 115200 on close

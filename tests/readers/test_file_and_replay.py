@@ -1,0 +1,72 @@
+import time
+
+import pytest
+
+from conftest import FIXTURES
+from tagd.readers.base import ReaderError, TagGone, TagSeen, WriteRequest
+from tagd.readers.file import FileReader
+from tagd.readers.replay import ReplayReader
+from tagd.sim.timeline import TimelineError, parse
+
+
+def poll_until(reader, kind, timeout=2.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for ev in reader.poll():
+            if isinstance(ev, kind):
+                return ev
+    raise AssertionError(f"no {kind.__name__}")
+
+
+def test_file_reader_content_is_the_token_and_emptying_removes_it(tmp_path):
+    f = tmp_path / "tag.txt"
+    r = FileReader(str(f))
+    r.open()
+    assert r.poll() == []  # a missing file is no token, not an error
+    f.write_text("  **launch.system:snes\n")
+    seen = poll_until(r, TagSeen)
+    assert seen.token.text == "**launch.system:snes" and seen.token.type == "file"
+    f.write_text("")
+    poll_until(r, TagGone)
+
+
+def test_file_reader_change_of_content_is_a_new_tap(tmp_path):
+    f = tmp_path / "tag.txt"
+    f.write_text("a")
+    r = FileReader(str(f))
+    r.open()
+    poll_until(r, TagSeen)
+    f.write_text("b")
+    evs = []
+    deadline = time.monotonic() + 1
+    while not any(isinstance(e, TagSeen) for e in evs) and time.monotonic() < deadline:
+        evs += r.poll()
+    assert isinstance(evs[0], TagGone) and evs[1].token.text == "b"
+
+
+def test_timeline_parse_errors_name_the_line():
+    with pytest.raises(TimelineError, match="line 2: unknown command 'jump'"):
+        parse("place a.nfc\njump\n", "t.txt")
+    with pytest.raises(TimelineError, match="line 1: wait needs seconds"):
+        parse("wait soon", "t.txt")
+
+
+def test_replay_reader_plays_the_timeline_and_writes_in_memory(tmp_path):
+    tl = tmp_path / "t.txt"
+    tl.write_text(f"place {FIXTURES / 'snes-ntag215.nfc'}\nwait 0.05\nremove\nplace {FIXTURES / 'genesis-classic1k.nfc'}\n")
+    r = ReplayReader(str(tl))
+    r.open()
+    assert poll_until(r, TagSeen).token.text == "**launch.system:snes"
+    poll_until(r, TagGone)
+    assert poll_until(r, TagSeen).token.text == "**launch.random:genesis"
+    seen = r.write(WriteRequest("**launch.system:md"))
+    assert seen.written and seen.token.text == "**launch.system:md"
+
+
+def test_replay_reader_with_a_broken_dump_reports_reader_error(tmp_path):
+    tl = tmp_path / "t.txt"
+    tl.write_text(f"place {FIXTURES / 'bad' / 'truncated.nfc'}\n")
+    r = ReplayReader(str(tl))
+    r.open()
+    with pytest.raises(ReaderError, match="line 1"):
+        r.poll()
