@@ -121,8 +121,8 @@ class Api(_Section):
     @classmethod
     def _host_port(cls, v: str) -> str:
         host, sep, port = v.rpartition(":")
-        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("must be HOST:PORT with a port 1-65535, e.g. 127.0.0.1:7497")
+        if not sep or not port.isdigit() or not 0 <= int(port) < 65536:  # 0 = any free port (tests, demo)
+            raise ValueError("must be HOST:PORT with a port 0-65535, e.g. 127.0.0.1:7497")
         return v
 
 

@@ -1,0 +1,1 @@
+"""tagd's Zaparoo-compatible API: jsonrpc.py (sans-I/O dispatcher), methods.py (what tagd serves), server.py (aiohttp)."""

@@ -1,0 +1,226 @@
+"""The JSON-RPC methods tagd serves itself (Zaparoo names and payloads, seeds/001 and SPEC §5).
+
+Everything else goes to the zaparoo core when one is configured (the proxy fallback), so the Zaparoo
+App can browse media and launchers through tagd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tagd import __version__
+from tagd.daemon.api.jsonrpc import Dispatcher, NotFound, RpcError, params_of
+from tagd.daemon.config import ConfigError, load_config, update_settings
+from tagd.daemon.mappings import Mapping, MappingError
+from tagd.readers.base import Capability, WriteError, WriteRequest
+from tagd.token import TYPE_API, Token
+
+if TYPE_CHECKING:
+    from tagd.daemon.service import Daemon
+
+WRITE_TIMEOUT = 30.0
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class RunParams(_Params):
+    type: str = ""
+    uid: str = ""
+    text: str = ""
+    data: str = ""
+    unsafe: bool = False
+
+
+class WriteParams(_Params):
+    text: str = Field(min_length=1)
+    readerId: str | None = None
+
+
+class CancelParams(_Params):
+    readerId: str | None = None
+
+
+class IdParams(_Params):
+    id: int | str
+
+
+def _capabilities(cap: Capability) -> list[str]:
+    return [name for flag, name in ((Capability.READ, "read"), (Capability.WRITE, "write"),
+                                    (Capability.REMOVABLE, "removable")) if flag in cap]
+
+
+def _mapping_id(raw: Any) -> int:
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise RpcError(f"invalid params: id: {raw!r} is not a mapping id") from None
+
+
+def build(daemon: "Daemon") -> Dispatcher:
+    rpc = Dispatcher(fallback=daemon.proxy)
+
+    @rpc.method("version")
+    async def version(_: Any) -> Any:
+        return {"platform": "tagd", "version": __version__}
+
+    @rpc.method("health")
+    async def health(_: Any) -> Any:
+        return {"status": "ok"}
+
+    @rpc.method("readers")
+    async def readers(_: Any) -> Any:
+        out = []
+        for info in daemon.reader_infos():
+            out.append({"id": info.path, "readerId": info.reader_id, "driver": info.driver, "info": info.name,
+                        "connected": True, "capabilities": _capabilities(info.capabilities)})
+        return {"readers": out}
+
+    @rpc.method("readers.write")
+    async def readers_write(params: Any) -> Any:
+        p = params_of(WriteParams, params)
+        worker = daemon.write_worker(p.readerId)
+        request = WriteRequest(p.text, timeout=WRITE_TIMEOUT)
+        daemon.pending_writes[id(request)] = (worker.info.reader_id if worker.info else "", request)
+        try:
+            seen = await worker.write(request)
+        except WriteError as exc:
+            raise RpcError(str(exc)) from None
+        finally:
+            daemon.pending_writes.pop(id(request), None)
+        daemon.pipeline.mark_written(seen.token.uid)
+        return {}
+
+    @rpc.method("readers.write.cancel")
+    async def readers_write_cancel(params: Any) -> Any:
+        p = params_of(CancelParams, params)
+        for rid, request in list(daemon.pending_writes.values()):
+            if p.readerId is None or p.readerId == rid:
+                request.cancel.set()
+        return {}
+
+    @rpc.method("tokens")
+    async def tokens(_: Any) -> Any:
+        last = daemon.pipeline.last
+        return {"active": [t.to_json() for t in daemon.pipeline.active.values()],
+                "last": last.to_json() if last else None}
+
+    @rpc.method("tokens.history")
+    async def history(_: Any) -> Any:
+        entries = await asyncio.to_thread(daemon.store.history, 100)
+        return {"entries": [e.to_json() for e in entries]}
+
+    @rpc.method("run")
+    async def run(params: Any) -> Any:
+        p = RunParams(text=params) if isinstance(params, str) else params_of(RunParams, params)
+        if not (p.uid or p.text or p.data):
+            raise RpcError("invalid params: one of uid, text or data is required")
+        token = Token(type=p.type or TYPE_API, uid=p.uid, text=p.text, data=p.data, source="api", unsafe=p.unsafe)
+        daemon.spawn(daemon.pipeline.run_token(token))
+        return {}
+
+    @rpc.method("stop")
+    async def stop(_: Any) -> Any:
+        await daemon.stop_media()
+        return {}
+
+    @rpc.method("mappings")
+    async def mappings(_: Any) -> Any:
+        rows = await asyncio.to_thread(daemon.store.mappings)
+        return {"mappings": [m.to_json() for m in rows]}
+
+    def _mapping_fields(params: Any, required: bool) -> dict[str, Any]:
+        if not isinstance(params, dict):
+            raise RpcError("invalid params: expected an object")
+        allowed = ("label", "enabled", "type", "match", "pattern", "override")
+        fields = {k: params[k] for k in allowed if k in params}
+        if required:
+            for k in ("type", "match", "pattern", "override"):
+                if k not in fields:
+                    raise RpcError(f"invalid params: {k} is required")
+        return fields
+
+    async def _mapping_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = await asyncio.to_thread(fn, *args, **kwargs)
+        except MappingError as exc:
+            raise RpcError(f"invalid params: {exc}") from None
+        await daemon.reload_mappings()
+        return result
+
+    @rpc.method("mappings.new")
+    async def mappings_new(params: Any) -> Any:
+        fields = _mapping_fields(params, required=True)
+        try:
+            mapping = Mapping.build(**fields)
+        except MappingError as exc:
+            raise RpcError(f"invalid params: {exc}") from None
+        await _mapping_call(daemon.store.add_mapping, mapping)
+        return {}
+
+    @rpc.method("mappings.update")
+    async def mappings_update(params: Any) -> Any:
+        p = params_of(IdParams, params)
+        await _mapping_call(daemon.store.update_mapping, _mapping_id(p.id), **_mapping_fields(params, required=False))
+        return {}
+
+    @rpc.method("mappings.delete")
+    async def mappings_delete(params: Any) -> Any:
+        p = params_of(IdParams, params)
+        await _mapping_call(daemon.store.delete_mapping, _mapping_id(p.id))
+        return {}
+
+    @rpc.method("mappings.reload")
+    async def mappings_reload(_: Any) -> Any:
+        await daemon.reload_mappings()
+        return {}
+
+    @rpc.method("settings")
+    async def settings(_: Any) -> Any:
+        return daemon.config.settings_json()
+
+    @rpc.method("settings.update")
+    async def settings_update(params: Any) -> Any:
+        if not isinstance(params, dict) or not params:
+            raise RpcError("invalid params: expected an object of settings")
+        try:
+            config = await asyncio.to_thread(update_settings, daemon.config, params, daemon.config_path)
+        except ConfigError as exc:
+            raise RpcError(f"invalid params: {exc.key}: {exc.reason}") from None
+        daemon.apply_config(config)
+        return {}
+
+    @rpc.method("settings.reload")
+    async def settings_reload(_: Any) -> Any:
+        try:
+            config = await asyncio.to_thread(load_config, daemon.config_path)
+        except ConfigError as exc:
+            raise RpcError(str(exc)) from None
+        daemon.apply_config(config)
+        return {}
+
+    @rpc.method("inbox")
+    async def inbox(_: Any) -> Any:
+        rows = await asyncio.to_thread(daemon.store.inbox)
+        return {"messages": [m.to_json() for m in rows]}
+
+    @rpc.method("inbox.delete")
+    async def inbox_delete(params: Any) -> Any:
+        p = params_of(IdParams, params)
+        if not await asyncio.to_thread(daemon.store.delete_inbox, _mapping_id(p.id)):
+            raise RpcError(f"no inbox message {p.id}")
+        return {}
+
+    @rpc.method("inbox.clear")
+    async def inbox_clear(_: Any) -> Any:
+        await asyncio.to_thread(daemon.store.clear_inbox)
+        return {}
+
+    return rpc
+
+
+__all__ = ["build", "NotFound"]

@@ -1,0 +1,131 @@
+"""Which readers run: the configured ones, plus PN532s found on serial ports (auto-detect, hotplug).
+
+Configured readers get a :class:`ReaderWorker` each, which reopens its device every second while it is
+missing. With auto-detect, a scan every second looks at serial device nodes: a new node is probed once
+(wake-up + SAMConfiguration + GetFirmwareVersion, short timeouts, exclusive open) and, if a PN532
+answers, gets a worker; a node that fails is remembered (by device number and inode) and not probed
+again until it changes; a worker whose node disappeared is stopped, so unplugged readers are pruned.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import threading
+from typing import Any
+
+from tagd.readers.base import ReaderError, ReaderInfo, ReaderWorker, Sink, open_reader
+
+log = logging.getLogger(__name__)
+
+SERIAL_PATTERNS = ("/dev/ttyUSB*", "/dev/ttyACM*", "/dev/tagd-pn532*")
+
+
+def _node_id(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_rdev, st.st_ino)
+
+
+class ReaderManager:
+    def __init__(self, sink: Sink, connect: list[str], auto_detect: bool = True,
+                 options: dict[str, dict[str, Any]] | None = None, scan_interval: float = 1.0,
+                 retry: float = 1.0, patterns: tuple[str, ...] = SERIAL_PATTERNS) -> None:
+        self.sink = sink
+        self.connect = list(connect)
+        self.auto_detect = auto_detect
+        self.options = options or {}
+        self.scan_interval = scan_interval
+        self.retry = retry
+        self.patterns = patterns
+        self._configured: list[ReaderWorker] = []
+        self._detected: dict[str, ReaderWorker] = {}
+        self._failed: dict[str, tuple[int, int] | None] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        for connect in self.connect:
+            try:
+                reader = open_reader(connect, self.options.get(connect.split(":", 1)[0], {}))
+            except ValueError as exc:
+                log.error("reader %s: %s", connect, exc)
+                continue
+            self._configured.append(ReaderWorker(reader, self.sink, self.retry).start())
+        if self.auto_detect:
+            self._thread = threading.Thread(target=self._scan_loop, name="reader-detect", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(5)
+        for w in self.workers():
+            w.stop()
+
+    def workers(self) -> list[ReaderWorker]:
+        with self._lock:
+            return self._configured + list(self._detected.values())
+
+    def worker(self, reader_id: str) -> ReaderWorker | None:
+        for w in self.workers():
+            if w.info is not None and w.info.reader_id == reader_id:
+                return w
+        return None
+
+    def infos(self) -> list[ReaderInfo]:
+        return [w.info for w in self.workers() if w.info is not None]
+
+    # --- auto-detection ---------------------------------------------------
+    def _in_use(self) -> set[str]:
+        used = set()
+        for w in self.workers():
+            used.add(os.path.realpath(w.reader.path))
+        return used
+
+    def _scan_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.scan_once()
+            except Exception:
+                log.exception("reader auto-detection failed")
+            self._stop.wait(self.scan_interval)
+
+    def scan_once(self) -> None:
+        nodes = sorted({p for pattern in self.patterns for p in glob.glob(pattern)})
+        present = {os.path.realpath(p) for p in nodes}
+        with self._lock:
+            gone = [path for path in self._detected if path not in present]
+        for path in gone:  # pruned: its device node vanished
+            with self._lock:
+                worker = self._detected.pop(path)
+            worker.stop()
+        for path in list(self._failed):
+            if path not in present:
+                del self._failed[path]
+        used = self._in_use()
+        for node in nodes:
+            real = os.path.realpath(node)
+            if real in used or (real in self._failed and self._failed[real] == _node_id(real)):
+                continue
+            if self._probe(node):
+                reader = open_reader(f"pn532uart:{node}", self.options.get("pn532uart", {}))
+                with self._lock:
+                    self._detected[real] = ReaderWorker(reader, self.sink, self.retry).start()
+                used.add(real)
+            else:
+                self._failed[real] = _node_id(real)
+
+    def _probe(self, path: str) -> bool:
+        try:
+            reader = open_reader(f"pn532uart:{path}")
+            reader.open()
+        except (ReaderError, ValueError, OSError) as exc:
+            log.debug("probe %s: no PN532 (%s)", path, exc)
+            return False
+        reader.close()
+        return True
