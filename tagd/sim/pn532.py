@@ -57,6 +57,7 @@ class Pn532Core:
         self.firmware = FIRMWARE[firmware]
         self.tag: EmulatedTag | None = None
         self.listed = False  # a target is activated (Tg 1)
+        self.stale = False  # the activated target was swapped for another tag
         self.max_retries = (0xFF, 0x01, 0xFF)  # power-up default: PassiveActivation FF waits forever
         self.rf_on = True
         self.registers: dict[int, int] = {REG_CIU_RXMODE: 0x80}
@@ -67,6 +68,8 @@ class Pn532Core:
 
     # --- the antenna ------------------------------------------------------
     def place(self, tag: EmulatedTag | None) -> None:
+        # a new tag is not the selected one: the host's next command to its old target gets no answer
+        self.stale = self.listed
         self.tag = tag
         self.listed = False
         if tag:
@@ -179,6 +182,9 @@ class Pn532Core:
         return b"\x4b\x00"
 
     def _exchange(self, code: int, cmd: bytes, through: bool) -> bytes:
+        if self.stale:
+            self.stale = False
+            return bytes([code, NO_ANSWER])
         if not self.listed:
             return bytes([code, 0x27])
         answer = self._tag_command(cmd)

@@ -32,6 +32,7 @@ class FakeCore:
         self.queries: list[dict[str, str]] = []
         self.clients: list[web.WebSocketResponse] = []
         self.runner: web.AppRunner | None = None
+        self.on_request: Any = None
 
     async def ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -44,6 +45,8 @@ class FakeCore:
                 continue
             req = json.loads(msg.data)
             self.requests.append(req)
+            if self.on_request:
+                self.on_request(req)
             if req["method"] == "hang":
                 continue
             if req["method"] == "boom":
@@ -76,13 +79,7 @@ class FakeCore:
 
 async def _serve(port: int) -> None:
     core = FakeCore(port)
-    orig = core.requests.append
-
-    def record(req: dict[str, Any]) -> None:
-        orig(req)
-        print(json.dumps(req), flush=True)
-
-    core.requests.append = record  # type: ignore[method-assign]
+    core.on_request = lambda req: print(json.dumps(req), flush=True)
     await core.start()
     print("ready", flush=True)
     await asyncio.Event().wait()

@@ -149,12 +149,17 @@ class Pn532Reader(Reader):
         return [TagGone(self.info.reader_id)]
 
     def _present(self) -> bool:
+        """Is the same tag still there? A READ of page 0 answers with the first UID bytes on a Type 2 tag,
+        so a tag swapped for another between two checks is noticed too."""
+        assert self.target is not None
         try:
-            self.chip.data_exchange(b"\x30\x00", timeout=0.3)
+            page0 = self.chip.data_exchange(b"\x30\x00", timeout=0.3)
         except TagGoneError:
             return False
         except Pn532Error:  # an answer that is an error (e.g. Classic without auth): still there
-            pass
+            return True
+        if not self._is_classic(self.target) and len(self.target.uid) == 7 and page0[:3] != self.target.uid[:3]:
+            return False
         return True
 
     # --- reading ----------------------------------------------------------

@@ -1,0 +1,255 @@
+"""End to end: `tagd run` in a subprocess, `tagd sim pn532` on a pty, a fake Zaparoo Core in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from conftest import FIXTURES
+from fake_core import free_port
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+class Proc:
+    """A subprocess whose stdout lines are collected by a thread."""
+
+    def __init__(self, argv, **kw):
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, **kw)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.p.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def wait_line(self, predicate=lambda line: True, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no matching line within {timeout} s; stderr: {self.stderr_tail()}") from None
+            if predicate(line):
+                return line
+
+    def send(self, text):
+        self.p.stdin.write(text + "\n")
+        self.p.stdin.flush()
+
+    def stderr_tail(self):
+        if self.p.poll() is None:
+            return "(running)"
+        return self.p.stderr.read()[-2000:]
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+        return self.p.returncode
+
+
+def rpc(port, method, params=None, timeout=40):
+    body = {"jsonrpc": "2.0", "id": 1, "method": method}
+    if params is not None:
+        body["params"] = params
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api", json.dumps(body).encode())
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+def wait_until(fn, timeout=10.0, step=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("condition not met in time")
+
+
+class Stack:
+    def __init__(self, tmp_path, mode="tap", exit_delay=0.0, core=True, extra=""):
+        self.tmp = tmp_path
+        self.api_port = free_port()
+        self.core_port = free_port()
+        self.core = self.start_core() if core else None
+        self.sim = Proc([sys.executable, "-m", "tagd", "sim", "pn532", "--link", str(tmp_path / "pn532")])
+        self.sim.wait_line()
+        self.config = tmp_path / "config.toml"
+        self.config.write_text(f"""
+database = "{tmp_path / 'tagd.db'}"
+[readers]
+auto_detect = false
+[[readers.connect]]
+driver = "pn532uart"
+path = "{tmp_path / 'pn532'}"
+[readers.scan]
+mode = "{mode}"
+exit_delay = {exit_delay}
+[api]
+listen = "127.0.0.1:{self.api_port}"
+[[core]]
+type = "zaparoo"
+url = "ws://127.0.0.1:{self.core_port}/api/v0.1"
+max_age = 10
+[[mappings.entry]]
+token_key = ""
+match_pattern = "0416c6c2d73881"
+zapscript = "@SNES/Super Mario World (mapped)"
+{extra}
+""")
+        self.daemon = self.start_daemon()
+
+    def start_core(self):
+        core = Proc([sys.executable, str(HERE / "fake_core.py"), str(self.core_port)])
+        core.wait_line(lambda line: line == "ready")
+        return core
+
+    def start_daemon(self, env=None):
+        d = Proc([sys.executable, "-m", "tagd", "run", "--config", str(self.config)], env=env)
+        wait_until(lambda: self._health(), timeout=15)
+        wait_until(lambda: rpc(self.api_port, "readers")["result"]["readers"], timeout=10)
+        return d
+
+    def _health(self):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.api_port}/health", timeout=1) as r:
+                return r.read() == b"OK"
+        except OSError:
+            return False
+
+    def core_request(self, method, timeout=10.0):
+        return json.loads(self.core.wait_line(lambda line: json.loads(line)["method"] == method, timeout))
+
+    def close(self):
+        for p in (self.daemon, self.sim, self.core):
+            if p is not None:
+                p.stop()
+
+
+@pytest.fixture
+def stack(tmp_path):
+    s = Stack(tmp_path)
+    yield s
+    s.close()
+
+
+def test_tap_sends_run_with_the_mapped_text_to_the_core(stack):
+    stack.sim.send(f"place {FIXTURES / 'smw-ntag213.nfc'}")
+    req = stack.core_request("run")
+    assert req["params"]["text"] == "@SNES/Super Mario World (mapped)"
+    assert req["params"]["uid"] == "0416c6c2d73881" and req["params"]["type"] == "NTAG"
+    stack.sim.send("remove")
+    stack.sim.send(f"place {FIXTURES / 'snes-ntag215.nfc'}")
+    assert stack.core_request("run")["params"]["text"] == "**launch.system:snes"
+
+
+def test_hold_mode_stops_after_exit_delay_and_put_back_cancels(tmp_path):
+    s = Stack(tmp_path, mode="hold", exit_delay=0.8)
+    try:
+        s.sim.send(f"place {FIXTURES / 'snes-ntag215.nfc'}")
+        s.core_request("run")
+        s.sim.send("remove")
+        time.sleep(0.3)
+        s.sim.send(f"place {FIXTURES / 'snes-ntag215.nfc'}")  # put back within the delay: nothing happens
+        time.sleep(1.2)
+        assert all(json.loads(x)["method"] != "stop" for x in list(s.core.lines.queue))
+        t0 = time.monotonic()
+        s.sim.send("remove")
+        s.core_request("stop", timeout=5)
+        assert 0.7 <= time.monotonic() - t0 < 2.0
+    finally:
+        s.close()
+
+
+def test_core_down_records_a_failed_launch_and_tagd_reconnects(stack):
+    stack.core.stop()
+    stack.sim.send(f"place {FIXTURES / 'snes-ntag215.nfc'}")
+    entries = wait_until(lambda: rpc(stack.api_port, "tokens.history")["result"]["entries"])
+    assert entries[0]["success"] is False and entries[0]["text"] == "**launch.system:snes"
+    stack.core = stack.start_core()
+    stack.sim.send("remove")
+    time.sleep(1.5)  # reconnect backoff
+    stack.sim.send(f"place {FIXTURES / 'smw-ntag213.nfc'}")
+    assert stack.core_request("run", timeout=15)["params"]["text"] == "@SNES/Super Mario World (mapped)"
+
+
+def test_readers_write_through_the_api_and_the_written_tag_does_not_launch(stack):
+    stack.sim.send(f"place {FIXTURES / 'factory-ntag213.nfc'}")
+    time.sleep(0.5)
+    resp = rpc(stack.api_port, "readers.write", {"text": "**launch.system:gba"})
+    assert resp["result"] == {}
+    stack.sim.send("remove")
+    time.sleep(0.3)
+    stack.sim.send("stats")
+    history = rpc(stack.api_port, "tokens.history")["result"]["entries"]
+    assert all(e["text"] != "**launch.system:gba" for e in history)
+    runs = [json.loads(x) for x in list(stack.core.lines.queue)]
+    assert all(r["params"].get("text") != "**launch.system:gba" for r in runs if r["method"] == "run")
+
+
+def test_oversize_text_for_the_tag_is_a_clear_api_error(stack):
+    stack.sim.send(f"place {FIXTURES / 'smw-ntag213.nfc'}")
+    time.sleep(0.5)
+    err = rpc(stack.api_port, "readers.write", {"text": "x" * 400})["error"]
+    assert err["code"] == 1 and "holds" in err["message"]
+    assert rpc(stack.api_port, "health")["result"] == {"status": "ok"}
+
+
+def test_sigterm_shuts_down_cleanly_and_sd_notify_says_ready_and_stopping(tmp_path):
+    sock_path = str(tmp_path / "notify.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    srv.bind(sock_path)
+    srv.settimeout(10)
+    s = Stack(tmp_path, core=False)
+    try:
+        s.daemon.stop()
+        env = dict(os.environ, NOTIFY_SOCKET=sock_path)
+        s.daemon = s.start_daemon(env=env)
+        assert b"READY=1" in srv.recv(4096)
+        assert s.daemon.stop() == 0
+        assert b"STOPPING=1" in srv.recv(4096)
+    finally:
+        s.close()
+        srv.close()
+
+
+def test_kill_9_keeps_every_acknowledged_mapping(tmp_path):
+    s = Stack(tmp_path, core=False)
+    try:
+        acked = []
+        for i in range(40):
+            r = rpc(s.api_port, "mappings.new", {"type": "text", "match": "exact", "pattern": f"p{i}", "override": f"o{i}"})
+            assert r["result"] == {}
+            acked.append(f"p{i}")
+        s.daemon.stop(signal.SIGKILL)
+        s.daemon = s.start_daemon()
+        patterns = {m["pattern"] for m in rpc(s.api_port, "mappings")["result"]["mappings"]}
+        assert set(acked) <= patterns
+    finally:
+        s.close()
+
+
+def test_bad_config_exits_2_naming_file_key_and_reason(tmp_path):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[readers.scan]\nmode = "sideways"\n')
+    r = subprocess.run([sys.executable, "-m", "tagd", "run", "--config", str(cfg)], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2
+    assert str(cfg) in r.stderr and "readers.scan.mode" in r.stderr
