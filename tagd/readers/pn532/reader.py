@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 PRESENCE_INTERVAL = 0.05
 LIST_SLICE = 0.5  # poll() returns at least this often while the chip waits for a tag
 MAX_FAST_READ = 60  # pages per FAST_READ: keeps each answer inside the PN532's buffer
-FIRST_READ_END = 15  # first FAST_READ: CC (page 3) through page 15
+FIRST_READ_END = 19  # first FAST_READ: CC (page 3) to page 19 — a typical ZapScript (≤ 55 bytes) in one exchange
 
 
 def usb_topology(dev_path: str, sys_root: str = "/sys") -> str | None:
