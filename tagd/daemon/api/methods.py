@@ -120,6 +120,7 @@ def build(daemon: "Daemon") -> Dispatcher:
         if not (p.uid or p.text or p.data):
             raise RpcError("invalid params: one of uid, text or data is required")
         token = Token(type=p.type or TYPE_API, uid=p.uid, text=p.text, data=p.data, source="api", unsafe=p.unsafe)
+        daemon.notify("tokens.added", token.to_json())  # as for a scan: clients see every token that launches
         daemon.spawn(daemon.pipeline.run_token(token))
         return {}
 

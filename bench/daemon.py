@@ -1,0 +1,221 @@
+"""Daemon benchmark: pipeline latency with 10,000 mappings, API throughput, notification fan-out,
+idle memory and start-up time. The last line of output is one JSON object with every figure.
+
+    python bench/daemon.py
+
+- pipeline: scan → forward in process (Pipeline + SQLite store + 10,000 exact UID mappings + 100 regexes),
+  time from a TagSeen event to the forwarder's launch; target p99 < 2 ms.
+- tokens/s: `tokens` requests pipelined over one WebSocket to `tagd run` in another process; target > 5,000/s.
+- fan-out: 200 WebSocket clients of `tagd run`; a `run` request makes tokens.added go to all; per-client
+  latency from sending the request; target p99 < 50 ms.
+- RSS of an idle `tagd run` with two emulated PN532 readers; target < 45 MB.
+- start to API ready: from spawning `tagd run` to GET /health answering; target < 0.5 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import aiohttp
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- pipeline -----------------------------------------------------------------
+
+async def bench_pipeline(n_events: int = 2000) -> dict:
+    from tagd.daemon.config import Config
+    from tagd.daemon.forwarders import Forwarder
+    from tagd.daemon.mappings import Mapping, MappingTable
+    from tagd.daemon.pipeline import Pipeline
+    from tagd.daemon.store import Store
+    from tagd.readers.base import ReaderAdded, ReaderInfo, TagGone, TagSeen
+    from tagd.token import Token
+
+    launched: dict[str, float] = {}
+
+    class Recorder(Forwarder):
+        kind = "bench"
+
+        async def launch(self, token: Token) -> None:
+            launched[token.uid] = time.perf_counter()
+
+    tmp = tempfile.mkdtemp()
+    store = Store(os.path.join(tmp, "t.db"))
+    mappings = [Mapping(id=i, type="uid", match="exact", pattern=f"04{i:012x}", override=f"@SNES/{i}")
+                for i in range(10_000)]
+    mappings += [Mapping(id=10_000 + i, type="text", match="regex", pattern=f"^zz{i}[a-z]+$", override="x")
+                 for i in range(100)]
+    config = Config.model_validate({"database": os.path.join(tmp, "t.db")})
+    pipe = Pipeline(config, store, MappingTable(mappings), [Recorder("bench")])
+    info = ReaderInfo("pn532", "/dev/x", "1-1", "bench")
+    await pipe.handle(ReaderAdded(info))
+    pipe.connect_grace = 0
+    lat = []
+    for i in range(n_events):
+        uid = f"04{(i * 7919) % 10_000:012x}"
+        token = Token(type="NTAG", uid=uid, text="**launch.system:snes", readerId=info.reader_id)
+        t0 = time.perf_counter()
+        await pipe.handle(TagSeen(info.reader_id, token))
+        lat.append((launched[uid] - t0) * 1000)
+        await pipe.handle(TagGone(info.reader_id))
+    await pipe.stop()
+    store.close()
+    return {"pipeline_p50_ms": round(pct(lat, 50), 3), "pipeline_p99_ms": round(pct(lat, 99), 3)}
+
+
+# --- a tagd run process ------------------------------------------------------------
+
+class Tagd:
+    def __init__(self, readers: list[str] = ()):
+        self.tmp = tempfile.mkdtemp()
+        self.port = free_port()
+        cfg = os.path.join(self.tmp, "config.toml")
+        with open(cfg, "w") as f:
+            f.write(f'database = "{self.tmp}/tagd.db"\n[readers]\nauto_detect = false\n'
+                    f'[api]\nlisten = "127.0.0.1:{self.port}"\n')
+        argv = [sys.executable, "-m", "tagd", "run", "--config", cfg]
+        for r in readers:
+            argv += ["--reader", r]
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=0.5) as r:
+                    if r.read() == b"OK":
+                        break
+            except OSError:
+                time.sleep(0.005)
+            if time.monotonic() - self.t0 > 20:
+                raise RuntimeError("tagd run did not start")
+        self.ready_s = time.monotonic() - self.t0
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+async def bench_tokens_rps(port: int, n: int = 20_000) -> float:
+    async with aiohttp.ClientSession() as s:
+        async with s.ws_connect(f"ws://127.0.0.1:{port}/api") as ws:
+            msg = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tokens"})
+            for _ in range(200):  # warm-up
+                await ws.send_str(msg)
+                await ws.receive()
+            t0 = time.perf_counter()
+            window = 256
+
+            async def sender():
+                for _ in range(n):
+                    await ws.send_str(msg)
+
+            task = asyncio.ensure_future(sender())
+            for _ in range(n):
+                await ws.receive()
+            await task
+            return n / (time.perf_counter() - t0)
+
+
+async def bench_fanout(port: int, clients: int = 200, rounds: int = 20) -> dict:
+    lat = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as s:
+        sockets = [await s.ws_connect(f"ws://127.0.0.1:{port}/api") for _ in range(clients)]
+        await asyncio.sleep(0.3)
+        for r in range(rounds):
+            t0 = time.perf_counter()
+            body = json.dumps({"jsonrpc": "2.0", "id": r, "method": "run", "params": {"text": f"bench{r}"}})
+            async with s.post(f"http://127.0.0.1:{port}/api", data=body) as resp:
+                await resp.read()
+
+            async def one(ws):
+                while True:
+                    m = json.loads((await ws.receive(timeout=10)).data)
+                    if m.get("method") == "tokens.added":
+                        return (time.perf_counter() - t0) * 1000
+
+            lat += await asyncio.gather(*(one(ws) for ws in sockets))
+            await asyncio.sleep(0.05)
+        for ws in sockets:
+            await ws.close()
+    return {"fanout_clients": clients, "fanout_p50_ms": round(pct(lat, 50), 2), "fanout_p99_ms": round(pct(lat, 99), 2)}
+
+
+def main() -> None:
+    out: dict = {}
+    out.update(asyncio.run(bench_pipeline()))
+    print(f"pipeline with 10,000 mappings: p50 {out['pipeline_p50_ms']} ms, p99 {out['pipeline_p99_ms']} ms", flush=True)
+
+    ready = []
+    for _ in range(5):
+        t = Tagd()
+        ready.append(t.ready_s)
+        t.stop()
+    out["start_to_api_ready_s"] = round(statistics.median(ready), 3)
+    print(f"start to API ready: median {out['start_to_api_ready_s']} s over 5 starts", flush=True)
+
+    t = Tagd()
+    try:
+        out["tokens_per_s"] = round(asyncio.run(bench_tokens_rps(t.port)))
+        print(f"`tokens` over one WebSocket: {out['tokens_per_s']} requests/s", flush=True)
+        out.update(asyncio.run(bench_fanout(t.port)))
+        print(f"fan-out to {out['fanout_clients']} clients: p50 {out['fanout_p50_ms']} ms, p99 {out['fanout_p99_ms']} ms",
+              flush=True)
+    finally:
+        t.stop()
+
+    sims, links = [], []
+    for i in range(2):
+        link = f"/tmp/tagd-bench-{os.getpid()}-{i}"
+        p = subprocess.Popen([sys.executable, "-m", "tagd", "sim", "pn532", "--link", link], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        p.stdout.readline()
+        sims.append(p)
+        links.append(link)
+    t = Tagd([f"pn532uart:{link}" for link in links])
+    try:
+        time.sleep(3)
+        readers = json.loads(urllib.request.urlopen(urllib.request.Request(
+            f"http://127.0.0.1:{t.port}/api", json.dumps({"jsonrpc": "2.0", "id": 1, "method": "readers"}).encode()
+        )).read())["result"]["readers"]
+        out["idle_rss_mb_two_readers"] = round(t.rss_mb(), 1)
+        out["idle_readers_connected"] = len(readers)
+        print(f"idle RSS with {len(readers)} emulated readers: {out['idle_rss_mb_two_readers']} MB", flush=True)
+    finally:
+        t.stop()
+        for p in sims:
+            p.terminate()
+            p.wait(5)
+    out["targets_met"] = {
+        "pipeline_p99_lt_2ms": out["pipeline_p99_ms"] < 2, "tokens_gt_5000_per_s": out["tokens_per_s"] > 5000,
+        "fanout_p99_lt_50ms": out["fanout_p99_ms"] < 50, "rss_lt_45mb": out["idle_rss_mb_two_readers"] < 45,
+        "ready_lt_0_5s": out["start_to_api_ready_s"] < 0.5}
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
