@@ -19,7 +19,9 @@ from tagd.token import Token
 
 from fake_core import FakeCore, free_port
 
-TOKEN = Token(uid="04aa", text="**launch.system:snes", data="d101", type="NTAG")
+def fresh_token() -> Token:
+    """Scanned now: launches older than max_age are refused, so a module-level token would go stale in a long run."""
+    return Token(uid="04aa", text="**launch.system:snes", data="d101", type="NTAG")
 
 
 
@@ -59,7 +61,7 @@ async def wait_for(cond, timeout: float = 5.0) -> None:
 
 async def test_launch_sends_run_with_the_token_fields(core: FakeCore) -> None:
     async with running(core.port) as fw:
-        await fw.launch(TOKEN)  # right after start: waits for the first connection attempt
+        await fw.launch(fresh_token())  # right after start: waits for the first connection attempt
         [req] = core.requests
         assert req["jsonrpc"] == "2.0" and req["method"] == "run"
         assert req["params"] == {"type": "NTAG", "uid": "04aa", "text": "**launch.system:snes", "data": "d101"}
@@ -67,25 +69,25 @@ async def test_launch_sends_run_with_the_token_fields(core: FakeCore) -> None:
 
 async def test_unsafe_flag_is_passed_on(core: FakeCore) -> None:
     async with running(core.port) as fw:
-        await fw.launch(TOKEN.model_copy(update={"unsafe": True}))
+        await fw.launch(fresh_token().model_copy(update={"unsafe": True}))
         assert core.requests[0]["params"]["unsafe"] is True
 
 
 async def test_api_key_goes_as_bearer_header(core: FakeCore) -> None:
     async with running(core.port, api_key="s3cret") as fw:
-        await fw.launch(TOKEN)
+        await fw.launch(fresh_token())
         assert core.headers[0]["Authorization"] == "Bearer s3cret"
 
 
 async def test_api_key_can_go_in_the_query(core: FakeCore) -> None:
     async with running(core.port, api_key="s3cret", key_in_query=True) as fw:
-        await fw.launch(TOKEN)
+        await fw.launch(fresh_token())
         assert core.queries[0] == {"key": "s3cret"} and "Authorization" not in core.headers[0]
 
 
 async def test_hold_exit_sends_stop(core: FakeCore) -> None:
     async with running(core.port) as fw:
-        await fw.launch(TOKEN)
+        await fw.launch(fresh_token())
         await fw.stop_media()
         assert core.methods() == ["run", "stop"]
 
@@ -124,7 +126,7 @@ async def test_a_core_that_does_not_answer_times_out(core: FakeCore) -> None:
 async def test_a_launch_older_than_max_age_is_not_sent(core: FakeCore) -> None:
     async with running(core.port, max_age=10) as fw:
         await wait_for(lambda: fw.connected)
-        old = TOKEN.model_copy(update={"scan_ns": time.time_ns() - 11 * 10**9})
+        old = fresh_token().model_copy(update={"scan_ns": time.time_ns() - 11 * 10**9})
         with pytest.raises(ForwardError, match="launch expired"):
             await fw.launch(old)
         await fw.call("ping.check")  # a later request's answer proves the server saw everything before it
@@ -144,7 +146,7 @@ async def test_core_down_fails_fast_and_reconnects_when_it_returns() -> None:
         assert time.monotonic() - t0 < 0.5
         await core.start()
         await wait_for(lambda: fw.connected, timeout=12)  # backoff is at most 10 s
-        await fw.launch(TOKEN)
+        await fw.launch(fresh_token())
         assert core.methods() == ["run"]
     finally:
         await fw.close()
@@ -158,14 +160,14 @@ async def test_reconnects_after_the_core_restarts() -> None:
     fw = forwarder(port)
     await fw.start()
     try:
-        await fw.launch(TOKEN)
+        await fw.launch(fresh_token())
         await core.stop()
         await wait_for(lambda: not fw.connected)
         core = FakeCore(port)
         await core.start()
         await wait_for(lambda: fw.connected, timeout=5)
         assert fw.connections == 2
-        await fw.launch(TOKEN)
+        await fw.launch(fresh_token())
         assert core.methods() == ["run"]
     finally:
         await fw.close()
