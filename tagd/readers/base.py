@@ -136,6 +136,9 @@ class Reader(ABC):
     def interrupt(self) -> None:
         """Thread-safe: make a blocking poll() return early (a write or stop is waiting)."""
 
+    def dispose(self) -> None:
+        """Release what outlives close() (e.g. an interrupt pipe): the reader will not be opened again."""
+
     def write(self, request: WriteRequest) -> TagSeen:
         """Wait for a tag, write request.text, verify, and return the tag as now read.
 
@@ -205,6 +208,8 @@ class ReaderWorker:
         self._stop.set()
         self.reader.interrupt()
         self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self.reader.dispose()
 
     def submit_write(self, request: WriteRequest) -> Future[TagSeen]:
         """Queue a write; the future resolves to the written tag or a WriteError."""

@@ -82,10 +82,7 @@ class ReaderManager:
 
     # --- auto-detection ---------------------------------------------------
     def _in_use(self) -> set[str]:
-        used = set()
-        for w in self.workers():
-            used.add(os.path.realpath(w.reader.path))
-        return used
+        return {os.path.realpath(w.reader.path) for w in self.workers()}
 
     def _scan_loop(self) -> None:
         while not self._stop.is_set():
@@ -96,36 +93,37 @@ class ReaderManager:
             self._stop.wait(self.scan_interval)
 
     def scan_once(self) -> None:
-        nodes = sorted({p for pattern in self.patterns for p in glob.glob(pattern)})
-        present = {os.path.realpath(p) for p in nodes}
+        """One pass: prune detected readers whose node is gone, probe nodes nobody serves yet."""
         with self._lock:
-            gone = [path for path in self._detected if path not in present]
-        for path in gone:  # pruned: its device node vanished
-            with self._lock:
-                worker = self._detected.pop(path)
+            gone = [path for path in self._detected if not os.path.exists(path)]
+            stopped = [self._detected.pop(path) for path in gone]
+        for worker in stopped:  # pruned: the device node vanished (a quick replug is the worker's own job)
             worker.stop()
-        for path in list(self._failed):
-            if path not in present:
-                del self._failed[path]
+        nodes = sorted({p for pattern in self.patterns for p in glob.glob(pattern) if os.path.exists(p)})
+        for path in [p for p in self._failed if not os.path.exists(p)]:
+            del self._failed[path]
         used = self._in_use()
         for node in nodes:
             real = os.path.realpath(node)
-            if real in used or (real in self._failed and self._failed[real] == _node_id(real)):
+            if real in used or (node in self._failed and self._failed[node] == _node_id(node)):
                 continue
             if self._probe(node):
                 reader = open_reader(f"pn532uart:{node}", self.options.get("pn532uart", {}))
                 with self._lock:
-                    self._detected[real] = ReaderWorker(reader, self.sink, self.retry).start()
+                    self._detected[node] = ReaderWorker(reader, self.sink, self.retry).start()
                 used.add(real)
             else:
-                self._failed[real] = _node_id(real)
+                self._failed[node] = _node_id(node)
 
     def _probe(self, path: str) -> bool:
+        reader = open_reader(f"pn532uart:{path}")
         try:
-            reader = open_reader(f"pn532uart:{path}")
             reader.open()
         except (ReaderError, ValueError, OSError) as exc:
             log.debug("probe %s: no PN532 (%s)", path, exc)
             return False
-        reader.close()
-        return True
+        else:
+            reader.close()
+            return True
+        finally:
+            reader.dispose()

@@ -83,6 +83,9 @@ class SimpleSerialReader(Reader):
     def interrupt(self) -> None:
         self.transport.interrupt()
 
+    def dispose(self) -> None:
+        self.transport.destroy()
+
     def poll(self) -> list[ReaderEvent]:
         assert self.info is not None
         events: list[ReaderEvent] = []

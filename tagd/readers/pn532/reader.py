@@ -97,6 +97,9 @@ class Pn532Reader(Reader):
     def interrupt(self) -> None:
         self.transport.interrupt()
 
+    def dispose(self) -> None:
+        self.transport.destroy()
+
     # --- polling ----------------------------------------------------------
     def poll(self) -> list[ReaderEvent]:
         assert self.info is not None
