@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from tagd.readers.base import ReaderError
+from tagd.readers.tagio import CommandFailed, TagGone
 from tagd.readers.pn532.frames import ACK, NACK, TFI_CHIP, WAKEUP, Ack, BadFrame, ErrorFrame, Frame, FrameDecoder, \
     Nack, encode_command
 
@@ -28,7 +29,7 @@ STATUS_TEXT = {0x01: "timeout", 0x02: "CRC error", 0x03: "parity error", 0x05: "
                0x29: "target released", 0x2B: "card disappeared"}
 
 
-class Pn532Error(Exception):
+class Pn532Error(CommandFailed):
     """The chip reported an error status for a tag command."""
 
     def __init__(self, status: int, what: str = "") -> None:
@@ -36,7 +37,7 @@ class Pn532Error(Exception):
         super().__init__(f"{what}: status 0x{status:02X} ({STATUS_TEXT.get(status, 'error')})".lstrip(": "))
 
 
-class TagGoneError(Pn532Error):
+class TagGoneError(Pn532Error, TagGone):
     pass
 
 

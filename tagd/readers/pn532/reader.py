@@ -18,21 +18,17 @@ import re
 import time
 from typing import Any
 
-from tagd.ndef import classic, type2
-from tagd.ndef.decode import DecodedTag, decode_tag
-from tagd.ndef.records import text_message
+from tagd.ndef.decode import DecodedTag
 from tagd.readers.base import Capability, Reader, ReaderError, ReaderEvent, ReaderInfo, TagGone, TagSeen, \
     WriteCancelled, WriteError, WriteRequest, register
 from tagd.readers.pn532.chip import AuthError, ChipTimeout, Pn532Chip, Pn532Error, Target, TagGoneError
+from tagd.readers import tagio
 from tagd.readers.pn532.transport import SerialTransport
-from tagd.token import normalize_uid
 
 log = logging.getLogger(__name__)
 
 PRESENCE_INTERVAL = 0.05
 LIST_SLICE = 0.5  # poll() returns at least this often while the chip waits for a tag
-MAX_FAST_READ = 60  # pages per FAST_READ: keeps each answer inside the PN532's buffer
-FIRST_READ_END = 19  # first FAST_READ: CC (page 3) to page 19 — a typical ZapScript (≤ 55 bytes) in one exchange
 
 
 def usb_topology(dev_path: str, sys_root: str = "/sys") -> str | None:
@@ -165,113 +161,17 @@ class Pn532Reader(Reader):
             return False
         return True
 
-    # --- reading ----------------------------------------------------------
+    # --- reading (tagio's algorithms over this chip) ------------------------------
     def _is_classic(self, target: Target) -> bool:
-        return bool(target.sak & 0x18)
+        return tagio.classic_kind(target.sak) is not None
 
     def _read(self, target: Target, whole: bool = False) -> DecodedTag:
-        if self._is_classic(target):
-            kind = "classic4k" if target.sak & 0x10 else ("classicmini" if target.sak == 0x09 else "classic1k")
-            memory, unknown = self._read_classic(target, kind, whole)
-            self.last_read = (target, memory, None, unknown)
-            return decode_tag(kind, target.uid, memory, None, unknown)
-        memory, version = self._read_type2(target, whole)
-        self.last_read = (target, memory, version, frozenset())
-        kind = type2.kind_from_version(version) or "type2"
-        return decode_tag(kind, target.uid, memory, version)
+        read = tagio.read_tag(self._io(target), target.uid, target.sak, self.keys, whole)
+        self.last_read = (target, read.memory, read.version, read.unknown)
+        return read.decode(target.uid)
 
-    def _reselect(self) -> None:
-        self.chip.release()
-        if self.chip.list_target(0.5) is None:
-            raise TagGoneError(0x01, "reselect")
-
-    def _read_pages(self, start: int, end: int, fast: list[bool]) -> bytes:
-        out = bytearray()
-        p = start
-        while p <= end:
-            stop = min(end, p + MAX_FAST_READ - 1)
-            if fast[0]:
-                try:
-                    out += self.chip.communicate_thru(bytes([0x3A, p, stop]))
-                    p = stop + 1
-                    continue
-                except TagGoneError:
-                    raise
-                except Pn532Error:
-                    fast[0] = False  # a clone chip or tag without FAST_READ: plain READ from now on
-            chunk = self.chip.data_exchange(bytes([0x30, p]))
-            out += chunk[: (min(end, p + 3) - p + 1) * 4]
-            p += 4
-        return bytes(out)
-
-    def _read_type2(self, target: Target, whole: bool) -> tuple[bytes, bytes | None]:
-        try:
-            version = self.chip.communicate_thru(b"\x60")[:8]
-        except Pn532Error:
-            version = None  # a plain Ultralight does not answer GET_VERSION and must be reselected
-            self._reselect()
-        kind = type2.kind_from_version(version)
-        total = type2.TYPE2_KINDS[kind].pages if kind else 16
-        uid = target.uid if len(target.uid) == 7 else (target.uid + bytes(7))[:7]
-        head = bytes([uid[0], uid[1], uid[2], 0x88 ^ uid[0] ^ uid[1] ^ uid[2]]) + uid[3:7] + \
-            bytes([uid[3] ^ uid[4] ^ uid[5] ^ uid[6], 0x48, 0, 0])
-        fast = [True]
-        if whole:
-            return self._read_pages(0, total - 1, fast), version
-        memory = head + self._read_pages(3, min(FIRST_READ_END, total - 1), fast)
-        need = type2.pages_to_read(memory, total)
-        while need > len(memory) // 4:
-            memory += self._read_pages(len(memory) // 4, need - 1, fast)
-            need = type2.pages_to_read(memory, total)
-        return memory, version
-
-    def _auth(self, target: Target, block: int, keys: list[bytes]) -> bytes | None:
-        uid4 = target.uid[-4:]
-        for key in keys:
-            try:
-                self.chip.data_exchange(bytes([0x60, block]) + key + uid4)
-                return key
-            except AuthError:
-                self._reselect()  # a failed authentication halts the card
-        return None
-
-    def _read_classic(self, target: Target, kind: str, whole: bool) -> tuple[bytes, frozenset[int]]:
-        mem = bytearray(classic.SIZES[kind])
-        unknown: set[int] = set()
-        all_keys = [classic.KEY_NDEF, classic.KEY_MAD, classic.KEY_DEFAULT] + self.keys
-
-        def read_sector(s: int, keys: list[bytes]) -> bool:
-            key = self._auth(target, classic.first_block(s), keys)
-            first, n = classic.first_block(s), classic.blocks_in(s)
-            if key is None:
-                unknown.update(range(first * 16, (first + n) * 16))
-                return False
-            for b in range(first, first + n):
-                mem[b * 16:(b + 1) * 16] = self.chip.data_exchange(bytes([0x30, b]))[:16]
-            t = classic.trailer_block(s) * 16
-            mem[t:t + 6] = key  # key A reads back as zeros: keep the one that worked
-            return True
-
-        if whole:
-            for s in range(classic.sector_count(kind)):
-                read_sector(s, all_keys)
-            return bytes(mem), frozenset(unknown)
-        if not read_sector(0, [classic.KEY_MAD, classic.KEY_DEFAULT] + self.keys):
-            log.info("MIFARE Classic %s: sector 0 keys unknown, no MAD", target.uid.hex())
-            unknown.update(range(len(mem)))
-            return bytes(mem), frozenset(unknown)
-        card = classic.ClassicMemory(bytes(mem))
-        stream = bytearray()
-        from tagd.ndef.tlv import needed_length
-        for s in card.ndef_sectors:
-            if not read_sector(s, all_keys):
-                log.info("MIFARE Classic %s: sector %d keys unknown", target.uid.hex(), s)
-                break
-            stream += b"".join(mem[b * 16:(b + 1) * 16] for b in classic.data_blocks(s))
-            need = needed_length(bytes(stream))
-            if need is not None and need <= len(stream):
-                break
-        return bytes(mem), frozenset(unknown)
+    def _io(self, target: Target) -> "_ChipIO":
+        return _ChipIO(self.chip, target)
 
     # --- writing ----------------------------------------------------------
     def _wait_for_tag(self, request: WriteRequest) -> Target:
@@ -300,54 +200,15 @@ class Pn532Reader(Reader):
         if self.listing:
             self.chip.abort()
             self.listing = False
-        message = text_message(request.text)
         target = self._wait_for_tag(request)
-        uid = normalize_uid(target.uid.hex())
-        if uid in {normalize_uid(u) for u in request.exclude_uids}:
-            raise WriteError(f"tag {uid} is excluded from writing")
-        if request.target_uid and normalize_uid(request.target_uid) != uid:
-            raise WriteError(f"tag {uid} is not the target tag {normalize_uid(request.target_uid)}")
+        tagio.check_target(target.uid, request)
         try:
-            self._read(target, whole=True)
-            assert self.last_read is not None
-            _, memory, version, unknown = self.last_read
-            if self._is_classic(target):
-                self._write_classic(target, memory, message)
-            else:
-                self._write_type2(memory, message, version)
-            decoded = self._read(target)
-        except (type2.Type2Error, classic.ClassicError) as exc:
-            raise WriteError(str(exc)) from None
+            decoded = tagio.write_text(self._io(target), target.uid, target.sak, request.text, self.keys)
         except TagGoneError:
             self.target = None
             raise WriteError("the tag left the reader during the write") from None
-        except Pn532Error as exc:
-            raise WriteError(f"write failed: {exc}") from None
-        if decoded.text != request.text:
-            raise WriteError(f"verify failed: the tag reads back {decoded.text!r}")
         token = decoded.to_token(reader_id=self.info.reader_id, source=self.info.connect_string)
         return TagSeen(self.info.reader_id, token, self._detail(target, decoded), written=True)
-
-    def _write_type2(self, memory: bytes, message: bytes, version: bytes | None) -> None:
-        for w in type2.plan_write(memory, message, version):
-            self.chip.data_exchange(bytes([0xA2, w.page]) + w.data)
-
-    def _write_classic(self, target: Target, memory: bytes, message: bytes) -> None:
-        writes = classic.plan_write(memory, message)
-        current = classic.ClassicMemory(memory)
-        keys = [classic.KEY_NDEF, classic.KEY_DEFAULT, classic.KEY_MAD] + self.keys
-        authed: int | None = None
-        for w in writes:
-            s = classic.sector_of(w.block)
-            if authed != s:
-                preferred = [current.trailer(s).key_a] + keys
-                if self._auth(target, w.block, preferred) is None:
-                    raise WriteError(f"sector {s}: no known key can write it")
-                authed = s
-            self.chip.data_exchange(bytes([0xA0, w.block]) + w.data)
-            if w.block == classic.trailer_block(s):
-                authed = None  # new keys from now on
-                current = classic.ClassicMemory(classic.apply_writes(current.memory, [w]))
 
     # --- dumping ----------------------------------------------------------
     def dump(self, timeout: float = 30.0):  # -> TagDump
@@ -360,6 +221,37 @@ class Pn532Reader(Reader):
         _, memory, version, unknown = self.last_read
         return TagDump(kind=decoded.kind, uid=target.uid, atqa=target.atqa, sak=target.sak, memory=memory,
                        version=version, unknown=unknown)
+
+
+class _ChipIO:
+    """tagio's view of a tag through the PN532: InCommunicateThru for raw commands, InDataExchange for the rest."""
+
+    def __init__(self, chip: Pn532Chip, target: Target) -> None:
+        self.chip, self.target = chip, target
+
+    def thru(self, cmd: bytes) -> bytes:
+        return self.chip.communicate_thru(cmd)
+
+    def read_block(self, block: int) -> bytes:
+        return self.chip.data_exchange(bytes([0x30, block]))
+
+    def auth(self, block: int, key: bytes) -> bool:
+        try:
+            self.chip.data_exchange(bytes([0x60, block]) + key + self.target.uid[-4:])
+        except AuthError:
+            return False
+        return True
+
+    def write_page(self, page: int, data: bytes) -> None:
+        self.chip.data_exchange(bytes([0xA2, page]) + data)
+
+    def write_block(self, block: int, data: bytes) -> None:
+        self.chip.data_exchange(bytes([0xA0, block]) + data)
+
+    def reselect(self) -> None:
+        self.chip.release()
+        if self.chip.list_target(0.5) is None:
+            raise TagGoneError(0x01, "reselect")
 
 
 @register
