@@ -1,0 +1,266 @@
+"""ACR122U (and any PC/SC reader) through pcscd and pyscard.
+
+``acr122:ACR122`` opens the first PC/SC reader whose name contains the text; ``pcsc:<name>`` any other
+reader. Waiting is SCardGetStatusChange (no busy loop; interrupt() cancels it). A card is read with the
+same algorithms as the PN532 (tagd.readers.tagio): Type 2 pages by direct transmit of FAST_READ to the
+PN532 inside the reader (``FF 00 00 00 … D4 42 3A …``), falling back to ``FF B0``; MIFARE Classic with
+``FF 82`` load key, ``FF 86`` authenticate and ``FF B0``. Writes use ``FF D6`` and are verified.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from tagd.readers import tagio
+from tagd.readers.base import Capability, Reader, ReaderError, ReaderEvent, ReaderInfo, TagGone, TagSeen, \
+    WriteCancelled, WriteError, WriteRequest, register
+
+log = logging.getLogger(__name__)
+
+WAIT_MS = 500
+E_TIMEOUT = 0x8010000A
+E_CANCELLED = 0x80100002
+E_NO_SERVICE = 0x8010001D
+E_NO_READERS = 0x8010002E
+CARD_KINDS = {b"\x00\x01": "classic1k", b"\x00\x02": "classic4k", b"\x00\x26": "classicmini"}
+SAK = {"classic1k": 0x08, "classic4k": 0x18, "classicmini": 0x09}
+
+
+def _scard():
+    try:
+        from smartcard import scard
+    except ImportError:
+        raise ReaderError("PC/SC readers need pyscard: pip install 'tagd[pcsc]' (it builds against libpcsclite-dev)") \
+            from None
+    return scard
+
+
+def _hint_kernel_modules() -> str:
+    if os.path.isdir("/sys/module/pn533_usb") or os.path.isdir("/sys/module/pn533"):
+        return "; the pn533 kernel modules hold the ACR122U: blacklist pn533_usb, pn533 and nfc (sudo tagd install-udev)"
+    return ""
+
+
+def _u32(hr: int) -> int:
+    return hr & 0xFFFFFFFF
+
+
+def list_pcsc_readers() -> list[str]:
+    """Names of the PC/SC readers pcscd knows; [] when pyscard or pcscd is missing."""
+    try:
+        scard = _scard()
+        hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        if hr != 0:
+            return []
+        try:
+            hr, readers = scard.SCardListReaders(ctx, [])
+            return list(readers) if hr == 0 else []
+        finally:
+            scard.SCardReleaseContext(ctx)
+    except (ReaderError, Exception):
+        return []
+
+
+class _ApduIO:
+    """tagio over pseudo-APDUs: direct transmit for raw commands, FF B0/D6/82/86 for the rest."""
+
+    def __init__(self, reader: "PcscReader") -> None:
+        self.r = reader
+
+    def _check(self, resp: bytes, what: str) -> bytes:
+        if resp[-2:] != b"\x90\x00":
+            raise tagio.CommandFailed(f"{what}: status {resp[-2:].hex()}")
+        return resp[:-2]
+
+    def thru(self, cmd: bytes) -> bytes:
+        data = b"\xd4\x42" + cmd
+        out = self._check(self.r.transmit(b"\xff\x00\x00\x00" + bytes([len(data)]) + data), "direct transmit")
+        if out[:2] != b"\xd5\x43" or len(out) < 3:
+            raise tagio.CommandFailed("direct transmit: unexpected answer")
+        if out[2] & 0x3F:
+            raise tagio.CommandFailed(f"tag command {cmd[:1].hex()}: PN532 status {out[2] & 0x3F:02x}")
+        return out[3:]
+
+    def read_block(self, block: int) -> bytes:
+        return self._check(self.r.transmit(bytes([0xFF, 0xB0, 0x00, block, 0x10])), f"read {block}")
+
+    def auth(self, block: int, key: bytes) -> bool:
+        self._check(self.r.transmit(b"\xff\x82\x00\x00\x06" + key), "load key")
+        resp = self.r.transmit(bytes([0xFF, 0x86, 0x00, 0x00, 0x05, 0x01, 0x00, block, 0x60, 0x00]))
+        return resp[-2:] == b"\x90\x00"
+
+    def write_page(self, page: int, data: bytes) -> None:
+        self._check(self.r.transmit(bytes([0xFF, 0xD6, 0x00, page, 0x04]) + data), f"write page {page}")
+
+    def write_block(self, block: int, data: bytes) -> None:
+        self._check(self.r.transmit(bytes([0xFF, 0xD6, 0x00, block, 0x10]) + data), f"write block {block}")
+
+    def reselect(self) -> None:
+        pass  # the reader's firmware reactivates the card itself
+
+
+@register
+class PcscReader(Reader):
+    driver = "pcsc"
+    capabilities = Capability.READ | Capability.WRITE | Capability.REMOVABLE
+
+    def __init__(self, path: str, options: dict[str, Any] | None = None) -> None:
+        super().__init__(path, options)
+        self.keys = [bytes.fromhex(k) for k in self.options.get("keys", [])]
+        self.buzzer = bool(self.options.get("buzzer", True))
+        self.scard: Any = None
+        self.ctx: Any = None
+        self.name = ""
+        self.state = 0
+        self.card: Any = None
+        self.protocol = 0
+        self.info: ReaderInfo | None = None
+
+    # --- lifecycle --------------------------------------------------------
+    def open(self) -> ReaderInfo:
+        scard = self.scard = _scard()
+        hr, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+        if _u32(hr) == E_NO_SERVICE:
+            raise ReaderError("PC/SC service not available (0x8010001D): start pcscd (sudo systemctl start pcscd)")
+        if hr != 0:
+            raise ReaderError(f"PC/SC: {scard.SCardGetErrorMessage(hr)}")
+        hr, readers = scard.SCardListReaders(ctx, [])
+        wanted = self.path.lower()
+        matches = [r for r in (readers if hr == 0 else []) if wanted in r.lower()]
+        if not matches:
+            scard.SCardReleaseContext(ctx)
+            raise ReaderError(f"no PC/SC reader matching {self.path!r} (found: {', '.join(readers) or 'none'})"
+                              + (_hint_kernel_modules() if self.driver == "acr122" else ""))
+        self.ctx, self.name, self.state, self.card = ctx, matches[0], scard.SCARD_STATE_UNAWARE, None
+        self.info = ReaderInfo(self.driver, self.path, self.name, self.name, self.capabilities)
+        return self.info
+
+    def close(self) -> None:
+        self._disconnect()
+        if self.ctx is not None:
+            try:
+                self.scard.SCardReleaseContext(self.ctx)
+            except Exception:
+                pass
+        self.ctx = None
+
+    def interrupt(self) -> None:
+        if self.ctx is not None:
+            try:
+                self.scard.SCardCancel(self.ctx)
+            except Exception:
+                pass
+
+    # --- card I/O ---------------------------------------------------------
+    def transmit(self, apdu: bytes) -> bytes:
+        hr, resp = self.scard.SCardTransmit(self.card, self.protocol, list(apdu))
+        if hr != 0:
+            raise tagio.TagGone(f"transmit failed: {self.scard.SCardGetErrorMessage(hr)}")
+        return bytes(resp)
+
+    def _connect(self) -> bool:
+        s = self.scard
+        hr, card, protocol = s.SCardConnect(self.ctx, self.name, s.SCARD_SHARE_SHARED, s.SCARD_PROTOCOL_T0 | s.SCARD_PROTOCOL_T1)
+        if hr != 0:
+            return False
+        self.card, self.protocol = card, protocol
+        if not self.buzzer:
+            self.transmit(b"\xff\x00\x52\x00\x00")
+        return True
+
+    def _disconnect(self) -> None:
+        if self.card is not None:
+            try:
+                self.scard.SCardDisconnect(self.card, self.scard.SCARD_LEAVE_CARD)
+            except Exception:
+                pass
+        self.card = None
+
+    def _identify(self) -> tuple[bytes, int]:
+        uid = self.transmit(b"\xff\xca\x00\x00\x00")
+        if uid[-2:] != b"\x90\x00":
+            raise tagio.CommandFailed("no UID")
+        hr, _, _, _, atr = self.scard.SCardStatus(self.card)
+        kind = CARD_KINDS.get(bytes(atr[13:15])) if hr == 0 and len(atr) >= 15 else None
+        return uid[:-2], SAK.get(kind or "", 0x00)
+
+    def _read_card(self, whole: bool = False) -> tuple[bytes, int, tagio.TagRead]:
+        uid, sak = self._identify()
+        return uid, sak, tagio.read_tag(_ApduIO(self), uid, sak, self.keys, whole)
+
+    def _seen(self, written: bool = False) -> TagSeen:
+        assert self.info is not None
+        uid, sak, read = self._read_card()
+        decoded = read.decode(uid)
+        token = decoded.to_token(reader_id=self.info.reader_id, source=self.info.connect_string)
+        return TagSeen(self.info.reader_id, token, {"kind": decoded.kind, "errors": decoded.errors}, written)
+
+    def flash_led(self) -> None:
+        """Blink the LED (e.g. on a launch): red/green alternating, 2 × 100 ms, no buzzer."""
+        if self.card is not None:
+            self.transmit(b"\xff\x00\x40\xcf\x04\x01\x01\x02\x00")
+
+    # --- polling ----------------------------------------------------------
+    def _wait_change(self, timeout_ms: int) -> int | None:
+        s = self.scard
+        hr, states = s.SCardGetStatusChange(self.ctx, timeout_ms, [(self.name, self.state)])
+        hr = _u32(hr)
+        if hr in (E_TIMEOUT, E_CANCELLED):
+            return None
+        if hr != 0:
+            raise ReaderError(f"PC/SC reader {self.name!r} lost: {s.SCardGetErrorMessage(hr)}")
+        event = states[0][1]
+        if event & (s.SCARD_STATE_UNKNOWN | s.SCARD_STATE_UNAVAILABLE):
+            raise ReaderError(f"PC/SC reader {self.name!r} was removed")
+        self.state = event & ~s.SCARD_STATE_CHANGED
+        return event
+
+    def poll(self) -> list[ReaderEvent]:
+        assert self.info is not None
+        event = self._wait_change(WAIT_MS)
+        if event is None:
+            return []
+        s = self.scard
+        if event & s.SCARD_STATE_PRESENT and self.card is None:
+            if not self._connect():
+                return []
+            try:
+                return [self._seen()]
+            except tagio.CommandFailed as exc:
+                log.info("%s: card read failed: %s", self.name, exc)
+                return []
+        if event & s.SCARD_STATE_EMPTY and self.card is not None:
+            self._disconnect()
+            return [TagGone(self.info.reader_id)]
+        return []
+
+    # --- writing ----------------------------------------------------------
+    def write(self, request: WriteRequest) -> TagSeen:
+        import time
+
+        deadline = time.monotonic() + request.timeout
+        while self.card is None:
+            if request.cancel.is_set():
+                raise WriteCancelled("write cancelled")
+            if time.monotonic() > deadline:
+                raise WriteError(f"no tag within {request.timeout:g} s")
+            event = self._wait_change(100)
+            if event is not None and event & self.scard.SCARD_STATE_PRESENT:
+                self._connect()
+        try:
+            uid, sak = self._identify()
+            tagio.check_target(uid, request)
+            tagio.write_text(_ApduIO(self), uid, sak, request.text, self.keys)
+            return self._seen(written=True)
+        except tagio.TagGone:
+            self._disconnect()
+            raise WriteError("the tag left the reader during the write") from None
+        except tagio.CommandFailed as exc:
+            raise WriteError(f"write failed: {exc}") from None
+
+
+@register
+class Acr122Reader(PcscReader):
+    driver = "acr122"
