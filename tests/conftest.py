@@ -40,3 +40,28 @@ try:  # keep property tests quick and deterministic in CI; a deadline would make
     settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "tagd"))
 except ImportError:  # pragma: no cover
     pass
+
+
+class Events:
+    """A reader event sink for tests: ``put`` from reader threads, ``wait(kind)`` for the next event of a type."""
+
+    def __init__(self) -> None:
+        import queue
+
+        self.q: "queue.Queue" = queue.Queue()
+
+    def put(self, event) -> None:
+        self.q.put(event)
+
+    def wait(self, kind, timeout: float = 5.0):
+        import queue
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                ev = self.q.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no {kind.__name__} within {timeout} s") from None
+            if isinstance(ev, kind):
+                return ev

@@ -2,10 +2,10 @@
 with no file descriptor or thread left behind."""
 
 import os
-import queue
 import threading
 import time
 
+from conftest import FIXTURES, Events
 from tagd.readers.base import ReaderAdded, ReaderLost, TagSeen
 from tagd.readers.manager import ReaderManager
 from tagd.sim.pn532 import Pn532Emulator
@@ -16,20 +16,14 @@ def fds() -> int:
 
 
 def test_100_unplug_replug_cycles_leak_nothing(tmp_path):
-    events: queue.Queue = queue.Queue()
+    events = Events()
     emu = Pn532Emulator()
     emu.start()
     emu.link(str(tmp_path / "tagd-pn532-test"))
     manager = ReaderManager(events.put, [], auto_detect=True, scan_interval=0.05, retry=0.05,
                             patterns=(str(tmp_path / "tagd-pn532*"),))
 
-    def wait(kind, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            ev = events.get(timeout=max(0.01, deadline - time.monotonic()))
-            if isinstance(ev, kind):
-                return ev
-
+    wait = events.wait
     manager.start()
     try:
         wait(ReaderAdded)
@@ -43,7 +37,7 @@ def test_100_unplug_replug_cycles_leak_nothing(tmp_path):
         assert len(manager.infos()) == 1
         assert fds() <= base_fds + 2, (base_fds, fds())
         assert threading.active_count() <= base_threads + 1, (base_threads, threading.active_count())
-        emu.place(__import__("conftest").FIXTURES / "snes-ntag215.nfc")
+        emu.place(FIXTURES / "snes-ntag215.nfc")
         assert wait(TagSeen).token.text == "**launch.system:snes"
     finally:
         manager.stop()

@@ -1,11 +1,10 @@
 """The ACR122U driver end to end through a real pcscd, vpcd and pyscard, with the virtual card."""
 
-import queue
 import time
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, Events
 from pcsc_harness import READER, Pcscd
 from tagd.ndef.decode import decode_dump
 from tagd.readers.base import ReaderAdded, ReaderLost, ReaderWorker, TagGone, TagSeen, WriteError, WriteRequest, \
@@ -22,16 +21,10 @@ def pcscd(tmp_path_factory):
 
 @pytest.fixture
 def rig(pcscd):
-    events: queue.Queue = queue.Queue()
+    events = Events()
     sim = VirtualAcr122(pcscd.port)
     worker = ReaderWorker(open_reader(f"acr122:{READER}"), events.put, retry=0.3).start()
-
-    def wait(kind, timeout=8.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            ev = events.get(timeout=max(0.01, deadline - time.monotonic()))
-            if isinstance(ev, kind):
-                return ev
+    wait = events.wait
 
     added = wait(ReaderAdded)
     yield sim, worker, wait, added

@@ -2,13 +2,11 @@
 
 import asyncio
 import os
-import queue
-import time
 import uuid
 
 import pytest
 
-from conftest import FIXTURES, need
+from conftest import FIXTURES, Events, need
 from tagd.ndef.decode import decode_dump
 from tagd.readers.base import ReaderAdded, ReaderWorker, TagGone, TagSeen, WriteRequest
 from tagd.sim.pn532 import Pn532Emulator
@@ -33,15 +31,9 @@ def test_nfcpy_driver_reads_removes_and_writes(nfcpy_emulator):
     from tagd.readers.base import open_reader
 
     emu, connect = nfcpy_emulator
-    events: queue.Queue = queue.Queue()
+    events = Events()
     worker = ReaderWorker(open_reader(connect), events.put).start()
-
-    def wait(kind, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            ev = events.get(timeout=max(0.01, deadline - time.monotonic()))
-            if isinstance(ev, kind):
-                return ev
+    wait = events.wait
 
     try:
         wait(ReaderAdded)

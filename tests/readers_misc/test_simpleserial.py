@@ -1,13 +1,13 @@
 """The simple serial reader through a real pty: the test writes SCAN lines on the master side."""
 
 import os
-import queue
 import time
 import tty
 
 import pytest
 from hypothesis import given, strategies as st
 
+from conftest import Events
 from tagd.readers.base import ReaderAdded, ReaderWorker, TagGone, TagSeen
 from tagd.readers.simpleserial import ScanLine, SimpleSerialReader, parse_line
 
@@ -35,15 +35,9 @@ def test_parse_never_raises(line):
 def pty_reader():
     master, slave = os.openpty()
     tty.setraw(slave)
-    events: queue.Queue = queue.Queue()
+    events = Events()
     worker = ReaderWorker(SimpleSerialReader(os.ttyname(slave)), events.put, retry=0.1).start()
-
-    def next_event(kind, timeout=3.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            ev = events.get(timeout=max(0.01, deadline - time.monotonic()))
-            if isinstance(ev, kind):
-                return ev
+    next_event = events.wait
 
     next_event(ReaderAdded)
     yield master, next_event
