@@ -110,6 +110,7 @@ class PcscReader(Reader):
         super().__init__(path, options)
         self.keys = [bytes.fromhex(k) for k in self.options.get("keys", [])]
         self.buzzer = bool(self.options.get("buzzer", True))
+        self.led = bool(self.options.get("led_on_read", False))  # blink when a tag has been read (it is about to launch)
         self.scard: Any = None
         self.ctx: Any = None
         self.name = ""
@@ -227,7 +228,10 @@ class PcscReader(Reader):
             if not self._connect():
                 return []
             try:
-                return [self._seen()]
+                seen = self._seen()
+                if self.led:
+                    self.flash_led()
+                return [seen]
             except tagio.CommandFailed as exc:
                 log.info("%s: card read failed: %s", self.name, exc)
                 return []

@@ -93,9 +93,10 @@ class ReaderManager:
             self._stop.wait(self.scan_interval)
 
     def scan_once(self) -> None:
-        """One pass: prune detected readers whose node is gone, probe nodes nobody serves yet."""
+        """One pass: prune detected readers whose node is gone, probe nodes nobody serves yet; PC/SC too."""
+        self._scan_pcsc()
         with self._lock:
-            gone = [path for path in self._detected if not os.path.exists(path)]
+            gone = [path for path in self._detected if not path.startswith("pcsc:") and not os.path.exists(path)]
             stopped = [self._detected.pop(path) for path in gone]
         for worker in stopped:  # pruned: the device node vanished (a quick replug is the worker's own job)
             worker.stop()
@@ -114,6 +115,25 @@ class ReaderManager:
                 used.add(real)
             else:
                 self._failed[node] = _node_id(node)
+
+    def _scan_pcsc(self) -> None:
+        """ACR122U readers come and go in pcscd's reader list (nothing to probe: pcscd knows what they are)."""
+        try:
+            from tagd.readers.acr122 import list_pcsc_readers
+        except ImportError:
+            return
+        names = {n for n in list_pcsc_readers() if "acr122" in n.lower()}
+        key = "pcsc:{}".format
+        with self._lock:
+            gone = [k for k in self._detected if k.startswith("pcsc:") and k[5:] not in names]
+            stopped = [self._detected.pop(k) for k in gone]
+        for worker in stopped:
+            worker.stop()
+        served = {w.reader.path for w in self.workers() if w.reader.driver in ("acr122", "pcsc")}
+        for name in sorted(names - served):
+            reader = open_reader(f"acr122:{name}", self.options.get("acr122", {}))
+            with self._lock:
+                self._detected[key(name)] = ReaderWorker(reader, self.sink, self.retry).start()
 
     def _probe(self, path: str) -> bool:
         reader = open_reader(f"pn532uart:{path}")

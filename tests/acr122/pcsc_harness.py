@@ -6,6 +6,7 @@ reader config (and vpcd's port) is private to the test run.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import socket
@@ -15,13 +16,24 @@ import time
 from conftest import need
 
 VPCD_LIB = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
-READER = "Virtual PCD 00 00"
+READER = "ACR122U Virtual PCD 00 00"  # named like an ACR122U so auto-detection picks it up
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _pcscd_running() -> bool:
+    for comm in glob.glob("/proc/[0-9]*/comm"):
+        try:
+            with open(comm) as f:
+                if f.read().strip() == "pcscd":
+                    return True
+        except OSError:
+            pass
+    return False
 
 
 class Pcscd:
@@ -33,13 +45,12 @@ class Pcscd:
             import smartcard.scard  # noqa: F401
         except ImportError:
             need(False, "pyscard is not installed (pip install 'tagd[pcsc]', needs libpcsclite-dev)")
-        need(subprocess.run(["pgrep", "-x", "pcscd"], capture_output=True).returncode != 0,
-             "another pcscd is running; stop it first")
+        need(not _pcscd_running(), "another pcscd is running; stop it first")
         self.port = _free_port()
         self.conf = os.path.join(workdir, "reader.conf.d")
         os.makedirs(self.conf, exist_ok=True)
         with open(os.path.join(self.conf, "vpcd"), "w") as f:
-            f.write(f'FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:{self.port}\nLIBPATH {VPCD_LIB}\n'
+            f.write(f'FRIENDLYNAME "ACR122U Virtual PCD"\nDEVICENAME /dev/null:{self.port}\nLIBPATH {VPCD_LIB}\n'
                     f"CHANNELID {self.port}\n")
         self.proc: subprocess.Popen | None = None
 

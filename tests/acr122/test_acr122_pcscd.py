@@ -78,3 +78,42 @@ def test_stopping_pcscd_is_reader_lost_and_it_comes_back(rig, pcscd):
     wait(ReaderAdded, timeout=15)
     sim.place(FIXTURES / "snes-ntag215.nfc")
     assert wait(TagSeen).token.text == "**launch.system:snes"
+
+
+def test_manager_finds_acr122_readers_in_pcscd_and_prunes_them(pcscd):
+    from conftest import Events
+    from tagd.readers.manager import ReaderManager
+
+    events = Events()
+    manager = ReaderManager(events.put, [], auto_detect=True, scan_interval=0.2, retry=0.2, patterns=())
+    manager.start()
+    try:
+        added = events.wait(ReaderAdded, timeout=8)
+        assert added.info.driver == "acr122" and "ACR122U Virtual PCD" in added.info.path
+        pcscd.stop()
+        events.wait(ReaderLost, timeout=10)
+        deadline = time.monotonic() + 5
+        while manager.workers() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert manager.workers() == []  # pruned with the reader list
+    finally:
+        manager.stop()
+        if pcscd.proc is None:
+            pcscd.start()
+
+
+def test_buzzer_off_and_led_on_read_options(pcscd):
+    from conftest import Events
+
+    events = Events()
+    sim = VirtualAcr122(pcscd.port)
+    worker = ReaderWorker(open_reader(f"acr122:{READER}", {"buzzer": False, "led_on_read": True}), events.put).start()
+    try:
+        events.wait(ReaderAdded)
+        tag = sim.place(FIXTURES / "snes-ntag215.nfc")
+        events.wait(TagSeen)
+        assert sim.card.led != 0 and tag is sim.tag
+    finally:
+        sim.remove()
+        time.sleep(1.0)
+        worker.stop()
