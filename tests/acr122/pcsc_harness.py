@@ -1,28 +1,73 @@
 """A real pcscd with Debian's vsmartcard-vpcd virtual reader, started and stopped by the tests (CI runs as root).
 
-pcsc-lite 1.9's daemon always serves /run/pcscd/pcscd.comm, so only one of these can run at a time; the
-reader config (and vpcd's port) is private to the test run.
+Why a private daemon: other test runs (and a desktop's own pcscd) may be using the machine's pcscd at the
+same time, and pcsc-lite 1.9's daemon always serves ``/run/pcscd/pcscd.comm`` (only the client library
+reads ``PCSCLITE_CSOCK_NAME``). So pcscd is started in its own mount namespace with a private directory
+bound over ``/run/pcscd``, and this process (and its children) point libpcsclite at the socket inside that
+directory. The reader config and vpcd's port are private too. libpcsclite reads the variable once, on the
+first PC/SC call of a process, which is why it is set when this module is imported (at collection).
+Where namespaces are not available, the system socket is used and no other pcscd may be running.
 """
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import shutil
 import socket
 import subprocess
+import sys
+import tempfile
 import time
+
+import pytest
 
 from conftest import need
 
 VPCD_LIB = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
 READER = "ACR122U Virtual PCD 00 00"  # named like an ACR122U so auto-detection picks it up
+SYSTEM_RUN = "/run/pcscd"
+
+# Run in the child: a private mount namespace, then bind argv[1] over /run/pcscd and exec argv[2:].
+# ctypes because os.unshare only exists from Python 3.12. No shell: every argument is an argv item.
+_NS_EXEC = r"""
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def ok(rc, what):
+    if rc != 0:
+        sys.exit(f"{what}: {os.strerror(ctypes.get_errno())}")
+ok(libc.unshare(0x00020000), "unshare(CLONE_NEWNS)")
+ok(libc.mount(b"none", b"/", None, (1 << 14) | (1 << 18), None), "mount --make-rprivate /")
+ok(libc.mount(sys.argv[1].encode(), b"/run/pcscd", None, 4096, None), "mount --bind")
+os.execvp(sys.argv[2], sys.argv[2:])
+"""
+
+_started: list["Pcscd"] = []
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _private_run_dir() -> str | None:
+    """A directory for a private pcscd socket, with PCSCLITE_CSOCK_NAME pointing into it; None: not possible."""
+    if os.geteuid() != 0 or shutil.which("pcscd") is None:
+        return None
+    try:
+        os.makedirs(SYSTEM_RUN, exist_ok=True)  # the mount point
+    except OSError:
+        return None
+    given = os.environ.get("PCSCLITE_CSOCK_NAME")
+    if given:  # the daemon's socket name is fixed: only a directory can be redirected
+        return os.path.dirname(given) if os.path.basename(given) == "pcscd.comm" else None
+    run = tempfile.mkdtemp(prefix="tagd-pcscd-")
+    probe = subprocess.run([sys.executable, "-c", _NS_EXEC, run, "true"], capture_output=True, timeout=10)
+    if probe.returncode != 0:
+        os.rmdir(run)
+        return None
+    atexit.register(shutil.rmtree, run, True)
+    os.environ["PCSCLITE_CSOCK_NAME"] = os.path.join(run, "pcscd.comm")
+    return run
+
+
+PRIVATE_RUN = _private_run_dir()
 
 
 def _pcscd_running() -> bool:
@@ -36,7 +81,15 @@ def _pcscd_running() -> bool:
     return False
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class Pcscd:
+    """One pcscd (foreground, debug off) serving vpcd on a free port; start()/stop() may repeat."""
+
     def __init__(self, workdir: str) -> None:
         need(shutil.which("pcscd") is not None, "pcscd is not installed (apt-get install pcscd libccid)")
         need(os.path.exists(VPCD_LIB), "vsmartcard-vpcd is not installed (apt-get install vsmartcard-vpcd)")
@@ -45,34 +98,71 @@ class Pcscd:
             import smartcard.scard  # noqa: F401
         except ImportError:
             need(False, "pyscard is not installed (pip install 'tagd[pcsc]', needs libpcsclite-dev)")
-        need(not _pcscd_running(), "another pcscd is running; stop it first")
+        if PRIVATE_RUN is None:
+            need(not _pcscd_running(), "another pcscd is running and no private one can be started; stop it first")
+        self.private = PRIVATE_RUN is not None
         self.port = _free_port()
         self.conf = os.path.join(workdir, "reader.conf.d")
         os.makedirs(self.conf, exist_ok=True)
         with open(os.path.join(self.conf, "vpcd"), "w") as f:
             f.write(f'FRIENDLYNAME "ACR122U Virtual PCD"\nDEVICENAME /dev/null:{self.port}\nLIBPATH {VPCD_LIB}\n'
                     f"CHANNELID {self.port}\n")
+        self.log = os.path.join(workdir, "pcscd.log")
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Pcscd":
+    def start(self, timeout: float = 10.0) -> "Pcscd":
         from tagd.readers.acr122 import list_pcsc_readers
 
-        self.proc = subprocess.Popen(["pcscd", "-f", "-c", self.conf], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
+        argv = ["pcscd", "-f", "-c", self.conf]
+        if self.private:
+            argv = [sys.executable, "-c", _NS_EXEC, PRIVATE_RUN, *argv]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log)
+        if self not in _started:
+            _started.append(self)
+        deadline = time.monotonic() + timeout
         while READER not in list_pcsc_readers():
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 self.stop()
-                raise AssertionError("pcscd with vpcd did not come up within 10 s")
-            time.sleep(0.1)
+                with open(self.log, "rb") as f:
+                    tail = f.read()[-500:].decode(errors="replace")
+                raise AssertionError(f"pcscd with vpcd did not come up within {timeout:g} s; its log ends: {tail}")
+            time.sleep(0.05)
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+        """Stop pcscd (also while readers are using it: that is how the tests lose a reader)."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
             try:
-                self.proc.wait(10)
+                proc.wait(10)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
+                proc.kill()
+                proc.wait(5)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Never leave a pcscd behind, even when a test run is interrupted."""
+    for d in _started:
+        d.stop()
+
+
+@pytest.fixture(scope="session")
+def pcscd(tmp_path_factory):
+    """A running pcscd with vpcd; tests that stop it must start it again (see ensure_running)."""
+    d = Pcscd(str(tmp_path_factory.mktemp("pcscd"))).start()
+    yield d
+    d.stop()
+
+
+def ensure_running(d: Pcscd) -> None:
+    if not d.running:
+        d.start()

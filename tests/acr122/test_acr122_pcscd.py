@@ -5,22 +5,16 @@ import time
 import pytest
 
 from conftest import FIXTURES, Events
-from pcsc_harness import READER, Pcscd
+from pcsc_harness import READER, ensure_running, pcscd  # noqa: F401  (pcscd is a fixture)
 from tagd.ndef.decode import decode_dump
 from tagd.readers.base import ReaderAdded, ReaderLost, ReaderWorker, TagGone, TagSeen, WriteError, WriteRequest, \
     open_reader
 from tagd.sim.acr122 import VirtualAcr122
 
 
-@pytest.fixture(scope="module")
-def pcscd(tmp_path_factory):
-    d = Pcscd(str(tmp_path_factory.mktemp("pcscd"))).start()
-    yield d
-    d.stop()
-
-
 @pytest.fixture
-def rig(pcscd):
+def rig(pcscd):  # noqa: F811
+    ensure_running(pcscd)
     events = Events()
     sim = VirtualAcr122(pcscd.port)
     worker = ReaderWorker(open_reader(f"acr122:{READER}"), events.put, retry=0.3).start()
