@@ -15,7 +15,7 @@ from typing import Any
 
 from tagd.readers import tagio
 from tagd.readers.base import Capability, Reader, ReaderError, ReaderEvent, ReaderInfo, TagGone, TagSeen, \
-    WriteCancelled, WriteError, WriteRequest, register
+    WriteError, WriteRequest, register, wait_for_tag
 
 log = logging.getLogger(__name__)
 
@@ -242,17 +242,14 @@ class PcscReader(Reader):
 
     # --- writing ----------------------------------------------------------
     def write(self, request: WriteRequest) -> TagSeen:
-        import time
+        def card_here(_: float) -> bool:
+            if self.card is None:
+                event = self._wait_change(100)
+                if event is not None and event & self.scard.SCARD_STATE_PRESENT:
+                    self._connect()
+            return self.card is not None
 
-        deadline = time.monotonic() + request.timeout
-        while self.card is None:
-            if request.cancel.is_set():
-                raise WriteCancelled("write cancelled")
-            if time.monotonic() > deadline:
-                raise WriteError(f"no tag within {request.timeout:g} s")
-            event = self._wait_change(100)
-            if event is not None and event & self.scard.SCARD_STATE_PRESENT:
-                self._connect()
+        wait_for_tag(request, card_here)
         try:
             uid, sak = self._identify()
             tagio.check_target(uid, request)

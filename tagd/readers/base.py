@@ -17,6 +17,7 @@ import asyncio
 import enum
 import logging
 import threading
+import time
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -104,6 +105,16 @@ class WriteRequest:
     exclude_uids: frozenset[str] = frozenset()  # never write these
     timeout: float = 30.0  # how long to wait for a tag
     cancel: threading.Event = field(default_factory=threading.Event)
+
+
+def wait_for_tag(request: WriteRequest, attempt: Callable[[float], bool]) -> None:
+    """Call ``attempt(seconds_left)`` until it reports a tag; WriteCancelled or WriteError (timeout) otherwise."""
+    deadline = time.monotonic() + request.timeout
+    while not attempt(max(0.0, deadline - time.monotonic())):
+        if request.cancel.is_set():
+            raise WriteCancelled("write cancelled")
+        if time.monotonic() > deadline:
+            raise WriteError(f"no tag within {request.timeout:g} s")
 
 
 # --- the interface --------------------------------------------------------

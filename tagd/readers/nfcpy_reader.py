@@ -17,7 +17,7 @@ from tagd.ndef import type2
 from tagd.ndef.decode import decode_tag
 from tagd.ndef.records import NdefError, message_to_text
 from tagd.readers.base import Capability, Reader, ReaderError, ReaderEvent, ReaderInfo, TagGone, TagSeen, \
-    WriteCancelled, WriteError, WriteRequest, register
+    WriteError, WriteRequest, register, wait_for_tag
 from tagd.token import TYPE_NTAG, Token, normalize_uid
 
 log = logging.getLogger(__name__)
@@ -131,14 +131,13 @@ class NfcpyReader(Reader):
     def write(self, request: WriteRequest) -> TagSeen:
         import ndef
 
-        deadline = time.monotonic() + request.timeout
-        while self.tag is None:
-            if request.cancel.is_set():
-                raise WriteCancelled("write cancelled")
-            if time.monotonic() > deadline:
-                raise WriteError(f"no tag within {request.timeout:g} s")
-            self.tag = self._sense(min(0.3, max(0.05, deadline - time.monotonic())))
-            self._wake.clear()
+        def sensed(left: float) -> bool:
+            if self.tag is None:
+                self.tag = self._sense(min(0.3, max(0.05, left)))
+                self._wake.clear()
+            return self.tag is not None
+
+        wait_for_tag(request, sensed)
         tag = self.tag
         uid = normalize_uid(bytes(tag.identifier).hex())
         if uid in {normalize_uid(u) for u in request.exclude_uids}:

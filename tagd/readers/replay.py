@@ -16,7 +16,7 @@ from tagd.ndef.decode import decode_dump
 from tagd.ndef.dumps import DumpError, TagDump, load
 from tagd.ndef.records import text_message
 from tagd.readers.base import Capability, Reader, ReaderError, ReaderEvent, ReaderInfo, TagGone, TagSeen, WriteError, \
-    WriteRequest, register
+    WriteRequest, register, wait_for_tag
 from tagd.sim import timeline
 
 
@@ -95,13 +95,12 @@ class ReplayReader(Reader):
         return []
 
     def write(self, request: WriteRequest) -> TagSeen:
-        deadline = time.monotonic() + request.timeout
-        while self.tag is None:
-            if request.cancel.is_set():
-                raise WriteError("write cancelled")
-            if time.monotonic() > deadline:
-                raise WriteError(f"no tag within {request.timeout:g} s")
-            self.poll()
+        def tag_here(_: float) -> bool:
+            if self.tag is None:
+                self.poll()
+            return self.tag is not None
+
+        wait_for_tag(request, tag_here)
         message = text_message(request.text)
         d = self.tag
         try:
