@@ -117,6 +117,7 @@ class PcscReader(Reader):
         self.state = 0
         self.card: Any = None
         self.protocol = 0
+        self.reported = False  # a TagSeen went out for the connected card, so its removal is a TagGone
         self.info: ReaderInfo | None = None
 
     # --- lifecycle --------------------------------------------------------
@@ -177,7 +178,7 @@ class PcscReader(Reader):
                 self.scard.SCardDisconnect(self.card, self.scard.SCARD_LEAVE_CARD)
             except Exception:
                 pass
-        self.card = None
+        self.card, self.reported = None, False
 
     def _identify(self) -> tuple[bytes, int]:
         uid = self.transmit(b"\xff\xca\x00\x00\x00")
@@ -229,6 +230,7 @@ class PcscReader(Reader):
                 return []
             try:
                 seen = self._seen()
+                self.reported = True
                 if self.led:
                     self.flash_led()
                 return [seen]
@@ -236,8 +238,9 @@ class PcscReader(Reader):
                 log.info("%s: card read failed: %s", self.name, exc)
                 return []
         if event & s.SCARD_STATE_EMPTY and self.card is not None:
+            reported = self.reported
             self._disconnect()
-            return [TagGone(self.info.reader_id)]
+            return [TagGone(self.info.reader_id)] if reported else []
         return []
 
     # --- writing ----------------------------------------------------------
@@ -254,7 +257,9 @@ class PcscReader(Reader):
             uid, sak = self._identify()
             tagio.check_target(uid, request)
             tagio.write_text(_ApduIO(self), uid, sak, request.text, self.keys)
-            return self._seen(written=True)
+            seen = self._seen(written=True)
+            self.reported = True
+            return seen
         except tagio.TagGone:
             self._disconnect()
             raise WriteError("the tag left the reader during the write") from None
@@ -264,4 +269,9 @@ class PcscReader(Reader):
 
 @register
 class Acr122Reader(PcscReader):
+    """``acr122:`` with no name takes the first reader whose name contains "ACR122" (what pcscd/libccid call it)."""
+
     driver = "acr122"
+
+    def __init__(self, path: str, options: dict[str, Any] | None = None) -> None:
+        super().__init__(path.strip() or "ACR122", options)

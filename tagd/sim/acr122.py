@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import struct
 import sys
 import threading
+import time
 
 from tagd.sim.pn532 import UNKNOWN, Pn532Core
 from tagd.sim.tags import EmulatedTag
@@ -99,7 +101,15 @@ class Acr122Card:
 
 
 class VirtualAcr122:
-    """Puts cards on vpcd's virtual reader: place() connects a card, remove() disconnects it."""
+    """Puts cards on vpcd's virtual reader: place() connects a card, remove() disconnects it.
+
+    pcscd only sees a card leave if the slot stays empty across one of its presence polls (~400 ms);
+    a card swapped faster than that would go unnoticed, so place() keeps the slot empty for REMOVAL_GAP
+    after the last removal on the same port.
+    """
+
+    REMOVAL_GAP = 1.0
+    _removed_at: dict[int, float] = {}
 
     def __init__(self, port: int = 35963, host: str = "127.0.0.1") -> None:
         self.host, self.port = host, port
@@ -107,12 +117,17 @@ class VirtualAcr122:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self.apdus = 0
+        self.last_tag: EmulatedTag | None = None  # kept after remove() for --save
 
     def place(self, tag: str | os.PathLike[str] | EmulatedTag) -> EmulatedTag:
         self.remove()
         t = tag if isinstance(tag, EmulatedTag) else EmulatedTag.from_file(tag)
-        self.card = Acr122Card(t)
+        card = Acr122Card(t)
+        wait = self._removed_at.get(self.port, 0.0) + self.REMOVAL_GAP - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
         sock = socket.create_connection((self.host, self.port), timeout=5)
+        self.card, self.last_tag = card, t
         sock.settimeout(None)
         self._sock = sock
         self._thread = threading.Thread(target=self._serve, args=(sock, self.card), daemon=True)
@@ -121,7 +136,9 @@ class VirtualAcr122:
 
     def remove(self) -> None:
         sock, self._sock = self._sock, None
+        self.card = None
         if sock is not None:
+            self._removed_at[self.port] = time.monotonic()
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -132,6 +149,14 @@ class VirtualAcr122:
             self._thread = None
 
     stop = remove
+
+    def unplug(self) -> None:
+        raise ValueError("vpcd's virtual reader cannot be unplugged (stop pcscd instead)")
+
+    replug = unplug
+
+    def stats(self) -> dict[str, int | bool]:
+        return {"apdus": self.apdus, "card": self.card is not None}
 
     @property
     def tag(self) -> EmulatedTag | None:
@@ -167,39 +192,58 @@ def register_cli(simsub: argparse._SubParsersAction) -> None:
     p = simsub.add_parser("acr122", help="a virtual ACR122U card for vpcd (pcscd's virtual reader)")
     p.add_argument("--tag", required=True, help="dump file of the card to insert")
     p.add_argument("--port", type=int, default=35963, help="vpcd's port (see /etc/reader.conf.d/vpcd)")
+    p.add_argument("--script", help="timeline file to play (place FILE / wait S / remove / loop)")
     p.add_argument("--save", help="on exit, write the (possibly written) tag to this file")
     p.set_defaults(func=_cmd)
 
 
 def _cmd(args: argparse.Namespace) -> int:
+    """Insert the card, then follow the timeline and/or stdin (`place FILE`, `remove`, `quit`) until quit or
+    SIGTERM; stdin reaching its end (a background job) does not stop the card."""
     from tagd.ndef.dumps import DumpError, save
+    from tagd.sim import timeline
+    from tagd.cli.sim import serve_stdin
 
+    try:
+        steps = timeline.load(args.script) if args.script else None
+    except timeline.TimelineError as exc:
+        print(f"tagd sim acr122: {exc}", file=sys.stderr)
+        return 2
+    if steps and any(step.command in ("unplug", "replug") for step in steps):
+        print("tagd sim acr122: vpcd's reader cannot be unplugged; use place/remove/wait/loop", file=sys.stderr)
+        return 2
     sim = VirtualAcr122(args.port)
     try:
-        tag = sim.place(args.tag)
+        sim.place(args.tag)
     except (DumpError, OSError) as exc:
-        print(f"tagd sim acr122: {exc} (is pcscd running with vsmartcard-vpcd?)", file=sys.stderr)
+        print(f"tagd sim acr122: {exc} (is pcscd running with vsmartcard-vpcd on port {args.port}?)", file=sys.stderr)
         return 2
-    print(f"card inserted into vpcd at 127.0.0.1:{args.port}; `remove`, `place FILE`, `quit` on stdin", flush=True)
+    print(f"card inserted into vpcd at 127.0.0.1:{args.port}; stdin: place FILE, remove, quit", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if steps is not None:
+        threading.Thread(target=_play, args=(steps, sim, stop), daemon=True).start()
+    threading.Thread(target=serve_stdin, args=(sim, stop), daemon=True).start()
     try:
-        for line in sys.stdin:
-            cmd, _, arg = line.strip().partition(" ")
-            try:
-                if cmd == "remove":
-                    sim.remove()
-                elif cmd == "place" and arg:
-                    tag = sim.place(arg)
-                elif cmd == "quit":
-                    break
-            except Exception as exc:  # a bad file must not end the simulator
-                print(f"error: {exc}", file=sys.stderr, flush=True)
+        stop.wait()
     except KeyboardInterrupt:
         pass
+    tag = sim.tag or sim.last_tag
     sim.remove()
-    if args.save:
+    if args.save and tag is not None:
         save(tag.snapshot(), args.save)
     print(json.dumps({"apdus": sim.apdus}), file=sys.stderr)
     return 0
+
+
+def _play(steps: list, sim: VirtualAcr122, stop: threading.Event) -> None:
+    from tagd.sim import timeline
+
+    try:
+        timeline.run(steps, sim, stop)
+    except Exception as exc:  # a missing file in the timeline: say so, keep the simulator up
+        print(f"timeline: {exc}", file=sys.stderr, flush=True)
 
 
 try:
