@@ -29,6 +29,7 @@ OK = b"\x90\x00"
 FAIL = b"\x63\x00"
 UNSUPPORTED = b"\x6a\x81"
 FIRMWARE = b"ACR122U207"
+QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux; the kernel clears it again, so set it per read
 CARD_NAME = {"classic1k": b"\x00\x01", "classic4k": b"\x00\x02", "classicmini": b"\x00\x26"}
 
 
@@ -170,6 +171,10 @@ class VirtualAcr122:
             if not chunk:
                 raise ConnectionError("vpcd closed the connection")
             buf += chunk
+            if QUICKACK is not None:
+                # vpcd writes the length and the APDU separately (Nagle holds the APDU until the length is
+                # acknowledged): acknowledge at once, or every APDU waits ~40 ms for a delayed ACK.
+                sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
         return buf
 
     def _serve(self, sock: socket.socket, card: Acr122Card) -> None:
