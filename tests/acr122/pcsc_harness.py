@@ -128,6 +128,9 @@ class Pcscd:
                     tail = f.read()[-500:].decode(errors="replace")
                 raise AssertionError(f"pcscd with vpcd did not come up within {timeout:g} s; its log ends: {tail}")
             time.sleep(0.05)
+        if self.proc.poll() is not None:  # another pcscd answered; this one gave up
+            self.stop()
+            raise AssertionError(f"pcscd exited at start (another one serving the socket?); see {self.log}")
         return self
 
     def stop(self) -> None:
@@ -155,10 +158,20 @@ def _stop_all() -> None:
         d.stop()
 
 
+_shared: list[Pcscd] = []
+
+
 @pytest.fixture(scope="session")
 def pcscd(tmp_path_factory):
-    """A running pcscd with vpcd; tests that stop it must start it again (see ensure_running)."""
-    d = Pcscd(str(tmp_path_factory.mktemp("pcscd"))).start()
+    """The one running pcscd with vpcd; tests that stop it must start it again (see ensure_running).
+
+    Several test modules import this fixture, and pytest then keeps one session fixture per module:
+    they must all get the same daemon, because only one can serve the private socket.
+    """
+    if not _shared:
+        _shared.append(Pcscd(str(tmp_path_factory.mktemp("pcscd"))))
+    d = _shared[0]
+    ensure_running(d)
     yield d
     d.stop()
 
@@ -166,3 +179,21 @@ def pcscd(tmp_path_factory):
 def ensure_running(d: Pcscd) -> None:
     if not d.running:
         d.start()
+
+
+@pytest.fixture
+def rig(pcscd):  # noqa: F811
+    """(virtual card, ReaderWorker running acr122:<vpcd reader>, wait(kind), its ReaderAdded)."""
+    from conftest import Events
+    from tagd.readers.base import ReaderAdded, ReaderWorker, open_reader
+    from tagd.sim.acr122 import VirtualAcr122
+
+    ensure_running(pcscd)
+    events = Events()
+    sim = VirtualAcr122(pcscd.port)
+    worker = ReaderWorker(open_reader(f"acr122:{READER}"), events.put, retry=0.3).start()
+    added = events.wait(ReaderAdded)
+    yield sim, worker, events.wait, added
+    sim.remove()
+    time.sleep(1.0)  # pcscd notices a removal on its next poll (~400 ms): the next test's reader must open on an empty slot
+    worker.stop()

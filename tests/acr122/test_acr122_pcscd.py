@@ -5,26 +5,11 @@ import time
 import pytest
 
 from conftest import FIXTURES, Events
-from pcsc_harness import READER, ensure_running, pcscd  # noqa: F401  (pcscd is a fixture)
+from pcsc_harness import READER, pcscd, rig  # noqa: F401  (fixtures)
 from tagd.ndef.decode import decode_dump
 from tagd.readers.base import ReaderAdded, ReaderLost, ReaderWorker, TagGone, TagSeen, WriteError, WriteRequest, \
     open_reader
 from tagd.sim.acr122 import VirtualAcr122
-
-
-@pytest.fixture
-def rig(pcscd):  # noqa: F811
-    ensure_running(pcscd)
-    events = Events()
-    sim = VirtualAcr122(pcscd.port)
-    worker = ReaderWorker(open_reader(f"acr122:{READER}"), events.put, retry=0.3).start()
-    wait = events.wait
-
-    added = wait(ReaderAdded)
-    yield sim, worker, wait, added
-    sim.remove()
-    time.sleep(1.0)  # vpcd/pcscd notice a removal on their next poll (~400 ms): leave the slot empty for the next test
-    worker.stop()
 
 
 def test_ntag_tap_and_removal(rig):
@@ -75,7 +60,6 @@ def test_stopping_pcscd_is_reader_lost_and_it_comes_back(rig, pcscd):
 
 
 def test_manager_finds_acr122_readers_in_pcscd_and_prunes_them(pcscd):
-    from conftest import Events
     from tagd.readers.manager import ReaderManager
 
     events = Events()
@@ -97,8 +81,6 @@ def test_manager_finds_acr122_readers_in_pcscd_and_prunes_them(pcscd):
 
 
 def test_buzzer_off_and_led_on_read_options(pcscd):
-    from conftest import Events
-
     events = Events()
     sim = VirtualAcr122(pcscd.port)
     worker = ReaderWorker(open_reader(f"acr122:{READER}", {"buzzer": False, "led_on_read": True}), events.put).start()
