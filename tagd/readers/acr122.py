@@ -98,7 +98,12 @@ class _ApduIO:
         self._check(self.r.transmit(bytes([0xFF, 0xD6, 0x00, block, 0x10]) + data), f"write block {block}")
 
     def reselect(self) -> None:
-        pass  # the reader's firmware reactivates the card itself
+        """Activate the card again: after a command it refuses (failed authentication, GET_VERSION on a plain
+        Ultralight) a tag is IDLE and answers nothing, and the reader's firmware does not notice. This is the
+        InListPassiveTarget the firmware sent at insertion, by direct transmit."""
+        out = self._check(self.r.transmit(b"\xff\x00\x00\x00\x04\xd4\x4a\x01\x00"), "reselect")
+        if out[:3] != b"\xd5\x4b\x01":
+            raise tagio.TagGone("reselect: the card did not answer")
 
 
 @register

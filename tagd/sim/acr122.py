@@ -23,7 +23,7 @@ import threading
 import time
 
 from tagd.sim.pn532 import UNKNOWN, Pn532Core
-from tagd.sim.tags import EmulatedTag
+from tagd.sim.tags import NO_ANSWER, EmulatedTag
 
 OK = b"\x90\x00"
 FAIL = b"\x63\x00"
@@ -43,7 +43,13 @@ def atr_for(kind: str) -> bytes:
 
 
 class Acr122Card:
-    """The reader's answers for one card on its antenna."""
+    """The reader's answers for one card on its antenna.
+
+    Like a real tag, the card stops answering after a command it refuses (a failed authentication, a
+    READ it does not allow, a GET_VERSION a plain Ultralight does not know): it has gone back to IDLE and
+    answers nothing until it is activated again — by InListPassiveTarget sent by direct transmit, or by
+    pcscd powering the slot off and on. A driver that forgets to reselect fails here as it would on a tag.
+    """
 
     def __init__(self, tag: EmulatedTag) -> None:
         self.tag = tag
@@ -51,7 +57,18 @@ class Acr122Card:
         self.led = 0x00
         self.core = Pn532Core()
         self.core.place(tag)
-        self.core.handle(b"\x4a\x01\x00")  # the reader has already activated the card
+        self.halted = False
+        self.activate()
+
+    def activate(self) -> None:
+        """The reader (re)selects the card: at insertion, power on, reset."""
+        self.core.handle(b"\x4a\x01\x00")
+        self.halted = False
+
+    def _tag(self, cmd: bytes) -> bytes | int:
+        answer = NO_ANSWER if self.halted else self.tag.transceive(cmd)
+        self.halted = isinstance(answer, int)
+        return answer
 
     @property
     def atr(self) -> bytes:
@@ -65,13 +82,13 @@ class Acr122Card:
         if ins == 0xCA and p1 == 0x00:  # get UID
             return self.tag.uid + OK
         if ins == 0xB0:  # read binary
-            answer = self.tag.transceive(bytes([0x30, p2]))
+            answer = self._tag(bytes([0x30, p2]))
             return FAIL if isinstance(answer, int) else answer[: lc or 16] + OK
         if ins == 0xD6:  # update binary
             if lc == 4 and not self.tag.is_classic:
-                answer = self.tag.transceive(bytes([0xA2, p2]) + data)
+                answer = self._tag(bytes([0xA2, p2]) + data)
             elif lc == 16 and self.tag.is_classic:
-                answer = self.tag.transceive(bytes([0xA0, p2]) + data)
+                answer = self._tag(bytes([0xA0, p2]) + data)
             else:
                 return FAIL
             return FAIL if isinstance(answer, int) else OK
@@ -84,7 +101,7 @@ class Acr122Card:
             block, key_type, slot = data[2], data[3], data[4]
             if slot not in self.keys or key_type not in (0x60, 0x61):
                 return FAIL
-            answer = self.tag.transceive(bytes([key_type, block]) + self.keys[slot] + self.tag.uid[-4:])
+            answer = self._tag(bytes([key_type, block]) + self.keys[slot] + self.tag.uid[-4:])
             return FAIL if isinstance(answer, int) else OK
         if ins == 0x00 and p1 == 0x48:  # firmware version: ASCII, no status word
             return FIRMWARE
@@ -94,11 +111,21 @@ class Acr122Card:
         if ins == 0x00 and p1 == 0x52:  # buzzer on detection off/on
             return OK
         if ins == 0x00 and p1 == 0x00 and data[:1] == b"\xd4":  # direct transmit to the PN532 inside
-            response = self.core.handle(data[1:])
-            if response is None or response is UNKNOWN:
-                return FAIL
-            return b"\xd5" + response + OK
+            return self._direct(data[1:])
         return UNSUPPORTED
+
+    def _direct(self, command: bytes) -> bytes:
+        code = command[0] if command else -1
+        if code in (0x40, 0x42) and self.halted:
+            return bytes([0xD5, code + 1, NO_ANSWER]) + OK
+        response = self.core.handle(command)
+        if response is None or response is UNKNOWN:
+            return FAIL
+        if code == 0x4A:
+            self.halted = not response[1:2] == b"\x01"
+        elif code in (0x40, 0x42):
+            self.halted = response[1:2] != b"\x00"
+        return b"\xd5" + response + OK
 
 
 class VirtualAcr122:
@@ -185,6 +212,8 @@ class VirtualAcr122:
                 if size == 1:
                     if msg[0] == 0x04:
                         sock.sendall(struct.pack(">H", len(card.atr)) + card.atr)
+                    elif msg[0] in (0x01, 0x02):  # power on / reset: the reader selects the card afresh
+                        card.activate()
                     continue  # power off / on / reset need no answer
                 self.apdus += 1
                 answer = card.apdu(msg)

@@ -29,11 +29,16 @@ def test_uid_read_and_write_type2():
     assert bytes(c.tag.memory[20:24]) == bytes.fromhex("01020304")
 
 
+RESELECT = bytes.fromhex("FF00000004D44A0100")  # InListPassiveTarget by direct transmit
+
+
 def test_classic_needs_authentication_with_a_loaded_key():
     c = card("genesis-classic1k.nfc")
     assert c.apdu(bytes.fromhex("FFB0000410")) == bytes.fromhex("6300")
+    assert c.apdu(RESELECT)[:3] == bytes.fromhex("D54B01")
     assert c.apdu(bytes.fromhex("FF82000006FFFFFFFFFFFF")) == bytes.fromhex("9000")
     assert c.apdu(bytes.fromhex("FF860000050100046000")) == bytes.fromhex("6300")
+    assert c.apdu(RESELECT)[:3] == bytes.fromhex("D54B01")
     assert c.apdu(bytes.fromhex("FF82000006D3F7D3F7D3F7")) == bytes.fromhex("9000")
     assert c.apdu(bytes.fromhex("FF860000050100046000")) == bytes.fromhex("9000")
     assert c.apdu(bytes.fromhex("FFB0000410"))[-2:] == bytes.fromhex("9000")
@@ -114,3 +119,21 @@ def test_any_apdu_gets_an_answer():
             assert isinstance(answer, bytes) and len(answer) >= 2
 
     check()
+
+
+def test_a_refused_command_leaves_the_tag_mute_until_it_is_reselected():
+    c = card("ultralight.nfc")  # a plain Ultralight does not know GET_VERSION
+    assert c.apdu(bytes.fromhex("FF00000003D44260"))[:3] == bytes.fromhex("D54301")
+    assert c.apdu(bytes.fromhex("FFB0000410")) == bytes.fromhex("6300")
+    assert c.apdu(bytes.fromhex("FF00000004D4423A0304"))[:3] == bytes.fromhex("D54301")
+    assert c.apdu(RESELECT)[:3] == bytes.fromhex("D54B01")
+    assert c.apdu(bytes.fromhex("FFB0000310"))[-2:] == bytes.fromhex("9000")
+
+
+def test_power_on_selects_the_card_again():
+    c = card("genesis-classic1k.nfc")
+    assert c.apdu(bytes.fromhex("FF82000006FFFFFFFFFFFF")) == bytes.fromhex("9000")
+    assert c.apdu(bytes.fromhex("FF860000050100046000")) == bytes.fromhex("6300")
+    c.activate()  # vpcd's 01 (power on) / 02 (reset)
+    assert c.apdu(bytes.fromhex("FF82000006D3F7D3F7D3F7")) == bytes.fromhex("9000")
+    assert c.apdu(bytes.fromhex("FF860000050100046000")) == bytes.fromhex("9000")
