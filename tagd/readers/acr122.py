@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 from tagd.readers import tagio
 from tagd.readers.base import Capability, Reader, ReaderError, ReaderEvent, ReaderInfo, TagGone, TagSeen, \
     WriteError, WriteRequest, register, wait_for_tag
+from tagd.token import TYPE_MIFARE, TYPE_NTAG, TYPE_UNKNOWN, Token
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +28,9 @@ E_NO_SERVICE = 0x8010001D
 E_NO_READERS = 0x8010002E
 CARD_KINDS = {b"\x00\x01": "classic1k", b"\x00\x02": "classic4k", b"\x00\x26": "classicmini"}
 SAK = {"classic1k": 0x08, "classic4k": 0x18, "classicmini": 0x09}
+# PC/SC Part 3 ATR of a storage card, then standard 03 = ISO 14443 A part 3 (Type 2 / MIFARE Classic); an
+# ISO 14443-4 card (DESFire, a phone) has another ATR: only its UID can be read
+STORAGE_ATR = bytes.fromhex("3B8F8001804F0CA00000030603")
 
 
 def _scard():
@@ -115,7 +120,8 @@ class PcscReader(Reader):
         super().__init__(path, options)
         self.keys = [bytes.fromhex(k) for k in self.options.get("keys", [])]
         self.buzzer = bool(self.options.get("buzzer", True))
-        self.led = bool(self.options.get("led_on_read", False))  # blink when a tag has been read (it is about to launch)
+        # blink when a tag has been read (it is about to launch); see flash_led() for a blink on the launch itself
+        self.led = bool(self.options.get("led_on_read", False))
         self.scard: Any = None
         self.ctx: Any = None
         self.name = ""
@@ -123,6 +129,7 @@ class PcscReader(Reader):
         self.card: Any = None
         self.protocol = 0
         self.reported = False  # a TagSeen went out for the connected card, so its removal is a TagGone
+        self._flash = threading.Event()  # flash_led() asked for a blink
         self.info: ReaderInfo | None = None
 
     # --- lifecycle --------------------------------------------------------
@@ -185,29 +192,56 @@ class PcscReader(Reader):
                 pass
         self.card, self.reported = None, False
 
-    def _identify(self) -> tuple[bytes, int]:
+    def _identify(self) -> tuple[bytes, int, bool]:
+        """UID, the SAK the ATR implies, and whether it is a memory tag (Type 2 / Classic) tagd can read."""
         uid = self.transmit(b"\xff\xca\x00\x00\x00")
         if uid[-2:] != b"\x90\x00":
             raise tagio.CommandFailed("no UID")
         hr, _, _, _, atr = self.scard.SCardStatus(self.card)
-        kind = CARD_KINDS.get(bytes(atr[13:15])) if hr == 0 and len(atr) >= 15 else None
-        return uid[:-2], SAK.get(kind or "", 0x00)
-
-    def _read_card(self, whole: bool = False) -> tuple[bytes, int, tagio.TagRead]:
-        uid, sak = self._identify()
-        return uid, sak, tagio.read_tag(_ApduIO(self), uid, sak, self.keys, whole)
+        atr = bytes(atr) if hr == 0 else b""
+        storage = atr[:13] == STORAGE_ATR
+        kind = CARD_KINDS.get(atr[13:15]) if storage else None
+        return uid[:-2], SAK.get(kind or "", 0x00), storage
 
     def _seen(self, written: bool = False) -> TagSeen:
         assert self.info is not None
-        uid, sak, read = self._read_card()
+        uid, sak, storage = self._identify()
+        if not storage:
+            return self._uid_only(uid, TYPE_UNKNOWN, "not a Type 2 or MIFARE Classic tag: only its UID is read")
+        try:
+            read = tagio.read_tag(_ApduIO(self), uid, sak, self.keys)
+        except tagio.TagGone:
+            raise
+        except tagio.CommandFailed as exc:
+            if written:
+                raise
+            # a tag that answers its UID but not a read (a clone, a locked tag) is still a token by its UID
+            return self._uid_only(uid, TYPE_MIFARE if tagio.classic_kind(sak) else TYPE_NTAG, f"read failed: {exc}")
         decoded = read.decode(uid)
         token = decoded.to_token(reader_id=self.info.reader_id, source=self.info.connect_string)
         return TagSeen(self.info.reader_id, token, {"kind": decoded.kind, "errors": decoded.errors}, written)
 
+    def _uid_only(self, uid: bytes, token_type: str, why: str) -> TagSeen:
+        assert self.info is not None
+        log.info("%s: tag %s: %s", self.name, uid.hex(), why)
+        token = Token(type=token_type, uid=uid.hex(), readerId=self.info.reader_id, source=self.info.connect_string)
+        return TagSeen(self.info.reader_id, token, {"kind": "unknown", "errors": [why]})
+
     def flash_led(self) -> None:
-        """Blink the LED (e.g. on a launch): red/green alternating, 2 × 100 ms, no buzzer."""
+        """Thread-safe: blink the LED once the reader thread is free (e.g. the daemon calls it on a launch).
+
+        The ACR122U takes LED commands only as pseudo-APDUs to a card (libccid refuses escape commands), so
+        it blinks only while a tag is on the reader — which it is, right after a tap."""
+        self._flash.set()
+        self.interrupt()
+
+    def _blink(self) -> None:
+        """Red/green alternating, 2 × 100 ms, buzzer off."""
         if self.card is not None:
-            self.transmit(b"\xff\x00\x40\xcf\x04\x01\x01\x02\x00")
+            try:
+                self.transmit(b"\xff\x00\x40\xcf\x04\x01\x01\x02\x00")
+            except tagio.TagGone:
+                pass
 
     # --- polling ----------------------------------------------------------
     def _wait_change(self, timeout_ms: int) -> int | None:
@@ -226,6 +260,9 @@ class PcscReader(Reader):
 
     def poll(self) -> list[ReaderEvent]:
         assert self.info is not None
+        if self._flash.is_set():
+            self._flash.clear()
+            self._blink()
         event = self._wait_change(WAIT_MS)
         if event is None:
             return []
@@ -237,7 +274,7 @@ class PcscReader(Reader):
                 seen = self._seen()
                 self.reported = True
                 if self.led:
-                    self.flash_led()
+                    self._blink()
                 return [seen]
             except tagio.CommandFailed as exc:
                 log.info("%s: card read failed: %s", self.name, exc)
@@ -253,13 +290,15 @@ class PcscReader(Reader):
         def card_here(_: float) -> bool:
             if self.card is None:
                 event = self._wait_change(100)
-                if event is not None and event & self.scard.SCARD_STATE_PRESENT:
-                    self._connect()
+                if (self.state if event is None else event) & self.scard.SCARD_STATE_PRESENT:
+                    self._connect()  # also a card that stayed on the reader after a failed connect or write
             return self.card is not None
 
         wait_for_tag(request, card_here)
         try:
-            uid, sak = self._identify()
+            uid, sak, storage = self._identify()
+            if not storage:
+                raise WriteError(f"tag {uid.hex()} is not a Type 2 or MIFARE Classic tag: tagd cannot write it")
             tagio.check_target(uid, request)
             tagio.write_text(_ApduIO(self), uid, sak, request.text, self.keys)
             seen = self._seen(written=True)
