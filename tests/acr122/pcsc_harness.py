@@ -161,12 +161,13 @@ def _stop_all() -> None:
 _shared: list[Pcscd] = []
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def pcscd(tmp_path_factory):
-    """The one running pcscd with vpcd; tests that stop it must start it again (see ensure_running).
+    """The one pcscd with vpcd, running for the module; tests that stop it must start it again (ensure_running).
 
-    Several test modules import this fixture, and pytest then keeps one session fixture per module:
-    they must all get the same daemon, because only one can serve the private socket.
+    Every module that imports this fixture gets the same daemon (only one can serve the private socket),
+    and it stops when the module ends: left running, its "ACR122U" readers would be auto-detected by the
+    reader manager in other areas' tests.
     """
     if not _shared:
         _shared.append(Pcscd(str(tmp_path_factory.mktemp("pcscd"))))
