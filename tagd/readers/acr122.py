@@ -26,6 +26,7 @@ E_TIMEOUT = 0x8010000A
 E_CANCELLED = 0x80100002
 E_NO_SERVICE = 0x8010001D
 E_NO_READERS = 0x8010002E
+E_REMOVED_CARD = 0x80100069
 CARD_KINDS = {b"\x00\x01": "classic1k", b"\x00\x02": "classic4k", b"\x00\x26": "classicmini"}
 SAK = {"classic1k": 0x08, "classic4k": 0x18, "classicmini": 0x09}
 # PC/SC Part 3 ATR of a storage card, then standard 03 = ISO 14443 A part 3 (Type 2 / MIFARE Classic); an
@@ -279,11 +280,19 @@ class PcscReader(Reader):
             except tagio.CommandFailed as exc:
                 log.info("%s: card read failed: %s", self.name, exc)
                 return []
-        if event & s.SCARD_STATE_EMPTY and self.card is not None:
+        if self.card is not None and (event & s.SCARD_STATE_EMPTY or self._swapped()):
             reported = self.reported
             self._disconnect()
             return [TagGone(self.info.reader_id)] if reported else []
         return []
+
+    def _swapped(self) -> bool:
+        """Still PRESENT, but the card we hold left and another came while we were busy (pcscd counted the
+        events): our handle now says "removed". Forget the state so the next poll reads the new card."""
+        if _u32(self.scard.SCardStatus(self.card)[0]) != E_REMOVED_CARD:
+            return False
+        self.state = self.scard.SCARD_STATE_UNAWARE
+        return True
 
     # --- writing ----------------------------------------------------------
     def write(self, request: WriteRequest) -> TagSeen:
