@@ -104,6 +104,8 @@ class Daemon:
         task.add_done_callback(self._tasks.discard)
 
     async def run_token(self, token: Any) -> None:
+        """API `run` and GET /run: announced like a scan (tokens.added), launched in the background."""
+        self.notify("tokens.added", token.to_json())
         self.spawn(self.pipeline.run_token(token))
 
     async def stop_media(self) -> None:

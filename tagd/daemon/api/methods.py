@@ -87,12 +87,13 @@ def build(daemon: "Daemon") -> Dispatcher:
         request = WriteRequest(p.text, timeout=WRITE_TIMEOUT)
         daemon.pending_writes[id(request)] = (worker.info.reader_id if worker.info else "", request)
         try:
-            seen = await worker.write(request)
+            await worker.write(request)
         except WriteError as exc:
             raise RpcError(str(exc)) from None
         finally:
             daemon.pending_writes.pop(id(request), None)
-        daemon.pipeline.mark_written(seen.token.uid)
+        # Not launched: the worker hands the pipeline this tag as TagSeen(written=True). Marking its uid here as
+        # well would also swallow the user's next real tap of it (Zaparoo skips only the one sighting).
         return {}
 
     @rpc.method("readers.write.cancel")
@@ -120,8 +121,7 @@ def build(daemon: "Daemon") -> Dispatcher:
         if not (p.uid or p.text or p.data):
             raise RpcError("invalid params: one of uid, text or data is required")
         token = Token(type=p.type or TYPE_API, uid=p.uid, text=p.text, data=p.data, source="api", unsafe=p.unsafe)
-        daemon.notify("tokens.added", token.to_json())  # as for a scan: clients see every token that launches
-        daemon.spawn(daemon.pipeline.run_token(token))
+        await daemon.run_token(token)
         return {}
 
     @rpc.method("stop")

@@ -7,6 +7,11 @@
 - ``GET /run/<text>`` launches (marked unsafe: it comes from outside), ``GET /health`` → ``OK``.
 
 Clients on loopback need no key; all others need ``Authorization: Bearer <key>`` or ``?key=<key>``.
+
+Each WebSocket client has an outbox drained by one task: responses and notifications reach it in the
+order they were produced, a broadcast to hundreds of clients costs one queue put each, and a client that
+stops reading is dropped (its backlog passes ``MAX_BACKLOG``) instead of holding memory or the loop.
+Frames are not compressed: messages are small JSON, and per-client deflate would cost more than it saves.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from tagd.token import TYPE_API, Token
 log = logging.getLogger(__name__)
 
 API_PATHS = ("/api", "/api/v0", "/api/v0.1")
-SEND_TIMEOUT = 5.0
+MAX_BACKLOG = 1000  # queued messages for one client; past this a notification drops it (it is not reading)
 
 
 def is_loopback(request: web.Request) -> bool:
@@ -42,7 +47,7 @@ class ApiServer:
         self.keys = set(keys)
         self.run_text = run_text
         self.is_local = is_local
-        self.clients: set[web.WebSocketResponse] = set()
+        self.clients: dict[web.WebSocketResponse, asyncio.Queue[str]] = {}
         self.sse: set[asyncio.Queue[str]] = set()
         self.runner: web.AppRunner | None = None
         self.port = 0
@@ -66,6 +71,7 @@ class ApiServer:
     async def close(self) -> None:
         for ws in list(self.clients):
             await ws.close()
+        self.clients.clear()
         for q in list(self.sse):
             q.put_nowait("")
         if self.runner is not None:
@@ -86,53 +92,60 @@ class ApiServer:
     # --- notifications -------------------------------------------------------
     def broadcast(self, method: str, params: Any = None) -> None:
         text = json.dumps(notification(method, params), ensure_ascii=False)
-        for ws in list(self.clients):
-            if ws.closed:
-                self.clients.discard(ws)
-                continue
-            asyncio.ensure_future(self._send(ws, text))
+        for ws, outbox in list(self.clients.items()):
+            if outbox.qsize() >= MAX_BACKLOG:
+                log.warning("dropping an API client that stopped reading (%d messages queued)", outbox.qsize())
+                self.clients.pop(ws, None)
+                asyncio.ensure_future(ws.close())
+            else:
+                outbox.put_nowait(text)
         for q in list(self.sse):
-            if q.qsize() < 1000:
+            if q.qsize() < MAX_BACKLOG:
                 q.put_nowait(text)
 
-    async def _send(self, ws: web.WebSocketResponse, text: str) -> None:
+    @staticmethod
+    async def _drain(ws: web.WebSocketResponse, outbox: asyncio.Queue[str]) -> None:
+        """The one writer of a client: sends its outbox in order until the socket goes away."""
         try:
-            await asyncio.wait_for(ws.send_str(text), SEND_TIMEOUT)
-        except (ConnectionError, asyncio.TimeoutError, RuntimeError):
-            self.clients.discard(ws)
+            while True:
+                await ws.send_str(await outbox.get())
+        except (ConnectionError, RuntimeError):
+            pass
 
     # --- handlers -----------------------------------------------------------
     async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=1 << 20)
+        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=1 << 20, compress=False)
         if not ws.can_prepare(request).ok:
             return web.Response(status=400, text="WebSocket (or POST) expected")
         await ws.prepare(request)
-        self.clients.add(ws)
+        outbox: asyncio.Queue[str] = asyncio.Queue()
+        self.clients[ws] = outbox
+        writer = asyncio.ensure_future(self._drain(ws, outbox))
         tasks: set[asyncio.Task[Any]] = set()
         try:
             async for msg in ws:
-                if msg.type == WSMsgType.TEXT:
-                    if msg.data == "ping":
-                        await ws.send_str("pong")
-                        continue
-                    task = asyncio.ensure_future(self._answer(ws, msg.data))
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                elif msg.type == WSMsgType.BINARY:
-                    await self._answer(ws, msg.data)
+                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+                    continue
+                if msg.data == "ping":
+                    outbox.put_nowait("pong")
+                    continue
+                while outbox.qsize() >= MAX_BACKLOG and not writer.done():
+                    await asyncio.sleep(0.01)  # the client sends faster than it reads: stop reading for a while
+                # each request runs on its own: readers.write may wait 30 s for a tag
+                task = asyncio.ensure_future(self._answer(outbox, msg.data))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
         finally:
-            self.clients.discard(ws)
+            self.clients.pop(ws, None)
+            writer.cancel()
             for t in tasks:
                 t.cancel()
         return ws
 
-    async def _answer(self, ws: web.WebSocketResponse, data: str | bytes) -> None:
+    async def _answer(self, outbox: asyncio.Queue[str], data: str | bytes) -> None:
         response = await self.dispatcher.handle_text(data)
-        if response is not None and not ws.closed:
-            try:
-                await ws.send_str(json.dumps(response, ensure_ascii=False))
-            except (ConnectionError, RuntimeError):
-                pass
+        if response is not None:
+            outbox.put_nowait(json.dumps(response, ensure_ascii=False))
 
     async def _post(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()

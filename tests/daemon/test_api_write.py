@@ -1,0 +1,136 @@
+"""readers.write in process: the API, a real Daemon and pn532uart reader, and H3's PN532 emulator on a pty."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+import pytest
+
+from conftest import FIXTURES
+from tagd.daemon.config import Config
+from tagd.daemon.service import Daemon
+from tagd.ndef.decode import decode_dump
+from tagd.sim.pn532 import Pn532Emulator
+from tagd.sim.tags import EmulatedTag
+
+
+class Recorder:
+    """A forwarder stand-in that records what was launched."""
+
+    name = "recorder"
+    on_notification = None
+
+    def __init__(self):
+        self.launched: list[str] = []
+
+    async def start(self):
+        pass
+
+    async def launch(self, token):
+        self.launched.append(token.text)
+
+    async def stop_media(self):
+        pass
+
+    async def close(self):
+        pass
+
+
+@pytest.fixture
+async def rig(tmp_path):
+    """Two emulated PN532s; tests use the first (``emu``) unless they need the choice between them."""
+    emu, second = Pn532Emulator(), Pn532Emulator()
+    ptys = [emu.start(), second.start()]
+    config = Config.model_validate({"readers": {"auto_detect": False}, "database": str(tmp_path / "tagd.db"),
+                                    "api": {"listen": "127.0.0.1:0"}})
+    daemon = Daemon(config, tmp_path / "config.toml", extra_readers=[f"pn532uart:{p}" for p in ptys])
+    daemon.second = second
+    await daemon.start()
+    recorder = Recorder()
+    daemon.forwarders.append(recorder)
+    daemon.pipeline.forwarders.append(recorder)
+    for _ in range(100):
+        if len(daemon.reader_infos()) == 2:
+            break
+        await asyncio.sleep(0.05)
+    session = aiohttp.ClientSession()
+    try:
+        yield emu, daemon, recorder, session
+    finally:
+        await session.close()
+        await daemon.stop()
+        emu.stop()
+        second.stop()
+
+
+async def call(session, daemon, method, params=None):
+    body = {"jsonrpc": "2.0", "id": 1, "method": method}
+    if params is not None:
+        body["params"] = params
+    async with session.post(f"http://127.0.0.1:{daemon.api.port}/api", data=json.dumps(body)) as r:
+        return await r.json()
+
+
+async def eventually(predicate, timeout=5.0):
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def test_written_tag_is_not_launched_but_its_next_tap_is(rig):
+    emu, daemon, recorder, session = rig
+    tag = EmulatedTag.from_file(FIXTURES / "factory-ntag213.nfc")
+    emu.place(tag)
+    assert await eventually(lambda: daemon.pipeline.active)
+    assert (await call(session, daemon, "readers.write", {"text": "**launch.system:gba"}))["result"] == {}
+    active = (await call(session, daemon, "tokens"))["result"]["active"]
+    assert active[0]["text"] == "**launch.system:gba"  # read back from the tag after writing
+    await asyncio.sleep(0.3)
+    assert "**launch.system:gba" not in recorder.launched
+    emu.remove()
+    assert await eventually(lambda: not daemon.pipeline.active)
+    emu.place(tag)  # the same (now written) tag, tapped again by the user
+    assert await eventually(lambda: "**launch.system:gba" in recorder.launched)
+
+
+async def test_write_waits_for_a_tag_and_cancel_ends_it(rig):
+    emu, daemon, recorder, session = rig
+    pending = asyncio.ensure_future(call(session, daemon, "readers.write", {"text": "**launch.system:nes"}))
+    await asyncio.sleep(0.3)
+    assert not pending.done()
+    assert (await call(session, daemon, "readers.write.cancel", {}))["result"] == {}
+    resp = await asyncio.wait_for(pending, 5)
+    assert resp["error"]["code"] == 1 and "cancel" in resp["error"]["message"]
+
+
+async def test_write_to_an_unknown_reader_is_refused(rig):
+    emu, daemon, recorder, session = rig
+    err = (await call(session, daemon, "readers.write", {"text": "x", "readerId": "pn532-nothere"}))["error"]
+    assert err["code"] == 1 and "pn532-nothere" in err["message"]
+
+
+async def test_write_goes_to_the_reader_of_the_last_scan(rig):
+    emu, daemon, recorder, session = rig
+    tag = EmulatedTag.from_file(FIXTURES / "factory-ntag213.nfc")
+    daemon.second.place(tag)
+    assert await eventually(lambda: daemon.pipeline.last is not None)
+    assert (await call(session, daemon, "readers.write", {"text": "@SNES/Zelda"}))["result"] == {}
+    assert decode_dump(tag.snapshot()).text == "@SNES/Zelda"
+
+
+async def test_write_without_a_scan_goes_to_the_first_writable_reader(rig):
+    emu, daemon, recorder, session = rig
+    assert daemon.pipeline.last is None
+    pending = asyncio.ensure_future(call(session, daemon, "readers.write", {"text": "@NES/Zelda"}))
+    await asyncio.sleep(0.2)
+    first, second = (EmulatedTag.from_file(FIXTURES / "factory-ntag213.nfc") for _ in range(2))
+    daemon.second.place(second)
+    await asyncio.sleep(0.5)
+    assert not pending.done()  # a tag on the other reader does not satisfy the write
+    emu.place(first)
+    assert (await asyncio.wait_for(pending, 5))["result"] == {}
+    assert decode_dump(first.snapshot()).text == "@NES/Zelda" and decode_dump(second.snapshot()).text == ""
