@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 from pathlib import Path
-from typing import Any, Awaitable
+from typing import TYPE_CHECKING, Any, Awaitable
 
 from tagd.daemon import sdnotify
 from tagd.daemon.api import methods
@@ -25,7 +25,9 @@ from tagd.daemon.mappings import MappingTable, load_mapping_dir, mappings_dir_fo
 from tagd.daemon.pipeline import Pipeline
 from tagd.daemon.store import Store
 from tagd.readers.base import Capability, ReaderInfo, ReaderWorker, WriteError, asyncio_sink
-from tagd.readers.manager import ReaderManager
+
+if TYPE_CHECKING:
+    from tagd.readers.manager import ReaderManager
 
 log = logging.getLogger(__name__)
 
@@ -42,24 +44,38 @@ class Daemon:
         self.store: Store
         self.pipeline: Pipeline
         self.api: ApiServer
-        self.manager: ReaderManager
+        self.manager: ReaderManager | None = None  # set once the API listens (the drivers load after it)
         self.forwarders: list[Any] = []
+        self._started: list[str] = []  # what stop() has to undo, in start order
 
     # --- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
+        """Open everything; if any step fails, what was opened is closed again before the error propagates."""
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop(notify=False)
+            raise
+
+    async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         Path(self.config.database).parent.mkdir(parents=True, exist_ok=True)
         self.store = await asyncio.to_thread(Store, self.config.database)
+        self._started.append("store")
         self.forwarders = build_forwarders(self.config.core)
         for fw in self.forwarders:
             fw.on_notification = self.notify
-        file_mappings = self._file_mappings()
-        table = MappingTable.from_sources(self.store.mappings(), file_mappings)
+        table = MappingTable.from_sources(self.store.mappings(), self._file_mappings())
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
+        self._started.append("pipeline")
         self.api = ApiServer(methods.build(self), self.config.api.keys, self.run_token)
         host, _, port = self.listen.rpartition(":")
         await self.api.start(host.strip("[]"), int(port))
+        self._started.append("api")
         await start_all(self.forwarders)
+        self._started.append("forwarders")
+        from tagd.readers.manager import ReaderManager  # the drivers load after the API answers
+
         connect = [c.connect_string for c in self.config.readers.connect if c.enabled] + self.extra_readers
         self.manager = ReaderManager(asyncio_sink(loop, self.pipeline.submit), connect,
                                      self.config.readers.auto_detect, self.config.readers.options)
@@ -67,15 +83,24 @@ class Daemon:
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
         log.info("tagd ready: API on %s:%d, %d reader(s) configured", host, self.api.port, len(connect))
 
-    async def stop(self) -> None:
-        sdnotify.notify("STOPPING=1")
-        await asyncio.to_thread(self.manager.stop)
-        await self.pipeline.stop()
-        await close_all(self.forwarders)
-        await self.api.close()
+    async def stop(self, notify: bool = True) -> None:
+        """Readers first (no new events), then in-flight launches, forwarders, API clients, and the store last."""
+        if notify:
+            sdnotify.notify("STOPPING=1")
+        if self.manager is not None:
+            await asyncio.to_thread(self.manager.stop)
+            self.manager = None
+        started, self._started = self._started, []
+        if "pipeline" in started:
+            await self.pipeline.stop()
+        if "forwarders" in started:
+            await close_all(self.forwarders)
+        if "api" in started:
+            await self.api.close()
         for t in list(self._tasks):
             t.cancel()
-        self.store.close()
+        if "store" in started:
+            self.store.close()
 
     async def run_until_signalled(self) -> None:
         stop = asyncio.Event()
@@ -119,11 +144,12 @@ class Daemon:
         self.pipeline.config = config
 
     def reader_infos(self) -> list[ReaderInfo]:
-        return self.manager.infos()
+        return self.manager.infos() if self.manager is not None else []
 
     def write_worker(self, reader_id: str | None) -> ReaderWorker:
         """readers.write's choice: the given reader, else the last scan's reader, else the first that writes."""
-        writable = [w for w in self.manager.workers() if w.info and Capability.WRITE in w.info.capabilities]
+        workers = self.manager.workers() if self.manager is not None else []
+        writable = [w for w in workers if w.info and Capability.WRITE in w.info.capabilities]
         if reader_id:
             for w in writable:
                 if w.info and w.info.reader_id == reader_id:
