@@ -27,40 +27,38 @@ from typing import Callable
 
 from tagd.readers.pn532.frames import ACK, ERROR_FRAME, NACK, TFI_CHIP, TFI_HOST, Ack, BadFrame, ErrorFrame, \
     Frame, FrameDecoder, Nack, encode_frame
-from tagd.sim.tags import NO_ANSWER, EmulatedTag
+from tagd.sim.tags import ACK as TAG_ACK, NO_ANSWER, EmulatedTag, Nak, crc_a  # noqa: F401 (crc_a re-exported)
 
 log = logging.getLogger(__name__)
 
 FIRMWARE = {"1.6": bytes([0x32, 0x01, 0x06, 0x07]), "1.4": bytes([0x32, 0x01, 0x04, 0x07])}
 BAUD_CODES = {0x00: 9600, 0x01: 19200, 0x02: 38400, 0x03: 57600, 0x04: 115200, 0x05: 230400,
               0x06: 460800, 0x07: 921600, 0x08: 1288000}
-REG_CIU_RXMODE = 0x6303
+REG_CIU_TXMODE = 0x6302
+REG_CIU_RXMODE = 0x6303  # bit 7: check and strip the tag's CRC_A (nfcpy clears it for Type 2 tags)
 REG_CIU_FIFODATA = 0x6339
+REGISTER_DEFAULTS = {REG_CIU_TXMODE: 0x80, REG_CIU_RXMODE: 0x80}
 TAG_COMMAND_TIME = 0.005  # what an NTAG takes to execute one command, RF included
+TRY_TIME = 0.002  # one passive activation try (REQA/WUPA and its wait) with nothing in the field
 UNKNOWN = object()  # handle() result: answer with the application error frame
 
 
-def crc_a(data: bytes) -> bytes:
-    """ISO/IEC 14443-3 CRC_A (preset 0x6363), low byte first."""
-    crc = 0x6363
-    for b in data:
-        b ^= crc & 0xFF
-        b = (b ^ (b << 4)) & 0xFF
-        crc = ((crc >> 8) ^ (b << 8) ^ (b << 3) ^ (b >> 4)) & 0xFFFF
-    return bytes([crc & 0xFF, crc >> 8])
-
-
 class Pn532Core:
-    """The chip's command logic. Not thread-safe: the emulator calls it from one thread."""
+    """The chip's command logic. Not thread-safe: the emulator calls it from one thread.
+
+    ``handle()`` answers at once: a finite MaxRetries InListPassiveTarget with no tag answers
+    ``4B 00`` (all tries failed; :meth:`retry_time` says how long the tries take, the emulator waits
+    that long and takes a tag placed meanwhile); with PassiveActivation FF it returns None and
+    ``waiting`` stays set until :meth:`complete_wait` can answer or :meth:`abort` (a host ACK) ends it.
+    """
 
     def __init__(self, firmware: str = "1.6") -> None:
         self.firmware = FIRMWARE[firmware]
         self.tag: EmulatedTag | None = None
-        self.listed = False  # a target is activated (Tg 1)
-        self.stale = False  # the activated target was swapped for another tag
+        self.listed = False  # a target is activated (Tg 1), as far as the chip knows
         self.max_retries = (0xFF, 0x01, 0xFF)  # power-up default: PassiveActivation FF waits forever
         self.rf_on = True
-        self.registers: dict[int, int] = {REG_CIU_RXMODE: 0x80}
+        self.registers: dict[int, int] = dict(REGISTER_DEFAULTS)
         self.waiting = False  # an InListPassiveTarget is waiting for a tag
         self.new_baud: int | None = None  # set by SetSerialBaudrate; applied after the host's ACK
         self.tag_commands = 0
@@ -68,11 +66,11 @@ class Pn532Core:
 
     # --- the antenna ------------------------------------------------------
     def place(self, tag: EmulatedTag | None) -> None:
-        # a new tag is not the selected one: the host's next command to its old target gets no answer
-        self.stale = self.listed
+        """A tag enters the field. It is idle: the host's commands to its old target get no answer
+        until the host lists (selects) again."""
         self.tag = tag
-        self.listed = False
         if tag:
+            tag.active = False
             tag.reset_auth()
 
     def remove(self) -> None:
@@ -93,10 +91,14 @@ class Pn532Core:
     def abort(self) -> None:
         self.waiting = False
 
+    def retry_time(self) -> float:
+        """How long a finite MaxRetries InListPassiveTarget keeps trying: (n + 1) tries."""
+        return TRY_TIME * (self.max_retries[2] + 1)
+
     def _listed_response(self) -> bytes:
         assert self.tag is not None
         self.listed = True
-        self.tag.reset_auth()
+        self.tag.select()
         return bytes([0x4B, 0x01, 0x01]) + self.tag.target_data()
 
     def _tag_command(self, cmd: bytes) -> bytes | int:
@@ -136,7 +138,7 @@ class Pn532Core:
         out = bytearray([0x07])
         for i in range(0, len(p) - 1, 2):
             addr = (p[i] << 8) | p[i + 1]
-            if addr == REG_CIU_FIFODATA:
+            if addr == REG_CIU_FIFODATA:  # what is left of the last REQA: 26 when nothing answered
                 out.append(0x26 if self.tag is None else 0x00)
             else:
                 out.append(self.registers.get(addr, 0x00))
@@ -160,11 +162,13 @@ class Pn532Core:
     def _cmd_16(self, p: bytes) -> bytes:  # PowerDown
         return b"\x17\x00"
 
-    def _cmd_32(self, p: bytes) -> bytes:  # RFConfiguration
+    def _cmd_32(self, p: bytes) -> bytes:  # RFConfiguration (items 02, 04, 0A-0D: analog settings, accepted)
         if p[0] == 0x01:
             self.rf_on = bool(p[1] & 0x01)
             if not self.rf_on:
                 self.listed = False
+                if self.tag:
+                    self.tag.active = False  # no field, no power: the tag resets
         elif p[0] == 0x05:
             self.max_retries = (p[1], p[2], p[3])
         return b"\x33"
@@ -182,20 +186,21 @@ class Pn532Core:
         return b"\x4b\x00"
 
     def _exchange(self, code: int, cmd: bytes, through: bool) -> bytes:
-        if self.stale:
-            self.stale = False
-            return bytes([code, NO_ANSWER])
         if not self.listed:
             return bytes([code, 0x27])
         answer = self._tag_command(cmd)
+        if isinstance(answer, Nak) or answer == TAG_ACK:
+            # a 4-bit ACK/NAK: InDataExchange knows MIFARE (ACK = done, NAK = error 14); raw with CRC
+            # checking on, it is a CRC error; with it off (nfcpy) the host gets the 4 bits as one byte
+            if through:
+                if self.crc_checked:
+                    return bytes([code, 0x02])
+                return bytes([code, 0x00, answer.code if isinstance(answer, Nak) else answer[0]])
+            return bytes([code, int(answer)]) if isinstance(answer, Nak) else bytes([code, 0x00])
         if isinstance(answer, int):
-            if answer == NO_ANSWER and self.tag is None:
-                self.listed = False
             return bytes([code, answer])
         if through and not self.crc_checked:
-            answer = answer if answer == b"\x0a" else answer + crc_a(answer)
-        elif answer == b"\x0a":
-            answer = b""
+            answer += crc_a(answer)
         return bytes([code, 0x00]) + answer
 
     def _cmd_40(self, p: bytes) -> bytes:  # InDataExchange
@@ -206,52 +211,60 @@ class Pn532Core:
     def _cmd_42(self, p: bytes) -> bytes:  # InCommunicateThru
         return self._exchange(0x43, p, through=True)
 
-    def _cmd_44(self, p: bytes) -> bytes:  # InDeselect
+    def _cmd_44(self, p: bytes) -> bytes:  # InDeselect: the tag is halted but stays listed for InSelect
+        if self.tag and self.listed:
+            self.tag.active = False
         return b"\x45\x00"
 
     def _cmd_52(self, p: bytes) -> bytes:  # InRelease
         self.listed = False
         if self.tag:
-            self.tag.reset_auth()
+            self.tag.active = False  # HLTA
         return b"\x53\x00"
 
     def _cmd_54(self, p: bytes) -> bytes:  # InSelect
-        if self.tag is None:
+        if self.tag is None or not self.listed:
             return b"\x55\x27"
-        self.listed = True
+        self.tag.select()
         return b"\x55\x00"
 
     def wait_time(self, data: bytes) -> float:
-        """Extra time the chip spends on a command beyond the wire: tag execution, retries."""
+        """Extra time the chip spends on a command beyond the wire: the tag executing it."""
         code = data[0] if data else 0
-        if code in (0x40, 0x42):
+        if code in (0x40, 0x42) or (code == 0x4A and self.tag):
             return TAG_COMMAND_TIME
-        if code == 0x4A:
-            return TAG_COMMAND_TIME if self.tag else 0.002 * (self.max_retries[2] + 1)
         return 0.0
 
 
 @dataclass
 class Faults:
+    """Fault knobs for tests. Byte indexes count the emulator's whole outgoing stream from 0."""
+
     drop_byte: int | None = None  # index in the outgoing byte stream to drop
-    corrupt_byte: int | None = None  # index in the outgoing byte stream to flip
+    corrupt_byte: int | None = None  # index in the outgoing byte stream to flip (XOR 0x5A)
     ack_delay: float = 0.0  # seconds before each ACK
     remove_after: int | None = None  # remove the tag after this many tag commands
     unplug_after: int | None = None  # unplug after this many frames from the host
 
 
 class Pn532Emulator:
-    """A PN532 on a pty. ``start()`` returns the pty path the host opens."""
+    """A PN532 on a pty. ``start()`` returns the pty path the host opens.
 
-    def __init__(self, tag: str | EmulatedTag | None = None, baud: int | None = None, firmware: str = "1.6",
-                 faults: Faults | None = None) -> None:
+    Host frames with a bad checksum get a NACK (the real chip ignores them or NACKs depending on the
+    firmware; a NACK makes a driver's resend path testable), frames with a wrong TFI or an unknown
+    command get the application error frame, a host NACK gets the last response again.
+    """
+
+    def __init__(self, tag: str | os.PathLike[str] | EmulatedTag | None = None, baud: int | None = None,
+                 firmware: str = "1.6", faults: Faults | None = None) -> None:
         self.core = Pn532Core(firmware)
         self.core.on_tag_command = self._on_tag_command
         self.baud = baud
         self.faults = faults or Faults()
         self.bytes_in = 0
         self.bytes_out = 0
-        self.commands: Counter[int] = Counter()
+        self.commands: Counter[int] = Counter()  # frames per command code
+        self.command_bytes: dict[int, list[int]] = {}  # code -> [bytes in, bytes out] (ACK + response)
         self.frames_in = 0
         self.path = ""
         self.link_path: str | None = None
@@ -264,6 +277,9 @@ class Pn532Emulator:
         self._decoder = FrameDecoder()
         self._last_response: bytes | None = None
         self._out_index = 0
+        self._code: int | None = None  # the command whose answer is being sent
+        self._rx_done = 0.0  # when the bytes received so far would have finished arriving at line speed
+        self._retrying: tuple[float, bytes] | None = None  # (deadline, InListPassiveTarget data)
         if tag is not None:
             self.place(tag)
 
@@ -274,8 +290,9 @@ class Pn532Emulator:
         self._thread.start()
         return self.path
 
-    def link(self, path: str) -> None:
-        self.link_path = path
+    def link(self, path: str | os.PathLike[str]) -> None:
+        """Make ``path`` a symlink to the pty; replug() re-points it at the new pty."""
+        self.link_path = os.fspath(path)
         self._relink()
 
     def place(self, tag: str | os.PathLike[str] | EmulatedTag) -> EmulatedTag:
@@ -296,11 +313,13 @@ class Pn532Emulator:
         return self.core.tag
 
     def unplug(self) -> None:
+        """The board leaves the USB bus: the pty closes, the host's reads fail (EIO / hangup)."""
         with self._lock:
             self._close_pty()
         self._wake()
 
     def replug(self) -> str:
+        """The board comes back, power-cycled, as a new pty (the link follows); the tag stays."""
         with self._lock:
             if self._master < 0:
                 self._open_pty()
@@ -326,12 +345,14 @@ class Pn532Emulator:
     def stats(self) -> dict[str, object]:
         return {"bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "frames_in": self.frames_in,
                 "tag_commands": self.core.tag_commands,
-                "commands": {f"{k:02X}": v for k, v in sorted(self.commands.items())}}
+                "commands": {f"{k:02X}": v for k, v in sorted(self.commands.items())},
+                "command_bytes": {f"{k:02X}": {"in": v[0], "out": v[1]} for k, v in sorted(self.command_bytes.items())}}
 
     def reset_stats(self) -> None:
         self.bytes_in = self.bytes_out = self.frames_in = 0
         self.core.tag_commands = 0
         self.commands.clear()
+        self.command_bytes.clear()
 
     # --- internals --------------------------------------------------------
     def _fresh_core(self) -> Pn532Core:
@@ -339,6 +360,7 @@ class Pn532Emulator:
         core = Pn532Core("1.6" if self.core.firmware == FIRMWARE["1.6"] else "1.4")
         core.on_tag_command = self._on_tag_command
         core.place(self.core.tag)
+        self._retrying = None
         return core
 
     def _open_pty(self) -> None:
@@ -366,6 +388,7 @@ class Pn532Emulator:
                 except OSError:
                     pass
         self._master = self._slave = -1
+        self._retrying = None
 
     def _wake(self) -> None:
         try:
@@ -382,7 +405,10 @@ class Pn532Emulator:
         return 10.0 / self.baud if self.baud else 0.0
 
     def _send(self, data: bytes, not_before: float = 0.0) -> None:
-        """Write bytes to the host, at line speed when paced; apply drop/corrupt faults."""
+        """Write bytes to the host, at line speed when paced; apply drop/corrupt faults.
+
+        Paced bytes are written when the last of them would have left the chip's UART, so the host can
+        never have a frame earlier than the wire allows."""
         out = bytearray()
         for b in data:
             i = self._out_index
@@ -402,6 +428,8 @@ class Pn532Emulator:
             except OSError:
                 return
         self.bytes_out += len(out)
+        if self._code is not None:
+            self.command_bytes.setdefault(self._code, [0, 0])[1] += len(out)
 
     def _respond(self, data: bytes, not_before: float = 0.0) -> None:
         frame = encode_frame(TFI_CHIP, data)
@@ -412,9 +440,10 @@ class Pn532Emulator:
         while not self._stop.is_set():
             with self._lock:
                 master = self._master
+                timeout = 0.5 if self._retrying is None else max(0.0, self._retrying[0] - time.monotonic())
             fds = [self._wake_r] + ([master] if master >= 0 else [])
             try:
-                ready, _, _ = select.select(fds, [], [], 0.5)
+                ready, _, _ = select.select(fds, [], [], timeout)
             except (OSError, ValueError):
                 continue
             if self._wake_r in ready:
@@ -422,10 +451,8 @@ class Pn532Emulator:
                     os.read(self._wake_r, 4096)
                 except OSError:
                     pass
-                with self._lock:
-                    response = self.core.complete_wait()
-                    if response is not None:
-                        self._respond(response)
+            with self._lock:
+                self._answer_waiting_list()
             if master >= 0 and master in ready:
                 try:
                     chunk = os.read(master, 4096)
@@ -434,16 +461,32 @@ class Pn532Emulator:
                 if not chunk:
                     time.sleep(0.01)
                     continue
-                arrived = time.monotonic()
                 self.bytes_in += len(chunk)
+                # the pty hands over a whole write at once; on a UART its last byte comes n byte-times later
+                self._rx_done = max(self._rx_done, time.monotonic()) + len(chunk) * self._byte_time()
                 with self._lock:
                     for item in self._decoder.feed(chunk):
-                        self._on_item(item, arrived)
+                        self._on_item(item, self._rx_done)
+
+    def _answer_waiting_list(self) -> None:
+        """A tag placed while InListPassiveTarget waits (FF) or still retries (finite) is found."""
+        response = self.core.complete_wait()
+        if response is None and self._retrying is not None:
+            deadline, data = self._retrying
+            if self.core.tag is not None:
+                response = self.core.handle(data)
+            elif time.monotonic() >= deadline:
+                response = b"\x4b\x00"
+        if response is not None:
+            self._retrying = None
+            self._code = 0x4A
+            self._respond(response)
 
     def _on_item(self, item: object, arrived: float) -> None:
-        bt = self._byte_time()
-        if isinstance(item, Ack):
-            self.core.abort()  # a host ACK aborts the running command
+        self._code = None
+        if isinstance(item, Ack):  # a host ACK aborts the running command (and confirms a baud change)
+            self.core.abort()
+            self._retrying = None
             if self.core.new_baud:
                 self.baud = self.core.new_baud if self.baud else None
                 self.core.new_baud = None
@@ -457,25 +500,27 @@ class Pn532Emulator:
             return
         if isinstance(item, ErrorFrame) or not isinstance(item, Frame):
             return
-        if item.tfi != TFI_HOST:
+        if item.tfi != TFI_HOST or not item.data:
             self._send(ERROR_FRAME)
             return
         self.frames_in += 1
         self.commands[item.code] += 1
+        self._code = item.code
+        size = len(item.data) + (11 if item.extended else 8)
+        self.command_bytes.setdefault(item.code, [0, 0])[0] += size
         if self.faults.unplug_after is not None and self.frames_in >= self.faults.unplug_after:
             self._close_pty()
             return
-        # the command's bytes took this long on the wire (the pty delivered them at once)
-        size = len(item.data) + (9 if not item.extended else 12)
-        t = arrived + size * bt
-        if self.faults.ack_delay:
-            t += self.faults.ack_delay
-        self._send(ACK, t)
-        self.core.abort()
+        self._send(ACK, arrived + self.faults.ack_delay)
+        self.core.abort()  # a new command ends a waiting one
+        self._retrying = None
         response = self.core.handle(item.data)
         if response is UNKNOWN:
             self._send(ERROR_FRAME)
             return
-        if response is None:  # waiting for a tag
+        if response is None:  # waiting for a tag (MaxRetries FF)
+            return
+        if item.code == 0x4A and response == b"\x4b\x00" and self.core.retry_time() > 0:
+            self._retrying = (time.monotonic() + self.core.retry_time(), item.data)
             return
         self._respond(response, time.monotonic() + self.core.wait_time(item.data))
