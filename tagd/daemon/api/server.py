@@ -34,10 +34,14 @@ MAX_BACKLOG = 1000  # queued messages for one client; past this a notification d
 
 
 def is_loopback(request: web.Request) -> bool:
+    """The peer is this machine (127.0.0.0/8, ::1, or 127.x seen through a dual-stack IPv6 socket)."""
     try:
-        return ipaddress.ip_address((request.remote or "").split("%")[0]).is_loopback
+        ip = ipaddress.ip_address((request.remote or "").split("%")[0])
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
 
 
 class ApiServer:
