@@ -69,3 +69,58 @@ def test_round_trip_through_any_chunking_after_garbage(data, cuts, garbage):
 def test_random_bytes_never_raise(data):
     for item in FrameDecoder().feed(data):
         assert isinstance(item, (Frame, Ack, Nack, ErrorFrame, BadFrame))
+
+
+def test_extended_frames_start_at_255_bytes_including_tfi():
+    normal = encode_frame(TFI_HOST, bytes(253))
+    extended = encode_frame(TFI_HOST, bytes(254))
+    assert normal[3] == 254 and normal[4] == 0x02 and len(normal) == 254 + 7
+    assert extended[3:5] == b"\xff\xff" and extended[5:7] == (255).to_bytes(2, "big")
+    assert FrameDecoder().feed(normal + extended) == [Frame(TFI_HOST, bytes(253)), Frame(TFI_HOST, bytes(254), True)]
+
+
+def test_a_normal_frame_with_len_ff_from_another_implementation_decodes():
+    body = bytes([TFI_CHIP]) + bytes(254)
+    raw = bytes([0, 0, 0xFF, 0xFF, 0x01]) + body + bytes([(-sum(body)) & 0xFF, 0])
+    assert FrameDecoder().feed(raw) == [Frame(TFI_CHIP, bytes(254))]
+
+
+def test_a_length_beyond_the_chip_buffer_is_a_bad_frame_and_the_next_frame_decodes():
+    too_long = bytes.fromhex("0000FFFFFF0110EF")  # extended LEN 0x0110 = 272 > 266
+    got = FrameDecoder().feed(too_long + ACK)
+    assert isinstance(got[0], BadFrame) and "length" in got[0].reason and got[-1] == Ack()
+
+
+def test_ack_split_before_its_postamble_still_decodes_once():
+    d = FrameDecoder()
+    assert d.feed(ACK[:5]) == [Ack()]
+    assert d.feed(ACK[5:] + encode_frame(TFI_CHIP, b"\x4b\x00")) == [Frame(TFI_CHIP, b"\x4b\x00")]
+
+
+def test_encoding_more_than_65535_bytes_is_refused():
+    with pytest.raises(ValueError):
+        encode_frame(TFI_HOST, bytes(70000))
+
+
+def test_frame_code_is_the_first_data_byte():
+    assert Frame(TFI_CHIP, b"\x4b\x00").code == 0x4B and Frame(TFI_CHIP, b"").code == -1
+
+
+@given(st.binary(min_size=1, max_size=264), st.data())
+def test_one_corrupted_byte_never_yields_a_different_frame(data, draw):
+    raw = bytearray(encode_frame(TFI_CHIP, data))
+    i = draw.draw(st.integers(0, len(raw) - 1))
+    raw[i] ^= draw.draw(st.integers(1, 255))
+    if b"\x00\xff" in bytes(raw[3:]):  # the corruption made a start code of its own: nothing to promise
+        return
+    for item in FrameDecoder().feed(bytes(raw) + ACK):
+        assert not isinstance(item, Frame) or item.data == data
+
+
+@given(st.lists(st.binary(min_size=1, max_size=264), min_size=1, max_size=4), st.integers(1, 7))
+def test_back_to_back_frames_fed_in_small_chunks_all_decode(frames, step):
+    stream = b"".join(encode_frame(TFI_HOST, f) for f in frames)
+    d, got = FrameDecoder(), []
+    for i in range(0, len(stream), step):
+        got += d.feed(stream[i:i + step])
+    assert [g.data for g in got] == frames
