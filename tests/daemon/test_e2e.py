@@ -195,6 +195,7 @@ def test_readers_write_through_the_api_and_the_written_tag_does_not_launch(stack
     time.sleep(0.5)
     resp = rpc(stack.api_port, "readers.write", {"text": "**launch.system:gba"})
     assert resp["result"] == {}
+    assert rpc(stack.api_port, "tokens")["result"]["active"][0]["text"] == "**launch.system:gba"  # read back
     stack.sim.send("remove")
     time.sleep(0.3)
     stack.sim.send("stats")
@@ -230,19 +231,38 @@ def test_sigterm_shuts_down_cleanly_and_sd_notify_says_ready_and_stopping(tmp_pa
         srv.close()
 
 
-def test_kill_9_keeps_every_acknowledged_mapping(tmp_path):
+def test_kill_9_during_mapping_writes_keeps_every_acknowledged_mapping(tmp_path):
     s = Stack(tmp_path, core=False)
+    acked: list[str] = []
+    stop = threading.Event()
+
+    def writer(n):
+        i = 0
+        while not stop.is_set():
+            pattern = f"w{n}-{i}"
+            try:
+                r = rpc(s.api_port, "mappings.new", {"type": "text", "match": "exact", "pattern": pattern,
+                                                     "override": "o"}, timeout=5)
+            except OSError:
+                return  # the daemon died under us: this one was never acknowledged
+            if r.get("result") == {}:
+                acked.append(pattern)
+            i += 1
+
     try:
-        acked = []
-        for i in range(40):
-            r = rpc(s.api_port, "mappings.new", {"type": "text", "match": "exact", "pattern": f"p{i}", "override": f"o{i}"})
-            assert r["result"] == {}
-            acked.append(f"p{i}")
-        s.daemon.stop(signal.SIGKILL)
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        wait_until(lambda: len(acked) >= 40, timeout=20)
+        s.daemon.stop(signal.SIGKILL)  # while the four writers are mid-request
+        stop.set()
+        for t in threads:
+            t.join(10)
         s.daemon = s.start_daemon()
         patterns = {m["pattern"] for m in rpc(s.api_port, "mappings")["result"]["mappings"]}
         assert set(acked) <= patterns
     finally:
+        stop.set()
         s.close()
 
 
