@@ -316,6 +316,8 @@ async def test_batches_answer_each_request_and_skip_notifications(client):
     assert resp[2] == {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Invalid Request"}}
     assert len(resp) == 3
     assert (await client.post([]))[1]["error"]["code"] == -32600
+    too_many = (await client.post([{"jsonrpc": "2.0", "id": i, "method": "health"} for i in range(101)]))[1]
+    assert too_many["error"]["code"] == -32600 and "at most 100" in too_many["error"]["data"]
 
 
 @pytest.mark.parametrize("body", ['"just a string"', "42", "null", '{"jsonrpc": "2.0", "id": 1}',

@@ -25,6 +25,7 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 HANDLER_ERROR = 1
 MAX_MESSAGE = 1 << 20
+MAX_BATCH = 100  # requests in one batch array; a longer batch is refused whole rather than half-answered
 
 Handler = Callable[[Any], Awaitable[Any]]
 Fallback = Callable[[str, Any], Awaitable[Any]]
@@ -87,7 +88,9 @@ class Dispatcher:
         if isinstance(msg, list):
             if not msg:
                 return error(None, INVALID_REQUEST, "Invalid Request")
-            out = [r for r in [await self.handle(m) for m in msg[:100]] if r is not None]
+            if len(msg) > MAX_BATCH:
+                return error(None, INVALID_REQUEST, "Invalid Request", f"a batch holds at most {MAX_BATCH} requests")
+            out = [r for r in [await self.handle(m) for m in msg] if r is not None]
             return out or None
         return await self.handle(msg)
 
