@@ -60,6 +60,7 @@ class Pn532Core:
         self.rf_on = True
         self.registers: dict[int, int] = dict(REGISTER_DEFAULTS)
         self.waiting = False  # an InListPassiveTarget is waiting for a tag
+        self.wanted_uid = b""  # ... for this one (its InitiatorData), or any
         self.new_baud: int | None = None  # set by SetSerialBaudrate; applied after the host's ACK
         self.tag_commands = 0
         self.on_tag_command: Callable[[], None] | None = None
@@ -83,7 +84,7 @@ class Pn532Core:
 
     def complete_wait(self) -> bytes | None:
         """If a waiting InListPassiveTarget can now be answered, its response."""
-        if self.waiting and self.tag is not None:
+        if self.waiting and self.tag is not None and (not self.wanted_uid or self.wanted_uid == self.tag.uid):
             self.waiting = False
             return self._listed_response()
         return None
@@ -177,11 +178,12 @@ class Pn532Core:
         if p[1] != 0x00:  # only 106 kbps type A
             return b"\x4b\x00"
         self.rf_on = True  # the chip switches the field on for an initiator command
-        if self.tag is not None:
+        wanted = bytes(p[2:])  # InitiatorData for 106A: a UID, and only that tag is selected
+        if self.tag is not None and (not wanted or wanted == self.tag.uid):
             return self._listed_response()
         self.listed = False
         if self.max_retries[2] == 0xFF:
-            self.waiting = True
+            self.waiting, self.wanted_uid = True, wanted
             return None
         return b"\x4b\x00"
 
@@ -473,10 +475,9 @@ class Pn532Emulator:
         response = self.core.complete_wait()
         if response is None and self._retrying is not None:
             deadline, data = self._retrying
-            if self.core.tag is not None:
-                response = self.core.handle(data)
-            elif time.monotonic() >= deadline:
-                response = b"\x4b\x00"
+            found = self.core.handle(data) if self.core.tag is not None else b"\x4b\x00"
+            if found != b"\x4b\x00" or time.monotonic() >= deadline:
+                response = found
         if response is not None:
             self._retrying = None
             self._code = 0x4A

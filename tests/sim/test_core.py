@@ -183,3 +183,12 @@ def test_ultralight_without_get_version_does_not_answer():
     c.place(tag("ultralight.nfc"))
     c.handle(bytes.fromhex("4A0100"))
     assert c.handle(bytes.fromhex("4260")) == b"\x43\x01"
+
+
+def test_list_with_initiator_data_selects_only_that_uid():
+    c = Pn532Core()
+    c.handle(bytes.fromhex("3205FF0100"))
+    card = tag("genesis-classic1k.nfc")
+    c.place(card)
+    assert c.handle(bytes.fromhex("4A0100") + bytes.fromhex("01020304")) == b"\x4b\x00"
+    assert c.handle(bytes.fromhex("4A0100") + card.uid)[:3] == bytes.fromhex("4B0101")
