@@ -160,6 +160,14 @@ def test_tap_sends_run_with_the_mapped_text_to_the_core(stack):
     assert stack.core_request("run")["params"]["text"] == "**launch.system:snes"
 
 
+def test_a_classic_card_left_on_the_reader_launches_once(stack):
+    stack.sim.send(f"place {FIXTURES / 'genesis-classic1k.nfc'}")
+    assert stack.core_request("run")["params"]["text"] == "**launch.random:genesis"
+    time.sleep(1.5)  # a dozen presence checks
+    runs = [json.loads(x) for x in list(stack.core.lines.queue)]
+    assert [r for r in runs if r["method"] == "run"] == []
+
+
 def test_hold_mode_stops_after_exit_delay_and_put_back_cancels(tmp_path):
     s = Stack(tmp_path, mode="hold", exit_delay=0.8)
     try:
