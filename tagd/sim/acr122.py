@@ -23,7 +23,7 @@ import threading
 import time
 
 from tagd.sim.pn532 import UNKNOWN, Pn532Core
-from tagd.sim.tags import NO_ANSWER, EmulatedTag
+from tagd.sim.tags import EmulatedTag
 
 OK = b"\x90\x00"
 FAIL = b"\x63\x00"
@@ -45,10 +45,10 @@ def atr_for(kind: str) -> bytes:
 class Acr122Card:
     """The reader's answers for one card on its antenna.
 
-    Like a real tag, the card stops answering after a command it refuses (a failed authentication, a
-    READ it does not allow, a GET_VERSION a plain Ultralight does not know): it has gone back to IDLE and
-    answers nothing until it is activated again — by InListPassiveTarget sent by direct transmit, or by
-    pcscd powering the slot off and on. A driver that forgets to reselect fails here as it would on a tag.
+    The EmulatedTag stops answering after a command it refuses (a failed authentication, a READ it does
+    not allow, a GET_VERSION a plain Ultralight does not know) until it is selected again, and the reader
+    does not do that by itself: a driver reselects with InListPassiveTarget by direct transmit, or pcscd
+    powers the slot off and on. A driver that forgets to reselect fails here as it would on a tag.
     """
 
     def __init__(self, tag: EmulatedTag) -> None:
@@ -57,18 +57,11 @@ class Acr122Card:
         self.led = 0x00
         self.core = Pn532Core()
         self.core.place(tag)
-        self.halted = False
         self.activate()
 
     def activate(self) -> None:
         """The reader (re)selects the card: at insertion, power on, reset."""
         self.core.handle(b"\x4a\x01\x00")
-        self.halted = False
-
-    def _tag(self, cmd: bytes) -> bytes | int:
-        answer = NO_ANSWER if self.halted else self.tag.transceive(cmd)
-        self.halted = isinstance(answer, int)
-        return answer
 
     @property
     def atr(self) -> bytes:
@@ -82,13 +75,13 @@ class Acr122Card:
         if ins == 0xCA and p1 == 0x00:  # get UID
             return self.tag.uid + OK
         if ins == 0xB0:  # read binary
-            answer = self._tag(bytes([0x30, p2]))
+            answer = self.tag.transceive(bytes([0x30, p2]))
             return FAIL if isinstance(answer, int) else answer[: lc or 16] + OK
         if ins == 0xD6:  # update binary
             if lc == 4 and not self.tag.is_classic:
-                answer = self._tag(bytes([0xA2, p2]) + data)
+                answer = self.tag.transceive(bytes([0xA2, p2]) + data)
             elif lc == 16 and self.tag.is_classic:
-                answer = self._tag(bytes([0xA0, p2]) + data)
+                answer = self.tag.transceive(bytes([0xA0, p2]) + data)
             else:
                 return FAIL
             return FAIL if isinstance(answer, int) else OK
@@ -101,7 +94,7 @@ class Acr122Card:
             block, key_type, slot = data[2], data[3], data[4]
             if slot not in self.keys or key_type not in (0x60, 0x61):
                 return FAIL
-            answer = self._tag(bytes([key_type, block]) + self.keys[slot] + self.tag.uid[-4:])
+            answer = self.tag.transceive(bytes([key_type, block]) + self.keys[slot] + self.tag.uid[-4:])
             return FAIL if isinstance(answer, int) else OK
         if ins == 0x00 and p1 == 0x48:  # firmware version: ASCII, no status word
             return FIRMWARE
@@ -115,16 +108,9 @@ class Acr122Card:
         return UNSUPPORTED
 
     def _direct(self, command: bytes) -> bytes:
-        code = command[0] if command else -1
-        if code in (0x40, 0x42) and self.halted:
-            return bytes([0xD5, code + 1, NO_ANSWER]) + OK
         response = self.core.handle(command)
         if response is None or response is UNKNOWN:
             return FAIL
-        if code == 0x4A:
-            self.halted = not response[1:2] == b"\x01"
-        elif code in (0x40, 0x42):
-            self.halted = response[1:2] != b"\x00"
         return b"\xd5" + response + OK
 
 
