@@ -134,3 +134,14 @@ async def test_write_without_a_scan_goes_to_the_first_writable_reader(rig):
     emu.place(first)
     assert (await asyncio.wait_for(pending, 5))["result"] == {}
     assert decode_dump(first.snapshot()).text == "@NES/Zelda" and decode_dump(second.snapshot()).text == ""
+
+
+async def test_a_lost_reader_shows_in_the_inbox_and_readers(rig):
+    emu, daemon, recorder, session = rig
+    emu.unplug()
+    assert await eventually(lambda: len(daemon.reader_infos()) == 1)
+    readers = (await call(session, daemon, "readers"))["result"]["readers"]
+    assert len(readers) == 1
+    messages = (await call(session, daemon, "inbox"))["result"]["messages"]
+    assert messages and messages[0]["category"] == "readers" and "disconnected" in messages[0]["title"]
+    assert messages[0]["severity"] == 1

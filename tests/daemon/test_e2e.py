@@ -191,6 +191,8 @@ def test_core_down_records_a_failed_launch_and_tagd_reconnects(stack):
     stack.sim.send(f"place {FIXTURES / 'snes-ntag215.nfc'}")
     entries = wait_until(lambda: rpc(stack.api_port, "tokens.history")["result"]["entries"])
     assert entries[0]["success"] is False and entries[0]["text"] == "**launch.system:snes"
+    inbox = rpc(stack.api_port, "inbox")["result"]["messages"]
+    assert any(m["category"] == "core" and m["severity"] == 2 for m in inbox)
     stack.core = stack.start_core()
     stack.sim.send("remove")
     time.sleep(1.5)  # reconnect backoff
