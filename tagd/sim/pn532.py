@@ -43,6 +43,16 @@ TRY_TIME = 0.002  # one passive activation try (REQA/WUPA and its wait) with not
 UNKNOWN = object()  # handle() result: answer with the application error frame
 
 
+def uid_from_cascade(data: bytes) -> bytes:
+    """InitiatorData carries the UID as the anticollision sends it: 7- and 10-byte UIDs behind 0x88
+    cascade tags (``88 u0 u1 u2 u3 … u6``)."""
+    if len(data) == 8 and data[0] == 0x88:
+        return data[1:]
+    if len(data) == 12 and data[0] == 0x88 and data[4] == 0x88:
+        return data[1:4] + data[5:]
+    return data
+
+
 class Pn532Core:
     """The chip's command logic. Not thread-safe: the emulator calls it from one thread.
 
@@ -178,7 +188,7 @@ class Pn532Core:
         if p[1] != 0x00:  # only 106 kbps type A
             return b"\x4b\x00"
         self.rf_on = True  # the chip switches the field on for an initiator command
-        wanted = bytes(p[2:])  # InitiatorData for 106A: a UID, and only that tag is selected
+        wanted = uid_from_cascade(bytes(p[2:]))  # InitiatorData for 106A: only that tag is selected
         if self.tag is not None and (not wanted or wanted == self.tag.uid):
             return self._listed_response()
         self.listed = False

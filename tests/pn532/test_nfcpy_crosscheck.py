@@ -14,18 +14,20 @@ from tagd.sim.pn532 import Pn532Emulator
 
 
 @pytest.fixture
-def nfcpy_path():
+def nfcpy_path(request):
     try:
         import nfc  # noqa: F401
     except ImportError:
         need(False, "nfcpy is not installed (extra 'nfcpy')")
     need(os.access("/dev", os.W_OK), "needs write access to /dev to link the pty (run as root)")
+    tag, firmware = getattr(request, "param", ("snes-ntag215.nfc", "1.6"))
     name = f"tagdsim{uuid.uuid4().hex[:6]}"
-    emu = Pn532Emulator(FIXTURES / "snes-ntag215.nfc")
+    emu = Pn532Emulator(FIXTURES / tag, firmware=firmware)
     emu.start()
     emu.link(f"/dev/{name}")
     yield emu, f"tty:{name}:pn532"
     emu.stop()
+    assert not os.path.lexists(f"/dev/{name}")  # the link is cleaned up
 
 
 def test_nfcpy_reads_and_writes_a_tag_through_the_emulator(nfcpy_path):
@@ -52,3 +54,27 @@ def test_nfcpy_reads_and_writes_a_tag_through_the_emulator(nfcpy_path):
     assert seen["text"] == "**launch.system:snes"
     assert decode_dump(emu.tag.snapshot()).text == "**launch.system:nfcpy"
     assert emu.commands[0x10] == 2  # nfcpy switched the emulated UART up on open and back to 115200 on close
+
+
+@pytest.mark.parametrize("nfcpy_path", [("ultralight.nfc", "1.4")], indirect=True)
+def test_nfcpy_reads_a_plain_ultralight_through_a_v1_4_clone(nfcpy_path):
+    """A plain Ultralight does not answer GET_VERSION and goes idle: nfcpy must reselect it to read on."""
+    import nfc
+
+    emu, path = nfcpy_path
+    clf = nfc.ContactlessFrontend(path)
+    try:
+        assert "PN532v1.4" in str(clf.device)
+        seen = {}
+
+        def on_connect(tag):
+            seen["tag"] = str(tag)
+            seen["text"] = tag.ndef.records[0].text
+            return False
+
+        t0 = time.monotonic()
+        clf.connect(rdwr={"on-connect": on_connect}, terminate=lambda: time.monotonic() - t0 > 5)
+    finally:
+        clf.close()
+    assert "Ultralight" in seen["tag"] and seen["text"] == "**launch.system:nes"
+    assert emu.commands[0x4A] >= 2  # listed again after the unanswered GET_VERSION

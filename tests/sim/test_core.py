@@ -192,3 +192,10 @@ def test_list_with_initiator_data_selects_only_that_uid():
     c.place(card)
     assert c.handle(bytes.fromhex("4A0100") + bytes.fromhex("01020304")) == b"\x4b\x00"
     assert c.handle(bytes.fromhex("4A0100") + card.uid)[:3] == bytes.fromhex("4B0101")
+
+
+def test_list_with_a_cascaded_7_byte_uid_as_nfcpy_sends_it():
+    c = Pn532Core()
+    t = tag("smw-ntag213.nfc")
+    c.place(t)
+    assert c.handle(bytes.fromhex("4A0100") + b"\x88" + t.uid)[6:] == bytes.fromhex("070416C6C2D73881")
