@@ -30,27 +30,34 @@ def nfcpy_path(request):
     assert not os.path.lexists(f"/dev/{name}")  # the link is cleaned up
 
 
-def test_nfcpy_reads_and_writes_a_tag_through_the_emulator(nfcpy_path):
+def connect_once(path: str, new_text: str | None = None) -> dict:
+    """nfcpy opens the reader, waits for one tag (5 s at most), reads its NDEF text, optionally writes new text."""
     import ndef
     import nfc
 
-    emu, path = nfcpy_path
+    seen: dict = {}
+
+    def on_connect(tag):
+        seen["tag"] = str(tag)
+        seen["text"] = tag.ndef.records[0].text
+        if new_text is not None:
+            tag.ndef.records = [ndef.TextRecord(new_text)]
+        return False
+
     clf = nfc.ContactlessFrontend(path)
     try:
-        assert "PN532v1.6" in str(clf.device)
-        seen = {}
-
-        def on_connect(tag):
-            seen["tag"] = str(tag)
-            seen["text"] = tag.ndef.records[0].text
-            tag.ndef.records = [ndef.TextRecord("**launch.system:nfcpy")]
-            return False
-
+        seen["device"] = str(clf.device)
         t0 = time.monotonic()
         clf.connect(rdwr={"on-connect": on_connect}, terminate=lambda: time.monotonic() - t0 > 5)
     finally:
         clf.close()
-    assert "NTAG215" in seen["tag"]
+    return seen
+
+
+def test_nfcpy_reads_and_writes_a_tag_through_the_emulator(nfcpy_path):
+    emu, path = nfcpy_path
+    seen = connect_once(path, "**launch.system:nfcpy")
+    assert "PN532v1.6" in seen["device"] and "NTAG215" in seen["tag"]
     assert seen["text"] == "**launch.system:snes"
     assert decode_dump(emu.tag.snapshot()).text == "**launch.system:nfcpy"
     assert emu.commands[0x10] == 2  # nfcpy switched the emulated UART up on open and back to 115200 on close
@@ -59,22 +66,8 @@ def test_nfcpy_reads_and_writes_a_tag_through_the_emulator(nfcpy_path):
 @pytest.mark.parametrize("nfcpy_path", [("ultralight.nfc", "1.4")], indirect=True)
 def test_nfcpy_reads_a_plain_ultralight_through_a_v1_4_clone(nfcpy_path):
     """A plain Ultralight does not answer GET_VERSION and goes idle: nfcpy must reselect it to read on."""
-    import nfc
-
     emu, path = nfcpy_path
-    clf = nfc.ContactlessFrontend(path)
-    try:
-        assert "PN532v1.4" in str(clf.device)
-        seen = {}
-
-        def on_connect(tag):
-            seen["tag"] = str(tag)
-            seen["text"] = tag.ndef.records[0].text
-            return False
-
-        t0 = time.monotonic()
-        clf.connect(rdwr={"on-connect": on_connect}, terminate=lambda: time.monotonic() - t0 > 5)
-    finally:
-        clf.close()
-    assert "Ultralight" in seen["tag"] and seen["text"] == "**launch.system:nes"
+    seen = connect_once(path)
+    assert "PN532v1.4" in seen["device"] and "Ultralight" in seen["tag"]
+    assert seen["text"] == "**launch.system:nes"
     assert emu.commands[0x4A] >= 2  # listed again after the unanswered GET_VERSION
