@@ -6,7 +6,7 @@ The first record of a message decides the token text, as Zaparoo Core does:
 - URI record → the full URI, prefix code expanded (the whole 0x00–0x23 table);
 - anything else → a stable JSON description with sorted keys, so a mapping can match it and two
   reads of the same tag give the same text (Wi-Fi, vCard, Smart Poster, unknown types with hex payload);
-- an empty message → "".
+- an empty message (no bytes, or the single empty record ``D0 00 00``) → "".
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ def _records(message: bytes) -> list[Any]:
 
 def _describe_record(record: Any) -> dict[str, Any]:
     rtype = record.type
+    if rtype == "" and not record.data:  # TNF 0: the NFC Forum "empty NDEF message" D0 00 00
+        return {"type": "empty"}
     if rtype == TEXT_TYPE:
         return {"type": "text", "text": record.text, "language": record.language, "encoding": record.encoding}
     if rtype == URI_TYPE:
@@ -80,6 +82,8 @@ def message_to_text(message: bytes) -> str:
     if not first:
         return ""
     rec = first[0]
+    if rec["type"] == "empty":
+        return ""
     if rec["type"] == "text":
         return str(rec["text"])
     if rec["type"] == "uri":

@@ -10,7 +10,7 @@ Sans-I/O: bytes in, values out. Malformed input raises :class:`TlvError`, nothin
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 NULL = 0x00
 LOCK_CONTROL = 0x01
@@ -63,15 +63,11 @@ def _read_length(area: bytes, pos: int) -> tuple[int, int]:
     return (area[pos + 1] << 8) | area[pos + 2], pos + 3
 
 
-def parse_tlvs(area: bytes, skip: frozenset[int] | set[int] = frozenset()) -> list[Tlv]:
-    """Every TLV up to the terminator (or the end of the area).
+def iter_tlvs(area: bytes) -> Iterator[Tlv]:
+    """Yield TLVs one by one up to and including the terminator (NULL TLVs are padding, not yielded).
 
-    ``skip`` holds offsets of reserved or lock bytes (declared by Lock/Memory Control TLVs) that are not
-    part of the data stream; callers usually pass the area with those bytes already removed instead.
-    """
-    if skip:
-        area = bytes(b for i, b in enumerate(area) if i not in skip)
-    out: list[Tlv] = []
+    A generator so that a caller looking for one TLV stops there and is not upset by whatever
+    follows it (old message bytes after a shorter rewrite, say)."""
     pos = 0
     while pos < len(area):
         tag = area[pos]
@@ -79,20 +75,27 @@ def parse_tlvs(area: bytes, skip: frozenset[int] | set[int] = frozenset()) -> li
             pos += 1
             continue
         if tag == TERMINATOR:
-            out.append(Tlv(tag, pos, b""))
-            break
+            yield Tlv(tag, pos, b"")
+            return
         length, start = _read_length(area, pos + 1)
         end = start + length
         if end > len(area):
             raise TlvError(f"TLV {tag:02X} at offset {pos} declares {length} bytes but only {len(area) - start} follow")
-        out.append(Tlv(tag, pos, bytes(area[start:end])))
+        yield Tlv(tag, pos, bytes(area[start:end]))
         pos = end
-    return out
+
+
+def parse_tlvs(area: bytes) -> list[Tlv]:
+    """Every TLV up to the terminator (or the end of the area). TlvError when a length runs past the area.
+
+    Reserved and lock bytes that Lock/Memory Control TLVs declare are not part of the data stream:
+    callers (Type2Memory) pass the area with those bytes already taken out."""
+    return list(iter_tlvs(area))
 
 
 def find_ndef(area: bytes) -> bytes | None:
-    """The value of the first NDEF TLV, or None when the area has none."""
-    for tlv in parse_tlvs(area):
+    """The value of the first NDEF TLV, or None when the area has none before its terminator."""
+    for tlv in iter_tlvs(area):
         if tlv.tag == NDEF:
             return tlv.value
     return None
@@ -141,6 +144,8 @@ class ControlTlv(NamedTuple):
     tag: int
     address: int  # absolute byte address in tag memory
     size: int  # bytes reserved (Memory Control) or lock bytes (Lock Control: bits → bytes, rounded up)
+    lock_bits: int = 0  # Lock Control: number of dynamic lock bits
+    bytes_per_lock_bit: int = 0  # Lock Control: data bytes each of those bits locks
 
 
 def decode_control(tlv: Tlv) -> ControlTlv | None:
@@ -154,7 +159,8 @@ def decode_control(tlv: Tlv) -> ControlTlv | None:
     pos, size, page_ctrl = tlv.value
     page_addr, byte_offset = pos >> 4, pos & 0x0F
     bytes_per_page = 1 << (page_ctrl & 0x0F)
+    address = page_addr * bytes_per_page + byte_offset
     size = size or 256
-    if tlv.tag == LOCK_CONTROL:
-        size = (size + 7) // 8
-    return ControlTlv(tlv.tag, page_addr * bytes_per_page + byte_offset, size)
+    if tlv.tag == MEMORY_CONTROL:
+        return ControlTlv(tlv.tag, address, size)
+    return ControlTlv(tlv.tag, address, (size + 7) // 8, size, 1 << (page_ctrl >> 4))

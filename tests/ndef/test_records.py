@@ -78,3 +78,24 @@ def test_random_bytes_give_text_or_ndeferror(data):
         describe(data)
     except NdefError:
         pass
+
+
+URI_PREFIXES = ["", "http://www.", "https://www.", "http://", "https://", "tel:", "mailto:",
+                "ftp://anonymous:anonymous@", "ftp://ftp.", "ftps://", "sftp://", "smb://", "nfs://", "ftp://",
+                "dav://", "news:", "telnet://", "imap:", "rtsp://", "urn:", "pop:", "sip:", "sips:", "tftp:",
+                "btspp://", "btl2cap://", "btgoep://", "tcpobex://", "irdaobex://", "file://", "urn:epc:id:",
+                "urn:epc:tag:", "urn:epc:pat:", "urn:epc:raw:", "urn:epc:", "urn:nfc:"]
+
+
+@pytest.mark.parametrize("code", range(0x24))
+def test_every_uri_prefix_code_is_expanded(code):
+    raw = bytes([0xD1, 0x01, 2, 0x55, code]) + b"x"  # hand-built: independent of ndeflib's own table
+    assert message_to_text(raw) == URI_PREFIXES[code] + "x"
+
+
+def test_nfc_forum_empty_record_is_empty_text():
+    assert message_to_text(bytes.fromhex("D00000")) == ""
+
+
+def test_text_message_is_one_utf8_text_record_in_english():
+    assert text_message("test") == bytes.fromhex("D101075402656E74657374")

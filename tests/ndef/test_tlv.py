@@ -37,7 +37,23 @@ def test_area_without_ndef_gives_none():
 
 def test_lock_control_position_is_computed_from_page_and_offset():
     ctl = tlv.decode_control(tlv.Tlv(1, 0, bytes.fromhex("A00C34")))
-    assert ctl == tlv.ControlTlv(1, 0xA * 16 + 0, 2)  # page 10 with 16-byte "pages" (2^4), 12 bits → 2 bytes
+    # NTAG213 factory TLV: page 10 of 16-byte "pages" (2^4) = byte 160 (page 0x28); 12 bits → 2 bytes; 2^3 bytes per bit
+    assert ctl == tlv.ControlTlv(1, 0xA * 16 + 0, 2, 12, 8)
+
+
+def test_memory_control_size_is_in_bytes_and_zero_means_256():
+    assert tlv.decode_control(tlv.Tlv(2, 0, bytes.fromhex("4A0302"))) == tlv.ControlTlv(2, 4 * 4 + 10, 3)
+    assert tlv.decode_control(tlv.Tlv(2, 0, bytes.fromhex("100002"))).size == 256
+    assert tlv.decode_control(tlv.Tlv(3, 0, bytes.fromhex("100002"))) is None
+
+
+def test_find_ndef_stops_at_the_first_ndef_tlv_whatever_follows():
+    assert tlv.find_ndef(bytes.fromhex("0302AABB 03FF01")) == b"\xaa\xbb"  # a broken TLV after it does not matter
+
+
+def test_proprietary_tlv_with_3_byte_length_is_skipped():
+    area = bytes.fromhex("FD FF0100") + bytes(256) + bytes.fromhex("0301CC FE")
+    assert tlv.find_ndef(area) == b"\xcc"
 
 
 @given(st.binary(max_size=3000))
