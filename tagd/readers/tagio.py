@@ -80,7 +80,8 @@ def _read_pages(io: TagIO, start: int, end: int, fast: list[bool]) -> bytes:
             except TagGone:
                 raise
             except CommandFailed:
-                fast[0] = False  # a clone chip or a tag without FAST_READ: plain READ from now on
+                fast[0] = False  # a clone chip or a tag without FAST_READ: plain READ from now on,
+                io.reselect()  # after waking the tag, which goes mute after a command it refuses
         out += io.read_block(p)[: (min(end, p + 3) - p + 1) * 4]
         p += 4
     return bytes(out)
@@ -93,8 +94,12 @@ def read_type2(io: TagIO, uid: bytes, whole: bool = False) -> TagRead:
         version = None  # a plain Ultralight does not answer GET_VERSION and must be reselected
         io.reselect()
     kind = type2.kind_from_version(version)
-    total = type2.TYPE2_KINDS[kind].pages if kind else 16
     fast = [True]
+    if kind:
+        total = type2.TYPE2_KINDS[kind].pages
+    else:  # no GET_VERSION: the CC's size is the best guess (a plain Ultralight says 48 bytes: 16 pages)
+        cc = io.read_block(0)[12:16]
+        total = 4 + (cc[2] * 8) // 4 if cc[:1] == b"\xe1" and cc[2] else 16
     if whole:
         return TagRead(kind or "type2", _read_pages(io, 0, total - 1, fast), version)
     u = uid if len(uid) == 7 else (uid + bytes(7))[:7]
