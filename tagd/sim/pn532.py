@@ -4,13 +4,22 @@
 :class:`EmulatedTag` lies on the antenna. It keeps the state a real chip keeps — RF settings and
 MaxRetries, the listed target, registers (CIU_RxMode's CRC bit, which nfcpy clears), baud rate — and
 a "waiting" list command: with MxRtyPassiveActivation FF an InListPassiveTarget waits until a tag is
-placed, exactly as the chip does after power-up.
+placed, exactly as the chip does after power-up. A tag's 4-bit ACK/NAK reaches the host as the chip
+reports it: InDataExchange knows MIFARE (ACK = status 00, NAK = 14), InCommunicateThru with CRC
+checking on sees a CRC error (02), with it off (nfcpy) the 4 bits arrive as one byte and every other
+answer carries its CRC_A.
 
 :class:`Pn532Emulator` puts a core on a pty in its own thread: it decodes frames with the same codec as
-the driver, ACKs, answers, resends on NACK, aborts a waiting command on a host ACK, paces bytes at a
-real baud rate when asked (10 bit times a byte, plus ~5 ms for each command the tag executes), counts
-bytes both ways, and has fault knobs for tests. ``unplug()`` closes the pty (the host sees the device
-vanish); ``replug()`` makes a new one and re-points the link.
+the driver, ACKs, answers, resends on NACK, aborts a waiting command on a host ACK, counts bytes both
+ways (and per command), and has fault knobs for tests. Timing: a command is complete when its bytes
+would have arrived at the line speed (10 bit times a byte); the ACK and the response leave at line
+speed; a command the tag executes adds TAG_COMMAND_TIME (one FAST_READ is one command); a finite
+MaxRetries list with no tag answers after (n + 1) × TRY_TIME and takes a tag placed meanwhile. Without
+``baud`` only the chip's own times apply. ``unplug()`` closes the pty (the host's reads see end of
+file, writes EIO); ``replug()`` makes a new one, with a power-cycled chip, and re-points the link.
+
+Not modelled: PowerDown sleep and the wake-up it needs, SAMConfiguration being mandatory after
+power-up, InAutoPoll, ISO 14443-4 targets and other baud-rate/type targets (BrTy ≠ 00 finds none).
 """
 
 from __future__ import annotations
