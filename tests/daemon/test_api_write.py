@@ -142,6 +142,7 @@ async def test_a_lost_reader_shows_in_the_inbox_and_readers(rig):
     assert await eventually(lambda: len(daemon.reader_infos()) == 1)
     readers = (await call(session, daemon, "readers"))["result"]["readers"]
     assert len(readers) == 1
+    assert await eventually(lambda: daemon.store.inbox())  # the ReaderLost reaches the pipeline just after
     messages = (await call(session, daemon, "inbox"))["result"]["messages"]
-    assert messages and messages[0]["category"] == "readers" and "disconnected" in messages[0]["title"]
+    assert messages[0]["category"] == "readers" and "disconnected" in messages[0]["title"]
     assert messages[0]["severity"] == 1

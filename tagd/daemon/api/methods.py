@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tagd import __version__
-from tagd.daemon.api.jsonrpc import Dispatcher, NotFound, RpcError, params_of
+from tagd.daemon.api.jsonrpc import Dispatcher, RpcError, params_of
 from tagd.daemon.config import ConfigError, load_config, update_settings
 from tagd.daemon.mappings import Mapping, MappingError
 from tagd.readers.base import Capability, WriteError, WriteRequest
@@ -54,11 +54,12 @@ def _capabilities(cap: Capability) -> list[str]:
                                     (Capability.REMOVABLE, "removable")) if flag in cap]
 
 
-def _mapping_id(raw: Any) -> int:
+def _row_id(raw: int | str) -> int:
+    """Zaparoo lists ids as strings ("1") and takes them back as numbers: accept both."""
     try:
         return int(raw)
     except (TypeError, ValueError):
-        raise RpcError(f"invalid params: id: {raw!r} is not a mapping id") from None
+        raise RpcError(f"invalid params: id: {raw!r} is not an id") from None
 
 
 def build(daemon: "Daemon") -> Dispatcher:
@@ -166,13 +167,13 @@ def build(daemon: "Daemon") -> Dispatcher:
     @rpc.method("mappings.update")
     async def mappings_update(params: Any) -> Any:
         p = params_of(IdParams, params)
-        await _mapping_call(daemon.store.update_mapping, _mapping_id(p.id), **_mapping_fields(params, required=False))
+        await _mapping_call(daemon.store.update_mapping, _row_id(p.id), **_mapping_fields(params, required=False))
         return {}
 
     @rpc.method("mappings.delete")
     async def mappings_delete(params: Any) -> Any:
         p = params_of(IdParams, params)
-        await _mapping_call(daemon.store.delete_mapping, _mapping_id(p.id))
+        await _mapping_call(daemon.store.delete_mapping, _row_id(p.id))
         return {}
 
     @rpc.method("mappings.reload")
@@ -212,7 +213,7 @@ def build(daemon: "Daemon") -> Dispatcher:
     @rpc.method("inbox.delete")
     async def inbox_delete(params: Any) -> Any:
         p = params_of(IdParams, params)
-        if not await asyncio.to_thread(daemon.store.delete_inbox, _mapping_id(p.id)):
+        if not await asyncio.to_thread(daemon.store.delete_inbox, _row_id(p.id)):
             raise RpcError(f"no inbox message {p.id}")
         return {}
 
@@ -224,4 +225,4 @@ def build(daemon: "Daemon") -> Dispatcher:
     return rpc
 
 
-__all__ = ["build", "NotFound"]
+__all__ = ["build"]
