@@ -75,6 +75,7 @@ class Pn532Core:
         self.firmware = FIRMWARE[firmware]
         self.tag: EmulatedTag | None = None
         self.listed = False  # a target is activated (Tg 1), as far as the chip knows
+        self.listed_uid = b""
         self.max_retries = (0xFF, 0x01, 0xFF)  # power-up default: PassiveActivation FF waits forever
         self.rf_on = True
         self.registers: dict[int, int] = dict(REGISTER_DEFAULTS)
@@ -117,7 +118,7 @@ class Pn532Core:
 
     def _listed_response(self) -> bytes:
         assert self.tag is not None
-        self.listed = True
+        self.listed, self.listed_uid = True, self.tag.uid
         self.tag.select()
         return bytes([0x4B, 0x01, 0x01]) + self.tag.target_data()
 
@@ -243,9 +244,11 @@ class Pn532Core:
             self.tag.active = False  # HLTA
         return b"\x53\x00"
 
-    def _cmd_54(self, p: bytes) -> bytes:  # InSelect
-        if self.tag is None or not self.listed:
+    def _cmd_54(self, p: bytes) -> bytes:  # InSelect: WUPA + select of the listed UID
+        if not self.listed:
             return b"\x55\x27"
+        if self.tag is None or self.tag.uid != self.listed_uid:
+            return b"\x55\x01"  # nothing (or another tag) answers that UID
         self.tag.select()
         return b"\x55\x00"
 

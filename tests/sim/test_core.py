@@ -199,3 +199,10 @@ def test_list_with_a_cascaded_7_byte_uid_as_nfcpy_sends_it():
     t = tag("smw-ntag213.nfc")
     c.place(t)
     assert c.handle(bytes.fromhex("4A0100") + b"\x88" + t.uid)[6:] == bytes.fromhex("070416C6C2D73881")
+
+
+def test_select_after_the_tag_left_or_was_swapped_gets_no_answer(core):
+    core.remove()
+    assert core.handle(bytes.fromhex("5401")) == b"\x55\x01"
+    core.place(tag("smw-ntag213.nfc"))
+    assert core.handle(bytes.fromhex("5401")) == b"\x55\x01"
