@@ -32,6 +32,11 @@ class Type2Kind:
     dyn_lock_page: int | None = None
     cfg_page: int | None = None
     version: bytes | None = None
+    pages_per_dyn_lock_bit: int = 0  # NTAG213: 2; NTAG215/216: 16 (datasheets, "dynamic lock bytes")
+
+    @property
+    def user_start(self) -> int:
+        return 4
 
     @property
     def user_bytes(self) -> int:
@@ -44,9 +49,9 @@ TYPE2_KINDS: dict[str, Type2Kind] = {
         Type2Kind("ultralight", "MIFARE Ultralight", 16, 15, 0x06),
         Type2Kind("ultralight_ev1", "MIFARE Ultralight EV1", 20, 15, 0x06, None, 0x10,
                   bytes.fromhex("0004030101000B03")),
-        Type2Kind("ntag213", "NTAG213", 45, 39, 0x12, 0x28, 0x29, bytes.fromhex("0004040201000F03")),
-        Type2Kind("ntag215", "NTAG215", 135, 129, 0x3E, 0x82, 0x83, bytes.fromhex("0004040201001103")),
-        Type2Kind("ntag216", "NTAG216", 231, 225, 0x6D, 0xE2, 0xE3, bytes.fromhex("0004040201001303")),
+        Type2Kind("ntag213", "NTAG213", 45, 39, 0x12, 0x28, 0x29, bytes.fromhex("0004040201000F03"), 2),
+        Type2Kind("ntag215", "NTAG215", 135, 129, 0x3E, 0x82, 0x83, bytes.fromhex("0004040201001103"), 16),
+        Type2Kind("ntag216", "NTAG216", 231, 225, 0x6D, 0xE2, 0xE3, bytes.fromhex("0004040201001303"), 16),
     )
 }
 
@@ -60,11 +65,11 @@ class CapacityError(Type2Error):
 
 
 class ReadOnlyError(Type2Error):
-    pass
+    """The CC or the lock bits forbid the write."""
 
 
 class NotNdefError(Type2Error):
-    pass
+    """The tag holds something that is not NDEF (an amiibo, say): tagd will not overwrite it."""
 
 
 class PageWrite(NamedTuple):
@@ -82,33 +87,31 @@ def kind_from_version(version: bytes | None) -> str | None:
     return None
 
 
-def _kind_guess(memory: bytes, version: bytes | None) -> Type2Kind | None:
-    by_version = kind_from_version(version)
-    if by_version:
-        return TYPE2_KINDS[by_version]
-    pages = len(memory) // PAGE
-    if len(memory) >= 16 and memory[12] == 0xE1:
-        matches = [k for k in TYPE2_KINDS.values() if k.cc_size == memory[14] and k.pages <= max(pages, k.pages)]
-        for k in matches:
-            if k.pages == pages or pages < 16:
-                return k
-        if matches:
-            return matches[0]
-    for k in TYPE2_KINDS.values():
-        if k.pages == pages and k.name != "ultralight_ev1":
-            return k
-    return None
+def _kind_guess(memory: bytes, version: bytes | None, hint: str | None) -> Type2Kind | None:
+    """GET_VERSION, else the caller's kind (a dump file's device type), else the CC size byte, else the
+    image size. A CC naming a kind smaller than the image itself is wrong (real tags carry wrong CCs):
+    then the image size decides."""
+    named = kind_from_version(version) or (hint if hint in TYPE2_KINDS else None)
+    if named:
+        return TYPE2_KINDS[named]
+    by_size = next((k for k in TYPE2_KINDS.values() if k.pages * PAGE == len(memory)
+                    and k.name != "ultralight_ev1"), None)
+    if memory[12] == 0xE1:
+        by_cc = next((k for k in TYPE2_KINDS.values() if k.cc_size == memory[14]), None)
+        if by_cc and (by_size is None or by_cc.pages >= by_size.pages):
+            return by_cc
+    return by_size
 
 
 class Type2Memory:
     """A read-only view of a Type 2 memory image."""
 
-    def __init__(self, memory: bytes, version: bytes | None = None) -> None:
+    def __init__(self, memory: bytes, version: bytes | None = None, kind: str | None = None) -> None:
         if len(memory) < 16:
             raise Type2Error(f"a Type 2 image needs at least 16 bytes (pages 0-3), got {len(memory)}")
         self.memory = bytes(memory)
         self.version = version
-        self._kind = _kind_guess(self.memory, version)
+        self._kind = _kind_guess(self.memory, version, kind)
 
     # --- identity ---------------------------------------------------------
     @property
@@ -132,9 +135,25 @@ class Type2Memory:
         return self.cc[0] == 0xE1
 
     @property
+    def locked_pages(self) -> frozenset[int]:
+        """Pages the lock bits make read-only: static lock bytes (page 2: L-CC and L4–L15) and, when the
+        image holds them, the dynamic lock bytes (each bit locks a group of pages from page 16 on)."""
+        static = int.from_bytes(self.memory[10:12], "little")  # bit 3 = page 3, bits 4..15 = pages 4..15
+        pages = {p for p in range(3, 16) if static >> p & 1}
+        k = self._kind
+        if k and k.dyn_lock_page is not None and len(self.memory) >= (k.dyn_lock_page + 1) * PAGE:
+            at = k.dyn_lock_page * PAGE
+            bits = int.from_bytes(self.memory[at:at + 2], "little")
+            for bit in range(16):
+                if bits >> bit & 1:
+                    first = 16 + bit * k.pages_per_dyn_lock_bit
+                    pages.update(range(first, min(first + k.pages_per_dyn_lock_bit, k.user_end + 1)))
+        return frozenset(pages)
+
+    @property
     def read_only(self) -> bool:
-        static_locked = self.memory[10] == 0xFF and self.memory[11] == 0xFF
-        return (self.is_ndef and (self.cc[3] & 0x0F) == 0x0F) or static_locked
+        """No NDEF write can succeed: the CC denies write access, or page 4 (where the NDEF TLV starts) is locked."""
+        return (self.is_ndef and (self.cc[3] & 0x0F) != 0) or 4 in self.locked_pages
 
     # --- data area --------------------------------------------------------
     @property
@@ -167,17 +186,7 @@ class Type2Memory:
 
     def stream_addresses(self) -> list[int]:
         """Absolute addresses of the data-area bytes, minus those that Lock/Memory Control TLVs reserve."""
-        area = self.memory[DATA_START:self.area_end]
-        reserved: set[int] = set()
-        try:
-            for t in tlvmod.parse_tlvs(area):
-                if t.tag == tlvmod.NDEF:
-                    break
-                ctl = tlvmod.decode_control(t)
-                if ctl and ctl.address >= DATA_START + t.offset + 5:
-                    reserved.update(range(ctl.address, ctl.address + ctl.size))
-        except tlvmod.TlvError:
-            pass
+        reserved = reserved_addresses(self.memory[:self.area_end])
         return [a for a in range(DATA_START, self.area_end) if a not in reserved]
 
     def stream(self) -> bytes:
@@ -208,6 +217,24 @@ class Type2Memory:
         return message_to_text(msg) if msg else ""
 
 
+def reserved_addresses(memory: bytes) -> frozenset[int]:
+    """Byte addresses that the Lock/Memory Control TLVs at the start of the data area declare
+    (NFC Forum Type 2: PageAddr, ByteOffset, size, bytes-per-page exponent). Such areas always lie
+    after the TLVs declaring them; anything else is malformed and ignored. On NTAG21x the dynamic lock
+    bytes sit after the user area, so this is usually empty within it."""
+    reserved: set[int] = set()
+    try:
+        for t in tlvmod.iter_tlvs(memory[DATA_START:]):
+            if t.tag not in (tlvmod.LOCK_CONTROL, tlvmod.MEMORY_CONTROL):
+                break
+            ctl = tlvmod.decode_control(t)
+            if ctl and ctl.address >= DATA_START + t.offset + 5:
+                reserved.update(range(ctl.address, ctl.address + ctl.size))
+    except tlvmod.TlvError:
+        pass
+    return frozenset(reserved)
+
+
 def blank_image(kind: str, uid: bytes) -> bytes:
     """Factory content of a tag of this kind with this 7-byte UID."""
     k = TYPE2_KINDS[kind]
@@ -227,7 +254,7 @@ def blank_image(kind: str, uid: bytes) -> bytes:
     if k.dyn_lock_page is not None:
         mem[k.dyn_lock_page * PAGE + 3] = 0xBD
     if k.cfg_page is not None:  # CFG0: AUTH0 = FF (no password protection); CFG1 = 00; PWD FF; PACK 00
-        mem[k.cfg_page * PAGE:(k.cfg_page + 1) * PAGE] = bytes([0x04, 0x00, 0x00, 0xFF])
+        mem[k.cfg_page * PAGE:(k.cfg_page + 1) * PAGE] = bytes([0x04 if k.dyn_lock_page else 0x00, 0x00, 0x00, 0xFF])
         if k.cfg_page + 2 < k.pages:
             mem[(k.cfg_page + 2) * PAGE:(k.cfg_page + 3) * PAGE] = b"\xff" * 4
     return bytes(mem)
@@ -274,9 +301,10 @@ def plan_write(memory: bytes, message: bytes, version: bytes | None = None) -> l
     body = tlvmod.ndef_tlv(message)
     room = len(addrs) - len(prefix)
     if len(body) > room:
+        in_use = f"; {len(prefix)} bytes go to control TLVs" if prefix else ""
         raise CapacityError(
             f"the message needs {len(body)} bytes but the {tag.label} holds {room} "
-            f"({len(message)}-byte NDEF message plus its TLV header)"
+            f"({len(message)}-byte NDEF message + {len(body) - len(message)}-byte TLV header{in_use})"
         )
     if len(body) < room:
         body += bytes([tlvmod.TERMINATOR])
@@ -305,6 +333,9 @@ def plan_write(memory: bytes, message: bytes, version: bytes | None = None) -> l
     for p in header_pages:
         if target[p] != staged[p]:
             writes.append(PageWrite(p, target[p]))
+    locked = sorted({w.page for w in writes} & tag.locked_pages)
+    if locked:
+        raise ReadOnlyError(f"the {tag.label} has locked pages in the way of this write: {', '.join(map(str, locked))}")
     return writes
 
 
@@ -313,15 +344,25 @@ def pages_to_read(prefix: bytes, total_pages: int) -> int:
 
     A result larger than ``len(prefix) // 4`` means: read up to there, then ask again.
     Non-NDEF tags (amiibo-style toys) are read whole, since their token data is the whole memory.
+    Bytes reserved by Lock/Memory Control TLVs are not part of the NDEF stream, so the TLV may end later.
     """
     have = len(prefix) // PAGE
     if len(prefix) < 16:
         return max(4, min(total_pages, 16))
     if prefix[12] != 0xE1:
         return total_pages
-    area_pages = min(total_pages, 4 + (prefix[14] * 8) // PAGE) if prefix[14] else total_pages
-    need = tlvmod.needed_length(prefix[DATA_START:])
+    area_pages = min(total_pages, 4 + -(-prefix[14] * 8 // PAGE)) if prefix[14] else total_pages
+    reserved = reserved_addresses(prefix)
+    addrs = [a for a in range(DATA_START, len(prefix)) if a not in reserved]
+    need = tlvmod.needed_length(bytes(prefix[a] for a in addrs))
     if need is None:
-        return min(area_pages, max(have + 1, have * 2))
-    end = DATA_START + need + 1  # include the byte after the TLV (terminator), cheap and harmless
+        return max(have, min(area_pages, max(have + 1, have * 2)))
+    need += 1  # and the byte after the TLV (the terminator): cheap, and it tells the reader the area ends there
+    if need <= len(addrs):
+        end = addrs[need - 1] + 1
+    else:  # count the bytes still to come, stepping over reserved ones
+        end, remaining = len(prefix), need - len(addrs)
+        while remaining:
+            remaining -= end not in reserved
+            end += 1
     return max(4, min(area_pages, -(-end // PAGE)))
