@@ -149,8 +149,16 @@ class Pn532Reader(Reader):
 
     def _present(self) -> bool:
         """Is the same tag still there? A READ of page 0 answers with the first UID bytes on a Type 2 tag,
-        so a tag swapped for another between two checks is noticed too."""
+        so a tag swapped for another between two checks is noticed too. A MIFARE Classic card would halt
+        on an unauthenticated READ, so it gets InSelect instead: WUPA and select of its own UID, which a
+        halted card answers and a missing or different card does not."""
         assert self.target is not None
+        if self._is_classic(self.target):
+            try:
+                status = self.chip.command(0x54, bytes([self.target.tg]), timeout=0.3)
+            except ChipTimeout:
+                raise
+            return bool(status) and status[0] & 0x3F == 0
         try:
             page0 = self.chip.data_exchange(b"\x30\x00", timeout=0.3)
         except TagGoneError:
