@@ -25,19 +25,24 @@ MAD_ACCESS = bytes.fromhex("787788")
 NDEF_ACCESS = bytes.fromhex("7f0788")
 TRANSPORT_ACCESS = bytes.fromhex("ff0780")
 SIZES = {"classicmini": 320, "classic1k": 1024, "classic4k": 4096}
+LABELS = {"classicmini": "MIFARE Classic Mini", "classic1k": "MIFARE Classic 1K", "classic4k": "MIFARE Classic 4K"}
 ATQA_SAK = {"classicmini": (0x0004, 0x09), "classic1k": (0x0004, 0x08), "classic4k": (0x0002, 0x18)}
 
 
 class ClassicError(ValueError):
-    pass
+    """A MIFARE Classic image or write that cannot be handled (see the subclasses)."""
 
 
 class CapacityError(ClassicError):
-    pass
+    """The message does not fit the NDEF sectors; raised before anything is written."""
 
 
 class NotFormattedError(ClassicError):
-    pass
+    """The card is not NDEF and holds data (or a MAD for other applications) that formatting would destroy."""
+
+
+class ReadOnlyError(ClassicError):
+    """The access bits or the NFC Forum GPB of an NDEF sector forbid writing it."""
 
 
 class BlockWrite(NamedTuple):
@@ -93,6 +98,10 @@ def data_blocks(sector: int) -> range:
     return range(start, start + blocks_in(sector) - 1)
 
 
+# (C1, C2, C3) of a data block that some key may write: 000 (key A|B), 100, 110, 011 (key B)
+WRITABLE_DATA = frozenset({(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 1)})
+
+
 def access_conditions(access: bytes) -> list[tuple[int, int, int]] | None:
     """(C1, C2, C3) for the 4 block groups of a sector, or None when the inverted copies disagree."""
     b6, b7, b8 = access[0], access[1], access[2]
@@ -129,12 +138,18 @@ def _mad_bytes(kind: str) -> tuple[bytes, bytes | None]:
 class ClassicMemory:
     """A read-only view of a MIFARE Classic image."""
 
+    # the block layout, also reachable from an instance
+    first_block = staticmethod(first_block)
+    blocks_in = staticmethod(blocks_in)
+    sector_of = staticmethod(sector_of)
+    trailer_block = staticmethod(trailer_block)
+    data_blocks = staticmethod(data_blocks)
+
     def __init__(self, memory: bytes, unknown: frozenset[int] = frozenset()) -> None:
         self.kind = kind_for_size(len(memory))
         self.memory = bytes(memory)
         self.unknown = frozenset(unknown)
         self.sectors = sector_count(self.kind)
-        self.errors: list[str] = []
 
     @property
     def uid(self) -> bytes:
@@ -148,9 +163,29 @@ class ClassicMemory:
         return Trailer(t[0:6], t[6:10], t[10:16])
 
     def sector_known(self, sector: int) -> bool:
+        """Whether the data blocks of the sector were read (a dump marks unread bytes as unknown)."""
         start = first_block(sector) * BLOCK
         end = (trailer_block(sector)) * BLOCK
         return not any(a in self.unknown for a in range(start, end))
+
+    @property
+    def unknown_sectors(self) -> list[int]:
+        return [s for s in range(self.sectors) if not self.sector_known(s)]
+
+    def sector_writable(self, sector: int) -> bool:
+        """Some key may write the data blocks (access bits), and the NFC Forum GPB does not say read-only."""
+        trailer = self.trailer(sector)
+        conditions = access_conditions(trailer.access[:3])
+        if conditions is None or (trailer.access[3] & 0x03) == 0x03:
+            return False
+        return all(conditions[i if blocks_in(sector) == 4 else min(i // 5, 2)] in WRITABLE_DATA
+                   for i in range(blocks_in(sector) - 1))
+
+    @property
+    def read_only(self) -> bool:
+        """An NDEF card none of whose NDEF sectors can be written."""
+        sectors = self.ndef_sectors
+        return bool(sectors) and not any(self.sector_writable(s) for s in sectors)
 
     def _mad_aids(self, blocks: list[int], count: int) -> list[int] | None:
         if any(not self.sector_known(sector_of(b)) for b in blocks):
@@ -188,15 +223,14 @@ class ClassicMemory:
         out: list[int] = []
         for s in self.ndef_sectors:
             if not self.sector_known(s):
-                self.errors.append(f"sector {s}: keys unknown")
                 break
             out.extend(data_blocks(s))
         return out
 
     @property
     def ndef_message(self) -> bytes | None:
-        """The NDEF message, or None without MAD/NDEF TLV. Raises TlvError when malformed or cut short."""
-        self.errors = []
+        """The NDEF message, or None without MAD/NDEF TLV. Raises TlvError when malformed or cut short
+        (also when it runs into a sector whose keys were unknown)."""
         blocks = self.stream_blocks()
         if not blocks:
             return None
@@ -227,13 +261,16 @@ class ClassicMemory:
 
 def blank_image(kind: str, uid: bytes) -> bytes:
     """A card in transport state: keys FF, access FF 07 80 69, block 0 with UID, BCC, SAK and ATQA."""
-    if len(uid) != 4:
-        raise ClassicError(f"this MIFARE Classic image needs a 4-byte UID, got {len(uid)}")
+    if len(uid) not in (4, 7):
+        raise ClassicError(f"a MIFARE Classic UID has 4 or 7 bytes, got {len(uid)}")
     size = SIZES[kind]
     mem = bytearray(size)
     atqa, sak = ATQA_SAK[kind]
-    bcc = uid[0] ^ uid[1] ^ uid[2] ^ uid[3]
-    mem[0:16] = uid + bytes([bcc, sak]) + atqa.to_bytes(2, "little") + b"tagd\x00\x00\x00\x00"
+    if len(uid) == 4:  # UID BCC SAK ATQA (as stored: little-endian) + manufacturer data
+        head = uid + bytes([uid[0] ^ uid[1] ^ uid[2] ^ uid[3], sak]) + atqa.to_bytes(2, "little")
+    else:  # 7-byte UID cards have no BCC in block 0
+        head = uid + bytes([sak]) + (atqa | 0x40).to_bytes(2, "little")
+    mem[0:16] = head + b"tagd\x00\x00\x00\x00"[:16 - len(head)]
     for s in range(sector_count(kind)):
         t = trailer_block(s) * BLOCK
         mem[t:t + 16] = trailer_bytes(KEY_DEFAULT, TRANSPORT_ACCESS, 0x69, KEY_DEFAULT)
@@ -281,13 +318,23 @@ def plan_write(memory: bytes, message: bytes, format_blank: bool = True) -> list
     if not card.is_ndef:
         if not format_blank:
             raise NotFormattedError("the card has no NDEF MAD; format it first")
+        if card.mad_aids is not None:
+            raise NotFormattedError("the card's MAD lists other applications and no NDEF sector; refusing to format it")
+        used = [s for s in range(card.sectors) if any(any(card.block(b)) for b in data_blocks(s) if b != 0)]
+        if used:
+            raise NotFormattedError(f"the card holds data (sector {used[0]}) but no NDEF MAD; refusing to format it")
         writes = format_plan(card.kind, card.trailer(0).key_b)
         card = ClassicMemory(apply_writes(memory, writes))
     blocks = card.stream_blocks()
     room = len(blocks) * BLOCK
     body = tlvmod.ndef_tlv(message)
     if len(body) > room:
-        raise CapacityError(f"the message needs {len(body)} bytes but the MIFARE {card.kind[7:].upper()} holds {room}")
+        raise CapacityError(f"the message needs {len(body)} bytes but the {LABELS[card.kind]} holds {room} "
+                            f"({len(message)}-byte NDEF message + {len(body) - len(message)}-byte TLV header)")
+    stuck = [s for s in dict.fromkeys(sector_of(b) for b in blocks[:-(-len(body) // BLOCK)])
+             if not card.sector_writable(s)]
+    if stuck:
+        raise ReadOnlyError(f"sector {stuck[0]} of the card is read-only (access bits {card.trailer(stuck[0]).access.hex().upper()})")
     if len(body) < room:
         body += bytes([tlvmod.TERMINATOR])
     header_len = tlvmod.header_size(len(message))
