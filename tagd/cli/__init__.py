@@ -23,12 +23,23 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Which module serves each subcommand, so that `tagd run` does not import the simulators and the rest.
+COMMANDS = {
+    "decode": "tagd.cli.tags", "fixture": "tagd.cli.tags",
+    "readers": "tagd.cli.readers", "scan": "tagd.cli.readers", "write": "tagd.cli.readers", "dump": "tagd.cli.readers",
+    "sim": "tagd.cli.sim", "run": "tagd.cli.daemon", "demo": "tagd.cli.daemon",
+    "doctor": "tagd.cli.system", "install-udev": "tagd.cli.system",
+}
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tagd", description="NFC reader driver and token daemon")
     parser.add_argument("--version", action="version", version=f"tagd {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    first = next((a for a in (argv or []) if not a.startswith("-")), None)
+    wanted = [COMMANDS[first]] if first in COMMANDS else list(COMMAND_MODULES)
+    for name in wanted:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -40,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
