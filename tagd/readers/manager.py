@@ -1,39 +1,47 @@
-"""Which readers run: the configured ones, plus PN532s found on serial ports (auto-detect, hotplug).
+"""Which readers run: the configured ones, plus PN532s found on serial ports and ACR122Us in pcscd's list.
 
-Configured readers get a :class:`ReaderWorker` each, which reopens its device every second while it is
-missing. With auto-detect, a scan every second looks at serial device nodes: a new node is probed once
-(wake-up + SAMConfiguration + GetFirmwareVersion, short timeouts, exclusive open) and, if a PN532
-answers, gets a worker; a node that fails is remembered (by device number and inode) and not probed
-again until it changes; a worker whose node disappeared is stopped, so unplugged readers are pruned.
+Configured readers get a :class:`ReaderWorker` each, which reopens its device every ``retry`` seconds
+while it is missing. With auto-detect, a detection thread scans whenever the
+:class:`~tagd.readers.hotplug.DeviceWatcher` reports a change, and at least every ``scan_interval``:
+
+- serial nodes nobody serves yet are probed once (:func:`~tagd.readers.hotplug.probe_pn532`); a PN532
+  gets a worker; a port without one is remembered by its node identity and left alone until the node
+  changes (re-plugged, or udev changed its permissions); a port another process holds is retried later;
+- a detected reader whose node disappeared is stopped (pruned); a quick replug that keeps the node is
+  the worker's own reconnect;
+- PC/SC readers whose name contains "ACR122" get a worker while pcscd lists them.
 """
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
 import threading
-from typing import Any
+import time
+from typing import Any, Callable
 
-from tagd.readers.base import ReaderError, ReaderInfo, ReaderWorker, Sink, open_reader
+from tagd.readers.base import ReaderInfo, ReaderWorker, Sink, drivers, open_reader, parse_connect
+from tagd.readers.hotplug import SERIAL_PATTERNS, DeviceWatcher, Probe, node_identity, probe_pn532, serial_candidates
 
 log = logging.getLogger(__name__)
 
-SERIAL_PATTERNS = ("/dev/ttyUSB*", "/dev/ttyACM*", "/dev/tagd-pn532*")
+BUSY_RETRY = 10.0  # seconds before looking again at a port another program holds
+PCSC_PREFIX = "pcsc:"
 
 
-def _node_id(path: str) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_rdev, st.st_ino)
+def _device_of(driver: str, path: str) -> str:
+    """The device node a configured reader uses, so that auto-detection never probes it."""
+    if driver == "nfcpy" and path.startswith("tty:"):  # nfcpy's tty:USB0:pn532 means /dev/ttyUSB0
+        name = path.split(":")[1]
+        return os.path.realpath(f"/dev/tty{name}" if os.path.exists(f"/dev/tty{name}") else f"/dev/{name}")
+    return os.path.realpath(path) if path.startswith("/") else path
 
 
 class ReaderManager:
     def __init__(self, sink: Sink, connect: list[str], auto_detect: bool = True,
                  options: dict[str, dict[str, Any]] | None = None, scan_interval: float = 1.0,
-                 retry: float = 1.0, patterns: tuple[str, ...] = SERIAL_PATTERNS) -> None:
+                 retry: float = 1.0, patterns: tuple[str, ...] = SERIAL_PATTERNS,
+                 probe: Callable[[str], Probe] = probe_pn532, use_udev: bool = True) -> None:
         self.sink = sink
         self.connect = list(connect)
         self.auto_detect = auto_detect
@@ -41,29 +49,47 @@ class ReaderManager:
         self.scan_interval = scan_interval
         self.retry = retry
         self.patterns = patterns
+        self.probe = probe
+        self.use_udev = use_udev
         self._configured: list[ReaderWorker] = []
-        self._detected: dict[str, ReaderWorker] = {}
-        self._failed: dict[str, tuple[int, int] | None] = {}
+        self._detected: dict[str, ReaderWorker] = {}  # serial name or "pcsc:<reader name>" → worker
+        self._failed: dict[str, tuple[tuple[int, ...] | None, float]] = {}  # real node → (identity, retry at)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._watcher: DeviceWatcher | None = None
         self._lock = threading.Lock()
+
+    def options_for(self, driver: str) -> dict[str, Any]:
+        """Per-driver options; an alias (``pn532``) also finds those of its driver (``pn532uart``)."""
+        cls = drivers().get(driver)
+        merged = dict(self.options.get(cls.driver, {})) if cls is not None else {}
+        merged.update(self.options.get(driver, {}))
+        return merged
 
     def start(self) -> None:
         for connect in self.connect:
             try:
-                reader = open_reader(connect, self.options.get(connect.split(":", 1)[0], {}))
+                driver, _ = parse_connect(connect)
+                reader = open_reader(connect, self.options_for(driver))
             except ValueError as exc:
                 log.error("reader %s: %s", connect, exc)
                 continue
             self._configured.append(ReaderWorker(reader, self.sink, self.retry).start())
         if self.auto_detect:
+            self._watcher = DeviceWatcher(self.patterns, self.use_udev)
+            log.debug("reader auto-detection: watching with %s", self._watcher.sources or ["a periodic scan"])
             self._thread = threading.Thread(target=self._scan_loop, name="reader-detect", daemon=True)
             self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        if self._watcher is not None:
+            self._watcher.wake()
         if self._thread:
             self._thread.join(5)
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
         for w in self.workers():
             w.stop()
 
@@ -78,43 +104,60 @@ class ReaderManager:
         return None
 
     def infos(self) -> list[ReaderInfo]:
-        return [w.info for w in self.workers() if w.info is not None]
+        return [info for w in self.workers() if (info := w.info) is not None]
 
     # --- auto-detection ---------------------------------------------------
-    def _in_use(self) -> set[str]:
-        return {os.path.realpath(w.reader.path) for w in self.workers()}
-
     def _scan_loop(self) -> None:
+        assert self._watcher is not None
         while not self._stop.is_set():
             try:
                 self.scan_once()
             except Exception:
                 log.exception("reader auto-detection failed")
-            self._stop.wait(self.scan_interval)
+            self._watcher.wait(self.scan_interval)
 
     def scan_once(self) -> None:
-        """One pass: prune detected readers whose node is gone, probe nodes nobody serves yet; PC/SC too."""
+        """One pass: PC/SC readers, then prune vanished serial readers and probe new serial nodes."""
         self._scan_pcsc()
+        self._prune_serial()
+        self._scan_serial()
+
+    def _in_use(self) -> set[str]:
+        return {_device_of(w.reader.driver, w.reader.path) for w in self.workers()}
+
+    def _prune_serial(self) -> None:
         with self._lock:
-            gone = [path for path in self._detected if not path.startswith("pcsc:") and not os.path.exists(path)]
-            stopped = [self._detected.pop(path) for path in gone]
-        for worker in stopped:  # pruned: the device node vanished (a quick replug is the worker's own job)
+            gone = [name for name in self._detected if not name.startswith(PCSC_PREFIX) and not os.path.exists(name)]
+            stopped = [self._detected.pop(name) for name in gone]
+        for worker in stopped:
+            log.info("reader on %s unplugged", worker.reader.path)
             worker.stop()
-        nodes = sorted({p for pattern in self.patterns for p in glob.glob(pattern) if os.path.exists(p)})
-        for path in [p for p in self._failed if not os.path.exists(p)]:
-            del self._failed[path]
+
+    def _scan_serial(self) -> None:
+        candidates = serial_candidates(self.patterns)
+        for real in [r for r in self._failed if r not in candidates]:
+            del self._failed[real]
         used = self._in_use()
-        for node in nodes:
-            real = os.path.realpath(node)
-            if real in used or (node in self._failed and self._failed[node] == _node_id(node)):
+        now = time.monotonic()
+        for real, name in candidates.items():
+            if real in used or self._stop.is_set():
                 continue
-            if self._probe(node):
-                reader = open_reader(f"pn532uart:{node}", self.options.get("pn532uart", {}))
+            identity = node_identity(real)
+            failed = self._failed.get(real)
+            if failed is not None and failed[0] == identity and now < failed[1]:
+                continue
+            result = self.probe(name)
+            if result is Probe.PN532:
+                self._failed.pop(real, None)
+                reader = open_reader(f"pn532uart:{name}", self.options_for("pn532uart"))
+                log.info("PN532 found on %s", name)
                 with self._lock:
-                    self._detected[node] = ReaderWorker(reader, self.sink, self.retry).start()
+                    self._detected[name] = ReaderWorker(reader, self.sink, self.retry).start()
                 used.add(real)
-            else:
-                self._failed[node] = _node_id(node)
+            elif result is not Probe.GONE:
+                retry_at = now + BUSY_RETRY if result is Probe.BUSY else float("inf")
+                self._failed[real] = (identity, retry_at)
+                log.debug("no PN532 on %s (%s)", name, result.value)
 
     def _scan_pcsc(self) -> None:
         """ACR122U readers come and go in pcscd's reader list (nothing to probe: pcscd knows what they are)."""
@@ -123,27 +166,13 @@ class ReaderManager:
         except ImportError:
             return
         names = {n for n in list_pcsc_readers() if "acr122" in n.lower()}
-        key = "pcsc:{}".format
         with self._lock:
-            gone = [k for k in self._detected if k.startswith("pcsc:") and k[5:] not in names]
+            gone = [k for k in self._detected if k.startswith(PCSC_PREFIX) and k[len(PCSC_PREFIX):] not in names]
             stopped = [self._detected.pop(k) for k in gone]
         for worker in stopped:
             worker.stop()
         served = {w.reader.path for w in self.workers() if w.reader.driver in ("acr122", "pcsc")}
         for name in sorted(names - served):
-            reader = open_reader(f"acr122:{name}", self.options.get("acr122", {}))
+            reader = open_reader(f"acr122:{name}", self.options_for("acr122"))
             with self._lock:
-                self._detected[key(name)] = ReaderWorker(reader, self.sink, self.retry).start()
-
-    def _probe(self, path: str) -> bool:
-        reader = open_reader(f"pn532uart:{path}")
-        try:
-            reader.open()
-        except (ReaderError, ValueError, OSError) as exc:
-            log.debug("probe %s: no PN532 (%s)", path, exc)
-            return False
-        else:
-            reader.close()
-            return True
-        finally:
-            reader.dispose()
+                self._detected[PCSC_PREFIX + name] = ReaderWorker(reader, self.sink, self.retry).start()
