@@ -1,6 +1,9 @@
 """The files tagd installs into the system (udev rules, modprobe blacklist, systemd unit) and where they go.
 
 Found in the source checkout's ``udev/`` or, for an installed package, in ``<prefix>/share/tagd/udev``.
+The systemd unit is optional (installed when shipped). udev is reloaded and the tty/usb devices
+re-triggered only when installing into the running system (``root`` is ``/``): a ``--root`` install
+prepares an image or a test tree, whose udev is not ours to poke.
 """
 
 from __future__ import annotations
@@ -10,34 +13,48 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 FILES = {
     "60-tagd.rules": "etc/udev/rules.d/60-tagd.rules",
     "blacklist-tagd-pn533.conf": "etc/modprobe.d/blacklist-tagd-pn533.conf",
     "tagd.service": "etc/systemd/system/tagd.service",
 }
+REQUIRED = ("60-tagd.rules", "blacklist-tagd-pn533.conf")
+RELOAD = (["udevadm", "control", "--reload"],
+          ["udevadm", "trigger", "--subsystem-match=tty", "--subsystem-match=usb"])
 
 
 def source_dir() -> Path:
     for candidate in (Path(__file__).resolve().parent.parent / "udev", Path(sys.prefix) / "share" / "tagd" / "udev"):
-        if (candidate / "60-tagd.rules").is_file():
+        if all((candidate / name).is_file() for name in REQUIRED):
             return candidate
     raise FileNotFoundError("tagd's udev files are missing (expected udev/ in the source or share/tagd/udev)")
 
 
-def install(root: str = "/", dry_run: bool = False, out=print) -> int:
-    """Copy the files under ``root``; then reload udev when installing into the real system."""
+def install(root: str = "/", dry_run: bool = False, out: Callable[[str], None] = print,
+            reload: bool | None = None, run: Callable[..., object] = subprocess.run,
+            which: Callable[[str], str | None] = shutil.which) -> int:
+    """Copy the files under ``root``; then reload udev (by default only when ``root`` is ``/``)."""
     src = source_dir()
     for name, dest in FILES.items():
+        if not (src / name).is_file():
+            out(f"skip {name}: not shipped with this tagd")
+            continue
         target = Path(root) / dest
         out(f"{'would install' if dry_run else 'install'} {src / name} -> {target}")
         if not dry_run:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src / name, target)
             os.chmod(target, 0o644)
-    if not dry_run and os.path.abspath(root) == "/" and shutil.which("udevadm"):
-        for argv in (["udevadm", "control", "--reload"], ["udevadm", "trigger", "--subsystem-match=tty",
-                                                         "--subsystem-match=usb"]):
-            subprocess.run(argv, check=False)
-        out("udev rules reloaded; re-plug the reader (and reboot once if the pn533 modules were loaded)")
+    if reload is None:
+        reload = os.path.abspath(root) == "/"
+    if dry_run or not reload:
+        return 0
+    if not which("udevadm"):
+        out("udevadm not found: re-plug the reader (or reboot) for the rules to apply")
+        return 0
+    for argv in RELOAD:
+        run(list(argv), check=False)
+    out("udev rules reloaded; re-plug the reader (and reboot once if the pn533 modules were loaded)")
     return 0
