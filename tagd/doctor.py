@@ -1,24 +1,30 @@
 """`tagd doctor`: find what stops a reader from working, and say how to fix it.
 
-Every check reads the system through a :class:`System` (a root prefix plus a few probes), so the tests
-run the same checks against a fake root filesystem. Each check gives ok/FAIL, what it saw and the fix.
+Every check reads the system through a :class:`System`: files under a root prefix (``/dev``, ``/etc/group``,
+``/etc/passwd``, ``/proc``, ``/sys/module``, ``/run/pcscd``, ``/etc/udev/rules.d``, ``/etc/modprobe.d``) plus
+a few probes that cannot be files (stat of a device node, binding a port, connecting to the core, importing
+pyscard). Tests swap the probes and build a fake root, so the checks that run on a user's machine are the
+ones tested. Each check gives ok/FAIL, what it saw, and the command that fixes it.
 """
 
 from __future__ import annotations
 
 import getpass
 import glob
-import grp
 import os
 import socket
 import stat as statmod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 from urllib.parse import urlparse
 
 SERIAL_GLOBS = ("dev/ttyUSB*", "dev/ttyACM*", "dev/tagd-pn532*")
 KERNEL_NFC_MODULES = ("pn533_usb", "pn533", "nfc")
+RULES = "etc/udev/rules.d/60-tagd.rules"
+BLACKLIST = "etc/modprobe.d/blacklist-tagd-pn533.conf"
+PCSCD_SOCKET = "run/pcscd/pcscd.comm"
+DEFAULT_LISTEN = "127.0.0.1:7497"
 
 
 @dataclass
@@ -30,7 +36,7 @@ class Result:
 
 
 def _port_in_use(host: str, port: int) -> bool:
-    with socket.socket() as s:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
@@ -47,7 +53,7 @@ def _reachable(host: str, port: int) -> str | None:
         return exc.strerror or str(exc)
 
 
-def _pyscard_ok() -> str | None:
+def _pyscard_error() -> str | None:
     try:
         import smartcard.scard  # noqa: F401
     except Exception as exc:  # ImportError, or a broken build
@@ -60,120 +66,157 @@ class System:
     root: str = "/"
     user: str = field(default_factory=getpass.getuser)
     stat: Callable[[str], os.stat_result] = os.stat
-    group_name: Callable[[int], str] = lambda gid: grp.getgrgid(gid).gr_name
     port_in_use: Callable[[str, int], bool] = _port_in_use
     reachable: Callable[[str, int], str | None] = _reachable
-    pyscard_error: Callable[[], str | None] = _pyscard_ok
+    pyscard_error: Callable[[], str | None] = _pyscard_error
 
     def path(self, rel: str) -> Path:
         return Path(self.root) / rel
 
-    def user_groups(self) -> set[str]:
-        groups = set()
+    def shown(self, path: str | Path) -> str:
+        return "/" + os.path.relpath(path, self.root)
+
+    def _table(self, rel: str) -> list[list[str]]:
         try:
-            for line in self.path("etc/group").read_text().splitlines():
-                parts = line.split(":")
-                if len(parts) >= 4 and self.user in parts[3].split(","):
-                    groups.add(parts[0])
+            return [line.split(":") for line in self.path(rel).read_text().splitlines() if line.strip()]
         except OSError:
-            pass
+            return []
+
+    def group_name(self, gid: int) -> str:
+        for row in self._table("etc/group"):
+            if len(row) >= 3 and row[2] == str(gid):
+                return row[0]
+        return str(gid)
+
+    def user_groups(self) -> set[str]:
+        """The user's groups as the root's /etc/group and /etc/passwd (primary group) say."""
+        groups = {row[0] for row in self._table("etc/group") if len(row) >= 4 and self.user in row[3].split(",")}
+        for row in self._table("etc/passwd"):
+            if len(row) >= 4 and row[0] == self.user and row[3].isdigit():
+                groups.add(self.group_name(int(row[3])))
         return groups
+
+    def process_running(self, name: str) -> bool:
+        for comm in glob.glob(str(self.path("proc/*/comm"))):
+            try:
+                if Path(comm).read_text().strip() == name:
+                    return True
+            except OSError:
+                continue
+        return False
 
 
 def check_serial(sys_: System) -> list[Result]:
     nodes = sorted({p for g in SERIAL_GLOBS for p in glob.glob(str(sys_.path(g)))})
     if not nodes:
-        return [Result("serial ports", True, "no USB serial ports (fine if you use an ACR122U)")]
+        return [Result("serial ports", True, "no USB serial ports (fine with an ACR122U; plug a PN532 in to check it)")]
     out = []
     groups = sys_.user_groups()
     for node in nodes:
-        shown = "/" + os.path.relpath(node, sys_.root)
+        shown = sys_.shown(node)
         try:
             st = sys_.stat(node)
         except OSError as exc:
-            out.append(Result(f"serial {shown}", False, f"cannot stat: {exc}", "re-plug the reader"))
+            out.append(Result(f"serial {shown}", False, f"cannot stat: {exc.strerror or exc}",
+                              "re-plug the reader; if this is a stale tagd-pn532 link, sudo udevadm trigger"))
             continue
-        group = sys_.group_name(st.st_gid)
-        rw_group = st.st_mode & (statmod.S_IRGRP | statmod.S_IWGRP) == (statmod.S_IRGRP | statmod.S_IWGRP)
-        rw_other = st.st_mode & (statmod.S_IROTH | statmod.S_IWOTH) == (statmod.S_IROTH | statmod.S_IWOTH)
-        if sys_.user == "root" or rw_other or (rw_group and group in groups):
-            out.append(Result(f"serial {shown}", True, f"group {group}, mode {oct(st.st_mode & 0o777)}: accessible"))
+        group, mode = sys_.group_name(st.st_gid), statmod.S_IMODE(st.st_mode)
+        rw = statmod.S_IRGRP | statmod.S_IWGRP
+        if sys_.user == "root" or mode & 0o006 == 0o006 or (mode & rw == rw and group in groups):
+            out.append(Result(f"serial {shown}", True, f"group {group}, mode {mode:04o}: {sys_.user} can use it"))
+        elif mode & rw != rw:
+            out.append(Result(f"serial {shown}", False, f"group {group}, mode {mode:04o}: the group cannot read and write it",
+                              "sudo tagd install-udev (gives plugdev read/write on reader ports), then re-plug"))
         else:
             out.append(Result(f"serial {shown}", False,
-                              f"owned by group {group} (mode {oct(st.st_mode & 0o777)}); {sys_.user} is not in it",
+                              f"group {group} (mode {mode:04o}); {sys_.user} is not in group {group}",
                               f"sudo usermod -aG {group} {sys_.user}  (then log out and in), or sudo tagd install-udev "
-                              f"for the plugdev rules"))
+                              f"and join plugdev"))
     return out
 
 
 def check_kernel_modules(sys_: System) -> Result:
     loaded = set()
     try:
-        for line in sys_.path("proc/modules").read_text().splitlines():
-            loaded.add(line.split(" ", 1)[0])
+        loaded = {line.split(" ", 1)[0] for line in sys_.path("proc/modules").read_text().splitlines()}
     except OSError:
         pass
     loaded |= {m for m in KERNEL_NFC_MODULES if sys_.path(f"sys/module/{m}").is_dir()}
     bad = [m for m in KERNEL_NFC_MODULES if m in loaded]
     if bad:
-        return Result("kernel NFC modules", False, f"loaded: {', '.join(bad)} — they grab the ACR122U (LIBUSB_ERROR_BUSY)",
+        return Result("kernel NFC modules", False,
+                      f"loaded: {', '.join(bad)}: they grab the ACR122U, pcscd then fails with LIBUSB_ERROR_BUSY",
                       "sudo tagd install-udev (blacklists them), then sudo modprobe -r " + " ".join(bad))
     return Result("kernel NFC modules", True, "pn533/nfc not loaded")
 
 
 def check_pcsc(sys_: System) -> list[Result]:
-    out = []
-    sock = sys_.path("run/pcscd/pcscd.comm")
+    sock = sys_.path(PCSCD_SOCKET)
     if sock.exists():
-        out.append(Result("pcscd", True, "running (socket /run/pcscd/pcscd.comm)"))
+        pcscd = Result("pcscd", True, f"running (socket /{PCSCD_SOCKET})")
+    elif sys_.process_running("pcscd"):
+        pcscd = Result("pcscd", True, "running (process found; no socket at the usual place)")
     else:
-        out.append(Result("pcscd", False, "not running (no /run/pcscd/pcscd.comm)",
-                          "sudo apt install pcscd libccid && sudo systemctl enable --now pcscd"))
+        pcscd = Result("pcscd", False, f"not running (no /{PCSCD_SOCKET}, no pcscd process): the ACR122U needs it",
+                       "sudo apt install pcscd libccid && sudo systemctl enable --now pcscd.socket")
     err = sys_.pyscard_error()
-    out.append(Result("pyscard", err is None, "importable" if err is None else f"cannot import: {err}",
-                      "" if err is None else "sudo apt install libpcsclite-dev && pip install 'tagd[pcsc]'"))
+    pyscard = Result("pyscard", err is None, "importable" if err is None else f"cannot import: {err}",
+                     "" if err is None else "sudo apt install libpcsclite-dev && pip install 'tagd[pcsc]'")
+    return [pcscd, pyscard]
+
+
+def check_installed_files(sys_: System) -> list[Result]:
+    out = []
+    for rel, what in ((RULES, "udev rules"), (BLACKLIST, "pn533 blacklist")):
+        ok = sys_.path(rel).is_file()
+        out.append(Result(what, ok, f"/{rel} {'installed' if ok else 'missing'}", "" if ok else "sudo tagd install-udev"))
     return out
 
 
-def check_udev(sys_: System) -> Result:
-    rules = sys_.path("etc/udev/rules.d/60-tagd.rules")
-    if rules.is_file():
-        return Result("udev rules", True, "/etc/udev/rules.d/60-tagd.rules installed")
-    return Result("udev rules", False, "/etc/udev/rules.d/60-tagd.rules missing", "sudo tagd install-udev")
-
-
-def check_config(sys_: System, config_path: str | None) -> tuple[Result, object | None]:
+def check_config(config_path: str | None) -> tuple[Result, Any]:
     from tagd.daemon.config import ConfigError, default_config_path, load_config
 
-    path = config_path or str(default_config_path())
+    path = str(config_path or default_config_path())
     try:
         config = load_config(path)
     except ConfigError as exc:
-        return Result("config", False, str(exc), f"edit {path}"), None
+        return Result("config", False, str(exc), f"edit {path} (see the key and reason above)"), None
     exists = os.path.exists(path)
     return Result("config", True, f"{path} is valid" if exists else f"{path} absent: defaults apply"), config
 
 
-def check_port(sys_: System, config) -> Result:
-    listen = config.api.listen if config is not None else "127.0.0.1:7497"
-    host, _, port = listen.rpartition(":")
-    if int(port) and sys_.port_in_use(host.strip("[]"), int(port)):
-        return Result("API port", False, f"{listen} is in use by another program (or tagd is already running)",
-                      "stop the other program, or set [api] listen to a free port")
+def _zaparoo_endpoints(config: Any) -> list[tuple[str, int]]:
+    out = []
+    for core in getattr(config, "core", None) or []:
+        if core.type == "zaparoo":
+            url = urlparse(str(core.url))
+            out.append((url.hostname or "", url.port or (443 if url.scheme == "wss" else 7497)))
+    return out
+
+
+def check_port(sys_: System, config: Any) -> Result:
+    listen = config.api.listen if config is not None else DEFAULT_LISTEN
+    host, _, port_text = listen.rpartition(":")
+    host, port = host.strip("[]"), int(port_text)
+    if port and sys_.port_in_use(host, port):
+        local_core = [f"{h}:{p}" for h, p in _zaparoo_endpoints(config) if p == port
+                      and h in ("127.0.0.1", "localhost", "::1", host)]
+        why = f"Zaparoo Core ({local_core[0]}) listens there" if local_core else \
+            "another program (or a running tagd) listens there"
+        return Result("API port", False, f"{listen} is in use: {why}",
+                      "stop the other program, or set [api] listen to a free port, e.g. listen = \"127.0.0.1:7498\"")
     return Result("API port", True, f"{listen} is free")
 
 
-def check_cores(sys_: System, config) -> list[Result]:
+def check_cores(sys_: System, config: Any) -> list[Result]:
+    targets = [("core", h, p) for h, p in _zaparoo_endpoints(config)]
+    targets += [("MQTT broker", c.host, c.port) for c in getattr(config, "core", None) or [] if c.type == "mqtt"]
     out = []
-    for core in getattr(config, "core", []) or []:
-        if core.type != "zaparoo":
-            continue
-        url = urlparse(str(core.url))
-        port = url.port or (443 if url.scheme == "wss" else 7497)
-        err = sys_.reachable(url.hostname or "", port)
-        out.append(Result(f"core {url.hostname}:{port}", err is None,
-                          "reachable" if err is None else f"not reachable: {err}",
-                          "" if err is None else "is Zaparoo Core running there? check the [[core]] url and the network"))
+    for what, host, port in targets:
+        err = sys_.reachable(host, port)
+        fix = "" if err is None else (f"is Zaparoo Core running on {host}? check the [[core]] url and the network"
+                                      if what == "core" else f"is the broker running on {host}:{port}? check [[core]] host/port")
+        out.append(Result(f"{what} {host}:{port}", err is None, "reachable" if err is None else f"not reachable: {err}", fix))
     return out
 
 
@@ -181,15 +224,16 @@ def run_checks(sys_: System, config_path: str | None = None) -> list[Result]:
     results = check_serial(sys_)
     results.append(check_kernel_modules(sys_))
     results += check_pcsc(sys_)
-    results.append(check_udev(sys_))
-    cfg_result, config = check_config(sys_, config_path)
+    results += check_installed_files(sys_)
+    cfg_result, config = check_config(config_path)
     results.append(cfg_result)
     results.append(check_port(sys_, config))
     results += check_cores(sys_, config)
     return results
 
 
-def report(results: list[Result], out=print) -> int:
+def report(results: list[Result], out: Callable[[str], None] = print) -> int:
+    """Print one line per check (and its fix when it failed); 0 only when every check passed."""
     for r in results:
         out(f"{'ok  ' if r.ok else 'FAIL'}  {r.name}: {r.detail}")
         if not r.ok and r.fix:
