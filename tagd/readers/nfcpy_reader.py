@@ -2,20 +2,20 @@
 
 ``nfcpy:usb``, ``nfcpy:usb:054c:06c3``, ``nfcpy:tty:USB0:pn532``. nfcpy finds and senses the tag; for
 Type 2 tags tagd reads the memory itself (only the pages the NDEF TLV needs) and decodes it exactly
-like its own drivers do, so tokens are identical whichever driver read them. Sensing runs in short
-``connect`` slices so that interrupt() and stop take effect within ~0.2 s.
+like its own drivers do, so tokens are identical whichever driver read them. Each poll() is one
+``connect`` sense round (``iterations=1``) and a 0.1 s pause, so interrupt() and stop take effect within
+one round; option ``targets`` (e.g. ``["106A"]``) narrows what is sensed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any
 
 from tagd.ndef import type2
 from tagd.ndef.decode import decode_tag
-from tagd.ndef.records import NdefError, message_to_text
+from tagd.ndef.records import message_to_text
 from tagd.readers.base import Capability, Reader, ReaderError, ReaderEvent, ReaderInfo, TagGone, TagSeen, \
     WriteError, WriteRequest, register, wait_for_tag
 from tagd.token import TYPE_NTAG, Token, normalize_uid
@@ -23,6 +23,7 @@ from tagd.token import TYPE_NTAG, Token, normalize_uid
 log = logging.getLogger(__name__)
 
 PRESENCE_INTERVAL = 0.1
+SENSE_PAUSE = 0.1  # between sense rounds while no tag is there
 
 
 @register
@@ -61,11 +62,14 @@ class NfcpyReader(Reader):
     def interrupt(self) -> None:
         self._wake.set()
 
-    def _sense(self, deadline: float) -> Any:
-        start = time.monotonic()
+    def _sense(self) -> Any:
+        """One sense round (iterations=1: nfcpy's default of 5 rounds 0.5 s apart would hold poll() for 2 s)."""
+        rounds = iter((False,))
+        options = {"on-connect": lambda t: False, "beep-on-connect": False, "iterations": 1, "interval": 0.0}
+        if "targets" in self.options:
+            options["targets"] = list(self.options["targets"])
         try:
-            tag = self.clf.connect(rdwr={"on-connect": lambda t: False, "beep-on-connect": False},
-                                   terminate=lambda: self._wake.is_set() or time.monotonic() - start > deadline)
+            tag = self.clf.connect(rdwr=options, terminate=lambda: next(rounds, True) or self._wake.is_set())
         except (IOError, OSError) as exc:
             raise ReaderError(f"nfcpy: {exc}") from None
         return tag if tag not in (None, False, True) else None
@@ -84,10 +88,12 @@ class NfcpyReader(Reader):
                 return []
             self.tag = None
             return [TagGone(self.info.reader_id)]
-        tag = self._sense(0.2)
-        self._wake.clear()
+        tag = self._sense()
         if tag is None:
+            self._wake.wait(SENSE_PAUSE)  # not a busy loop: one sense round, then a pause (cut short by interrupt)
+            self._wake.clear()
             return []
+        self._wake.clear()
         self.tag = tag
         return [self._seen(tag)]
 
@@ -109,7 +115,7 @@ class NfcpyReader(Reader):
                     import ndef
                     message = b"".join(ndef.message_encoder(tag.ndef.records))
                     data, text = message.hex(), message_to_text(message)
-            except (NdefError, Exception) as exc:
+            except Exception as exc:  # NdefError, or nfcpy's own errors for a tag that left
                 log.info("nfcpy %s: NDEF of %s unreadable: %s", self.path, uid.hex(), exc)
             token = Token(type=TYPE_NTAG if tag.type == "Type2Tag" else tag.type, uid=uid.hex(), text=text, data=data,
                           readerId=self.info.reader_id, source=self.info.connect_string)
@@ -133,8 +139,9 @@ class NfcpyReader(Reader):
 
         def sensed(left: float) -> bool:
             if self.tag is None:
-                self.tag = self._sense(min(0.3, max(0.05, left)))
-                self._wake.clear()
+                self.tag = self._sense()
+                if self.tag is None:
+                    request.cancel.wait(min(SENSE_PAUSE, left))
             return self.tag is not None
 
         wait_for_tag(request, sensed)

@@ -15,9 +15,10 @@ from tagd.sim.pn532 import Pn532Emulator
 @pytest.fixture
 def nfcpy_emulator():
     try:
-        import nfc  # noqa: F401
+        import nfc
     except ImportError:
-        need(False, "nfcpy is not installed (extra 'nfcpy')")
+        nfc = None
+    need(nfc is not None, "nfcpy is not installed (extra 'nfcpy')")
     need(os.access("/dev", os.W_OK), "needs write access to /dev to link the pty (run as root)")
     name = f"tagdnfc{uuid.uuid4().hex[:6]}"
     emu = Pn532Emulator()
@@ -75,3 +76,36 @@ async def test_nfcpy_reader_feeds_the_daemon_pipeline(nfcpy_emulator, tmp_path):
         assert d.reader_infos()[0].driver == "nfcpy"
     finally:
         await d.stop()
+
+
+def test_nfcpy_reader_lost_on_unplug_and_back_on_replug(nfcpy_emulator):
+    from tagd.readers.base import ReaderLost, open_reader
+
+    emu, connect = nfcpy_emulator
+    events = Events()
+    worker = ReaderWorker(open_reader(connect), events.put, retry=0.1).start()
+    try:
+        events.wait(ReaderAdded)
+        emu.unplug()
+        assert events.wait(ReaderLost).reason
+        emu.replug()
+        events.wait(ReaderAdded)
+        emu.place(FIXTURES / "snes-ntag215.nfc")
+        assert events.wait(TagSeen).token.text == "**launch.system:snes"
+    finally:
+        worker.stop()
+
+
+def test_nfcpy_stop_returns_quickly_while_sensing(nfcpy_emulator):
+    import time
+
+    from tagd.readers.base import open_reader
+
+    emu, connect = nfcpy_emulator
+    events = Events()
+    worker = ReaderWorker(open_reader(connect), events.put).start()
+    events.wait(ReaderAdded)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    worker.stop()
+    assert time.monotonic() - t0 < 1.0 and not worker._thread.is_alive()
