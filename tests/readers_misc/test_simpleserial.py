@@ -163,3 +163,33 @@ def test_zaparoo_driver_name_simple_serial_is_accepted():
     reader = open_reader("simple_serial:/dev/ttyUSB9")
     assert isinstance(reader, SimpleSerialReader)
     reader.dispose()
+
+
+async def test_simple_serial_reader_feeds_the_daemon_pipeline(tmp_path):
+    import asyncio
+
+    from tagd.daemon.config import Config
+    from tagd.daemon.service import Daemon
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    config = Config.model_validate({"readers": {"auto_detect": False}, "database": str(tmp_path / "t.db"),
+                                    "api": {"listen": "127.0.0.1:0"}})
+    d = Daemon(config, tmp_path / "c.toml", extra_readers=[f"simpleserial:{os.ttyname(slave)}"])
+    await d.start()
+    try:
+        for _ in range(50):
+            if d.reader_infos():
+                break
+            await asyncio.sleep(0.05)
+        assert d.reader_infos()[0].driver == "simpleserial"
+        os.write(master, b"SCAN\tuid=04aa\ttext=**launch.system:snes\n")
+        for _ in range(50):
+            if d.store.history(1):
+                break
+            await asyncio.sleep(0.05)
+        assert d.store.history(1)[0].text == "**launch.system:snes"
+    finally:
+        await d.stop()
+        os.close(master)
+        os.close(slave)
