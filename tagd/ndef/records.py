@@ -29,9 +29,17 @@ class NdefError(ValueError):
 
 def _records(message: bytes) -> list[Any]:
     try:
-        return list(ndef.message_decoder(bytes(message), errors="strict"))
+        return [_typed(r) for r in ndef.message_decoder(bytes(message), errors="strict")]
     except (ndef.DecodeError, ValueError, TypeError, KeyError, IndexError, UnicodeError) as exc:
         raise NdefError(f"invalid NDEF message: {exc}") from None
+
+
+def _typed(record: Any) -> Any:
+    """The record as its own class. ndeflib 0.3 forgets its known types after decoding a Smart Poster, so
+    a later record of a known type comes back as a plain Record; decoding it on its own fixes that."""
+    if type(record) is not ndef.Record or not record.type:
+        return record
+    return next(iter(ndef.message_decoder(b"".join(ndef.message_encoder([record])), errors="strict")))
 
 
 def _describe_record(record: Any) -> dict[str, Any]:

@@ -87,20 +87,20 @@ def kind_from_version(version: bytes | None) -> str | None:
     return None
 
 
-def _kind_guess(memory: bytes, version: bytes | None, hint: str | None) -> Type2Kind | None:
-    """GET_VERSION, else the caller's kind (a dump file's device type), else the CC size byte, else the
-    image size. A CC naming a kind smaller than the image itself is wrong (real tags carry wrong CCs):
-    then the image size decides."""
+def _kind_guess(memory: bytes, version: bytes | None, hint: str | None) -> tuple[Type2Kind | None, bool]:
+    """(kind, whether the chip's size is known for sure): GET_VERSION, else the caller's kind (a dump file's
+    device type), else the CC size byte, else the image size. A CC naming a kind smaller than the image
+    itself is wrong (real tags carry wrong CCs): then the image size decides."""
     named = kind_from_version(version) or (hint if hint in TYPE2_KINDS else None)
     if named:
-        return TYPE2_KINDS[named]
+        return TYPE2_KINDS[named], True
     by_size = next((k for k in TYPE2_KINDS.values() if k.pages * PAGE == len(memory)
                     and k.name != "ultralight_ev1"), None)
     if memory[12] == 0xE1:
         by_cc = next((k for k in TYPE2_KINDS.values() if k.cc_size == memory[14]), None)
         if by_cc and (by_size is None or by_cc.pages >= by_size.pages):
-            return by_cc
-    return by_size
+            return by_cc, False
+    return by_size, by_size is not None
 
 
 class Type2Memory:
@@ -111,7 +111,7 @@ class Type2Memory:
             raise Type2Error(f"a Type 2 image needs at least 16 bytes (pages 0-3), got {len(memory)}")
         self.memory = bytes(memory)
         self.version = version
-        self._kind = _kind_guess(self.memory, version, kind)
+        self._kind, self._size_known = _kind_guess(self.memory, version, kind)
 
     # --- identity ---------------------------------------------------------
     @property
@@ -162,8 +162,9 @@ class Type2Memory:
         limit = len(self.memory)
         if self._kind:
             limit = min(limit, (self._kind.user_end + 1) * PAGE)
-        if self.is_ndef and self.cc[2] and not kind_from_version(self.version):
-            # without GET_VERSION the CC is all we know; with it, the chip's real size wins (CCs are often wrong)
+        if self.is_ndef and self.cc[2] and not self._size_known:
+            # without GET_VERSION (or a whole image) the CC is all we know; with it, the chip's real size wins
+            # (CCs are often wrong)
             limit = min(limit, DATA_START + self.cc[2] * 8)
         return max(limit, DATA_START)
 

@@ -99,3 +99,9 @@ def test_nfc_forum_empty_record_is_empty_text():
 
 def test_text_message_is_one_utf8_text_record_in_english():
     assert text_message("test") == bytes.fromhex("D101075402656E74657374")
+
+
+def test_records_after_a_smart_poster_keep_their_types():
+    # ndeflib 0.3 decodes known types after a Smart Poster as plain Records; describe() must not care
+    got = describe(enc(ndef.SmartposterRecord("https://a.b"), ndef.TextRecord("t"), ndef.SmartposterRecord("https://c.d")))
+    assert [r["type"] for r in got] == ["smartposter", "text", "smartposter"] and got[2]["uri"] == "https://c.d"

@@ -1,5 +1,6 @@
-"""Text → write plan applied to a blank image → decode gives the same text and data, for every kind;
-a write cut at any point reads as the old text or empty, never as a truncated message."""
+"""Text → text_message → plan_write applied to blank_image → decode gives the same text and data, for every
+kind and every length up to capacity; a write cut at any point reads as empty (or the old text), never as a
+truncated message; one byte more than fits is refused before any write."""
 
 import pytest
 from hypothesis import assume, given, strategies as st
@@ -11,8 +12,9 @@ from tagd.ndef.tlv import header_size
 
 UID7 = bytes.fromhex("04a1b2c3d4e5f6")
 UID4 = bytes.fromhex("a1b2c3d4")
-TYPE2 = ["ultralight", "ntag213", "ntag215", "ntag216"]
-CLASSIC = ["classic1k", "classic4k"]
+TYPE2 = ["ultralight", "ultralight_ev1", "ntag213", "ntag215", "ntag216"]
+CLASSIC = ["classicmini", "classic1k", "classic4k"]
+PRINTABLE = st.characters(min_codepoint=32, max_codepoint=126)
 
 
 def capacity_for_text(kind: str) -> int:
@@ -49,14 +51,15 @@ def decode(kind: str, image: bytes):
 
 @pytest.mark.parametrize("kind", TYPE2 + CLASSIC)
 @given(data=st.data())
-def test_any_text_up_to_capacity_round_trips(kind, data):
+def test_any_text_up_to_capacity_round_trips_and_a_torn_write_reads_empty_or_whole(kind, data):
     n = data.draw(st.integers(0, capacity_for_text(kind)))
-    text = data.draw(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min_size=n, max_size=n))
+    text = data.draw(st.text(alphabet=PRINTABLE, min_size=n, max_size=n))
     writes, apply = write(kind, blank(kind), text)
     got = decode(kind, apply(blank(kind), writes))
-    assert got.text == text
-    assert got.data == text_message(text).hex()
-    assert got.errors == []
+    assert (got.text, got.data, got.errors) == (text, text_message(text).hex(), [])
+    torn = decode(kind, apply(blank(kind), writes[:data.draw(st.integers(0, len(writes) - 1))]))
+    assert torn.text in ("", text)  # a half-formatted Classic card may also say "no NDEF message"
+    assert not any("TLV" in e or "invalid" in e for e in torn.errors)
 
 
 @pytest.mark.parametrize("kind", TYPE2 + CLASSIC)
@@ -115,3 +118,10 @@ def test_unformatted_ultralight_gets_a_capability_container():
     writes = type2.plan_write(bytes(img), text_message("hi"))
     assert writes[0] == type2.PageWrite(3, bytes.fromhex("E1100600"))
     assert decode("ultralight", type2.apply_writes(bytes(img), writes)).text == "hi"
+
+
+def test_capacity_error_names_the_tag_its_room_and_the_bytes_needed():
+    with pytest.raises(type2.CapacityError) as err:
+        write("ntag213", blank("ntag213"), "a" * 140)
+    assert str(err.value) == ("the message needs 149 bytes but the NTAG213 holds 139 "
+                              "(147-byte NDEF message + 2-byte TLV header; 5 bytes go to control TLVs)")
