@@ -161,3 +161,30 @@ def test_install_into_an_unwritable_root_is_a_clear_error(tmp_path, capsys):
     blocker.write_text("")
     assert main(["install-udev", "--root", str(blocker)]) == 1
     assert "tagd install-udev:" in capsys.readouterr().err
+
+
+def test_an_installed_wheels_data_files_are_found_outside_the_checkout(tmp_path, monkeypatch):
+    """A wheel puts the files in <scheme>/share/tagd/udev (venv, /usr/local, ~/.local for --user); the
+    distribution's RECORD says which, so install-udev finds them without the source tree."""
+    site_dir, share = tmp_path / "lib" / "site-packages", tmp_path / "share" / "tagd" / "udev"
+    info = site_dir / "tagd-9.9.dist-info"
+    info.mkdir(parents=True)
+    share.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tagd\nVersion: 9.9\n")
+    record = []
+    for name in system_files.FILES:
+        (share / name).write_text((UDEV / name).read_text())
+        record.append(f"../../share/tagd/udev/{name},,")
+    (info / "RECORD").write_text("\n".join(record) + "\n")
+    monkeypatch.syspath_prepend(str(site_dir))
+    monkeypatch.setattr(system_files, "CHECKOUT", tmp_path / "no-checkout")
+    assert system_files.source_dir() == share.resolve()
+    assert main(["install-udev", "--root", str(tmp_path / "root")]) == 0
+    assert (tmp_path / "root/etc/udev/rules.d/60-tagd.rules").read_text() == (UDEV / "60-tagd.rules").read_text()
+
+
+def test_missing_udev_files_name_where_they_were_looked_for(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(system_files, "candidate_dirs", lambda: [tmp_path / "a", tmp_path / "b"])
+    assert main(["install-udev", "--root", str(tmp_path / "root")]) == 1
+    err = capsys.readouterr().err
+    assert str(tmp_path / "a") in err and str(tmp_path / "b") in err
