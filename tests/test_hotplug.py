@@ -205,3 +205,38 @@ def test_watcher_wakes_on_a_matching_node_and_sleeps_otherwise(tmp_path):
         assert watcher.wait(5) is True
     finally:
         watcher.close()
+
+
+def test_watcher_uses_pyudev_when_installed(tmp_path):
+    from conftest import need
+
+    try:
+        import pyudev
+    except ImportError:
+        pyudev = None
+    need(pyudev is not None, "pyudev is not installed (extra 'udev')")
+    watcher = DeviceWatcher((str(tmp_path / "ttyUSB*"),))
+    try:
+        assert "udev" in watcher.sources
+        assert watcher.wait(0.1) is False  # no device change, no wake-up
+    finally:
+        watcher.close()
+
+
+def test_an_idle_manager_does_not_busy_loop(tmp_path, silent_pty):
+    import resource
+
+    _, slave = silent_pty
+    os.symlink(slave, tmp_path / "tagd-pn532-silent")
+    manager = ReaderManager(lambda ev: None, [], auto_detect=True, patterns=(str(tmp_path / "tagd-pn532*"),),
+                            probe=lambda p: Probe.SILENT)
+    manager.start()
+    try:
+        time.sleep(0.2)
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        time.sleep(1.0)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        assert cpu < 0.1, f"{cpu:.3f} s of CPU in 1 s idle"
+    finally:
+        manager.stop()
