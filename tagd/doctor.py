@@ -12,6 +12,7 @@ from __future__ import annotations
 import getpass
 import glob
 import os
+import re
 import socket
 import stat as statmod
 from dataclasses import dataclass, field
@@ -61,14 +62,33 @@ def _pyscard_error() -> str | None:
     return None
 
 
+def _invoking_user() -> str:
+    """The user whose access matters: under ``sudo tagd doctor`` that is the one who typed sudo, not root
+    (root can open every port, so checking root would hide the very problem the user has)."""
+    sudo_user = os.environ.get("SUDO_USER")
+    if sudo_user and sudo_user != "root" and os.geteuid() == 0:
+        return sudo_user
+    return getpass.getuser()
+
+
+def _shipped_dir() -> Path | None:
+    from tagd.system_files import source_dir
+
+    try:
+        return source_dir()
+    except FileNotFoundError:
+        return None
+
+
 @dataclass
 class System:
     root: str = "/"
-    user: str = field(default_factory=getpass.getuser)
+    user: str = field(default_factory=_invoking_user)
     stat: Callable[[str], os.stat_result] = os.stat
     port_in_use: Callable[[str, int], bool] = _port_in_use
     reachable: Callable[[str, int], str | None] = _reachable
     pyscard_error: Callable[[], str | None] = _pyscard_error
+    shipped_dir: Callable[[], Path | None] = _shipped_dir
 
     def path(self, rel: str) -> Path:
         return Path(self.root) / rel
@@ -165,11 +185,38 @@ def check_pcsc(sys_: System) -> list[Result]:
     return [pcscd, pyscard]
 
 
+_USB_ID = re.compile(r'ATTRS\{idVendor\}=="([0-9a-fA-F]{4})",\s*ATTRS\{idProduct\}=="([0-9a-fA-F]{4})"')
+
+
+def _usb_ids(text: str) -> set[str]:
+    return {f"{v.lower()}:{p.lower()}" for v, p in _USB_ID.findall(text)}
+
+
+def _blacklisted(text: str) -> set[str]:
+    return {parts[1] for line in text.splitlines() if len(parts := line.split()) >= 2 and parts[0] == "blacklist"}
+
+
 def check_installed_files(sys_: System) -> list[Result]:
+    """Installed, and covering what this tagd ships: an older copy may lack a newer reader's USB ID.
+
+    Only what is missing counts, so a hand-edited file that still covers everything passes."""
+    shipped = sys_.shipped_dir()
     out = []
-    for rel, what in ((RULES, "udev rules"), (BLACKLIST, "pn533 blacklist")):
-        ok = sys_.path(rel).is_file()
-        out.append(Result(what, ok, f"/{rel} {'installed' if ok else 'missing'}", "" if ok else "sudo tagd install-udev"))
+    for rel, what, wanted in ((RULES, "udev rules", _usb_ids), (BLACKLIST, "pn533 blacklist", _blacklisted)):
+        try:
+            installed = sys_.path(rel).read_text(errors="replace")
+        except OSError:
+            out.append(Result(what, False, f"/{rel} missing", "sudo tagd install-udev"))
+            continue
+        try:
+            lacking = sorted(wanted((shipped / os.path.basename(rel)).read_text()) - wanted(installed)) if shipped else []
+        except OSError:
+            lacking = []
+        if lacking:
+            out.append(Result(what, False, f"/{rel} is older than this tagd's: it lacks {', '.join(lacking)}",
+                              "sudo tagd install-udev (then re-plug the reader)"))
+        else:
+            out.append(Result(what, True, f"/{rel} installed"))
     return out
 
 
@@ -211,6 +258,8 @@ def check_port(sys_: System, config: Any) -> Result:
 def check_cores(sys_: System, config: Any) -> list[Result]:
     targets = [("core", h, p) for h, p in _zaparoo_endpoints(config)]
     targets += [("MQTT broker", c.host, c.port) for c in getattr(config, "core", None) or [] if c.type == "mqtt"]
+    if not targets:
+        return [Result("core", True, "no [[core]] with a network address configured: nothing to reach")]
     out = []
     for what, host, port in targets:
         err = sys_.reachable(host, port)

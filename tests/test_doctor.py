@@ -3,10 +3,14 @@ a healthy system exits 0."""
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
+from tagd import doctor
 from tagd.doctor import System, report, run_checks
+
+UDEV = Path(__file__).resolve().parent.parent / "udev"
 
 GIDS = {"dialout": 20, "plugdev": 46, "alice": 1000}
 
@@ -31,13 +35,14 @@ def make_root(tmp_path, *, tty_group="dialout", tty_mode=0o660, user_groups=("di
         (root / "run" / "pcscd").mkdir(parents=True)
         (root / "run" / "pcscd" / "pcscd.comm").write_text("")
     if rules:
-        (root / "etc/udev/rules.d/60-tagd.rules").write_text("# tagd\n")
+        (root / "etc/udev/rules.d/60-tagd.rules").write_text((UDEV / "60-tagd.rules").read_text())
     if blacklist:
-        (root / "etc/modprobe.d/blacklist-tagd-pn533.conf").write_text("blacklist pn533\n")
+        (root / "etc/modprobe.d/blacklist-tagd-pn533.conf").write_text((UDEV / "blacklist-tagd-pn533.conf").read_text())
     cfg = tmp_path / "config.toml"
     cfg.write_text(config)
     sys_ = System(root=str(root), user="alice", stat=lambda p: fake_stat(GIDS[tty_group], tty_mode),
-                  port_in_use=lambda h, p: False, reachable=lambda h, p: None, pyscard_error=lambda: None)
+                  port_in_use=lambda h, p: False, reachable=lambda h, p: None, pyscard_error=lambda: None,
+                  shipped_dir=lambda: UDEV)
     return sys_, str(cfg)
 
 
@@ -168,3 +173,55 @@ def test_doctor_runs_on_this_machine_without_crashing(tmp_path):
     lines = []
     code = report(run_checks(System(port_in_use=lambda h, p: False), str(tmp_path / "absent.toml")), lines.append)
     assert code in (0, 1) and lines[-1].endswith("failed") and any("config" in line for line in lines)
+
+
+def test_installed_rules_older_than_this_tagd_name_the_missing_reader(tmp_path):
+    sys_, cfg = make_root(tmp_path)
+    rules = Path(sys_.root) / "etc/udev/rules.d/60-tagd.rules"
+    rules.write_text("".join(line + "\n" for line in rules.read_text().splitlines() if "55d3" not in line))
+    code, out = run(sys_, cfg)
+    assert code == 1 and "FAIL  udev rules:" in out and "lacks 1a86:55d3" in out
+    assert "fix: sudo tagd install-udev" in out
+
+
+def test_hand_edited_files_that_still_cover_everything_pass(tmp_path):
+    sys_, cfg = make_root(tmp_path)
+    rules = Path(sys_.root) / "etc/udev/rules.d/60-tagd.rules"
+    rules.write_text("# my edits\n" + rules.read_text().replace('MODE="0660"', 'MODE="0666"'))
+    blacklist = Path(sys_.root) / "etc/modprobe.d/blacklist-tagd-pn533.conf"
+    blacklist.write_text("blacklist nfc\nblacklist pn533\nblacklist pn533_usb\n")
+    code, out = run(sys_, cfg)
+    assert code == 0, out
+
+
+def test_an_old_blacklist_missing_a_module(tmp_path):
+    sys_, cfg = make_root(tmp_path)
+    (Path(sys_.root) / "etc/modprobe.d/blacklist-tagd-pn533.conf").write_text("blacklist pn533_usb\n")
+    code, out = run(sys_, cfg)
+    assert code == 1 and "FAIL  pn533 blacklist:" in out and "lacks nfc, pn533" in out
+
+
+def test_no_core_configured_is_said_and_passes(tmp_path):
+    code, out = run(*make_root(tmp_path))
+    assert code == 0 and "ok    core: no [[core]]" in out
+
+
+def test_under_sudo_the_invoking_user_is_checked(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    monkeypatch.setenv("SUDO_USER", "alice")
+    assert System().user == "alice"
+    monkeypatch.setenv("SUDO_USER", "root")
+    monkeypatch.setattr(doctor.getpass, "getuser", lambda: "root")
+    assert System().user == "root"
+
+
+def test_cli_doctor_user_option(tmp_path, capsys):
+    from tagd.cli import main
+
+    sys_, cfg = make_root(tmp_path)
+    node = os.path.join(sys_.root, "dev", "ttyUSB0")  # the CLI stats the fake node for real
+    os.chmod(node, 0o660)
+    group = Path(sys_.root) / "etc" / "group"
+    group.write_text(f"mine:x:{os.stat(node).st_gid}:alice\n" + group.read_text())
+    main(["doctor", "--root", sys_.root, "--config", cfg, "--user", "bob"])
+    assert "bob is not in group mine" in capsys.readouterr().out

@@ -10,6 +10,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("doctor", help="check permissions, kernel modules, pcscd, udev rules, config, ports, core")
     d.add_argument("--root", default="/", help="check a system mounted here instead of this one")
     d.add_argument("--config", metavar="FILE")
+    d.add_argument("--user", metavar="NAME", help="check serial access for this user (default: you, or "
+                   "the user who ran sudo)")
     d.set_defaults(func=cmd_doctor)
     u = sub.add_parser("install-udev", help="install udev rules, the pn533 blacklist and the systemd unit")
     u.add_argument("--dry-run", action="store_true", help="only say what would be installed")
@@ -20,7 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from tagd.doctor import System, report, run_checks
 
-    return report(run_checks(System(root=args.root), args.config))
+    system = System(root=args.root, user=args.user) if args.user else System(root=args.root)
+    return report(run_checks(system, args.config))
 
 
 def cmd_install_udev(args: argparse.Namespace) -> int:
