@@ -240,3 +240,20 @@ def test_an_idle_manager_does_not_busy_loop(tmp_path, silent_pty):
         assert cpu < 0.1, f"{cpu:.3f} s of CPU in 1 s idle"
     finally:
         manager.stop()
+
+
+def test_an_nfcpy_tty_reader_keeps_auto_detection_off_its_port(silent_pty):
+    import uuid
+
+    from conftest import need
+    from tagd.readers.manager import _device_of
+
+    need(os.access("/dev", os.W_OK), "needs write access to /dev to link the pty (run as root)")
+    _, slave = silent_pty
+    name = f"tagdhp{uuid.uuid4().hex[:6]}"
+    os.symlink(slave, f"/dev/{name}")
+    try:
+        assert _device_of("nfcpy", f"tty:{name}:pn532") == os.path.realpath(slave)
+        assert _device_of("nfcpy", "usb:054c:06c3") == "usb:054c:06c3"
+    finally:
+        os.unlink(f"/dev/{name}")
