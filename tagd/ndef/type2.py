@@ -210,7 +210,7 @@ class Type2Memory:
         try:
             return (self.ndef_message or b"").hex()
         except tlvmod.TlvError:
-            return self.memory.hex()
+            return ""  # as decode_tag: a broken NDEF tag has no stable data
 
     @property
     def text(self) -> str:
@@ -272,13 +272,12 @@ def _prefix_length(stream: bytes) -> int:
     """Length of the leading control TLVs (Lock/Memory Control, NULL) that a rewrite keeps."""
     pos = 0
     try:
-        for t in tlvmod.parse_tlvs(stream):
-            if t.tag in (tlvmod.LOCK_CONTROL, tlvmod.MEMORY_CONTROL):
-                pos = t.offset + 2 + len(t.value)
-                continue
-            break
+        for t in tlvmod.iter_tlvs(stream):  # stops at the first other TLV: old content after it does not matter
+            if t.tag not in (tlvmod.LOCK_CONTROL, tlvmod.MEMORY_CONTROL):
+                break
+            pos = t.offset + 2 + len(t.value)
     except tlvmod.TlvError:
-        return 0
+        pass
     return pos
 
 
@@ -286,13 +285,14 @@ def plan_write(memory: bytes, message: bytes, version: bytes | None = None) -> l
     """The page writes that put ``message`` on the tag, in torn-write-safe order."""
     tag = Type2Memory(memory, version)
     if tag.read_only:
-        raise ReadOnlyError(f"the {tag.label} is read-only (CC {tag.cc.hex().upper()})")
+        why = f"CC {tag.cc.hex().upper()}" if tag.cc[3] & 0x0F else "page 4 locked"
+        raise ReadOnlyError(f"the {tag.label} is read-only ({why})")
     mem = bytearray(tag.memory)
     writes: list[PageWrite] = []
     if not tag.is_ndef:
         if any(tag.cc):
             raise NotNdefError(f"the {tag.label} is not NDEF formatted (CC {tag.cc.hex().upper()}); refusing to overwrite it")
-        size = (tag._kind.user_bytes if tag._kind else len(mem) - DATA_START) // 8
+        size = tag._kind.cc_size if tag._kind else (len(mem) - DATA_START) // 8  # the factory CC
         mem[12:16] = bytes([0xE1, 0x10, size, 0x00])
         writes.append(PageWrite(3, bytes(mem[12:16])))
         tag = Type2Memory(bytes(mem), version)

@@ -15,8 +15,10 @@ def test_spec_length_forms(length, header):
 
 
 def test_message_over_65534_bytes_is_an_error():
-    with pytest.raises(tlv.TlvError, match="does not fit"):
-        tlv.ndef_tlv(bytes(70000))
+    assert tlv.ndef_tlv(bytes(65534))[:4] == bytes.fromhex("03FFFFFE")
+    for length in (65535, 70000):  # FFFF is reserved by the NFC Forum
+        with pytest.raises(tlv.TlvError, match="does not fit"):
+            tlv.ndef_tlv(bytes(length))
 
 
 def test_parse_skips_null_and_control_tlvs_and_stops_at_terminator():

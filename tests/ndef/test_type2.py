@@ -213,3 +213,19 @@ def test_plan_write_on_random_images_plans_or_refuses(mem):
     except type2.Type2Error:
         return
     assert message_to_text(type2.Type2Memory(type2.apply_writes(mem, writes)).ndef_message or b"") == "x"
+
+
+def test_rewriting_a_tag_with_broken_old_content_keeps_its_lock_control_tlv():
+    img = bytearray(type2.blank_image("ntag213", UID))
+    img[21:24] = bytes.fromhex("03FF7F")  # an NDEF TLV whose length runs far past the tag
+    out = written("ntag213", "fixed", bytes(img))
+    assert out[16:21] == bytes.fromhex("0103A00C34") and type2.Type2Memory(out).text == "fixed"
+    assert type2.Type2Memory(bytes(img)).data_hex == ""
+
+
+def test_an_unformatted_ntag215_gets_its_factory_cc():
+    img = bytearray(type2.blank_image("ntag215", UID))
+    img[12:20] = bytes(8)
+    writes = type2.plan_write(bytes(img), text_message("hi"), V215)
+    assert writes[0] == type2.PageWrite(3, bytes.fromhex("E1103E00"))
+    assert type2.Type2Memory(type2.apply_writes(bytes(img), writes), V215).text == "hi"
