@@ -446,14 +446,18 @@ class Pn532Emulator:
         delay = done - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        if self._master >= 0:
-            try:
-                os.write(self._master, bytes(out))
-            except OSError:
-                return
+        if self._master < 0:
+            return
+        # count before writing: once the host has the bytes it may read the counters at once
         self.bytes_out += len(out)
         if self._code is not None:
             self.command_bytes.setdefault(self._code, [0, 0])[1] += len(out)
+        try:
+            os.write(self._master, bytes(out))
+        except OSError:  # unplugged meanwhile: nothing went out
+            self.bytes_out -= len(out)
+            if self._code is not None:
+                self.command_bytes[self._code][1] -= len(out)
 
     def _respond(self, data: bytes, not_before: float = 0.0) -> None:
         frame = encode_frame(TFI_CHIP, data)
