@@ -158,7 +158,24 @@ class Pn532Chip:
         self.command(0x32, bytes([item]) + data)
 
     def set_max_retries(self, atr: int = 0xFF, psl: int = 0x01, passive: int = 0xFF) -> None:
+        """RFConfiguration item 05. PassiveActivation FF (the power-up default): a list waits for a tag."""
         self.rf_configuration(0x05, bytes([atr, psl, passive]))
+
+    def set_timeouts(self, atr_res: int = 0x0B, retry: int = 0x0A) -> None:
+        """RFConfiguration item 02: timeout indexes (n → 100 µs·2^(n-1); 0A = 51.2 ms, 09 = 25.6 ms).
+
+        ``retry`` bounds how long InCommunicateThru waits for a tag that does not answer, i.e. how
+        long a presence check of a tag that has left takes. The timer stops at the tag's first bit,
+        so a short value does not cut long answers (a 60-page FAST_READ) short."""
+        self.rf_configuration(0x02, bytes([0x00, atr_res, retry]))
+
+    def read_register(self, *addresses: int) -> bytes:
+        """ReadRegister: one value per 16-bit address (CIU registers are 0x63xx)."""
+        return self.command(0x06, b"".join(a.to_bytes(2, "big") for a in addresses))
+
+    def write_register(self, values: dict[int, int]) -> None:
+        """WriteRegister: ``{address: value}``."""
+        self.command(0x08, b"".join(a.to_bytes(2, "big") + bytes([v]) for a, v in values.items()))
 
     def start_list(self) -> None:
         """InListPassiveTarget(1 target, 106 kbps type A); the answer comes via finish_list()."""
@@ -195,4 +212,18 @@ class Pn532Chip:
         return self._status(self.command(0x42, data, timeout), f"InCommunicateThru {data[:1].hex()}")
 
     def release(self, tg: int = 0) -> None:
+        """InRelease: halt the target and forget it (0 = all); it must be listed again."""
         self.command(0x52, bytes([tg]))
+
+    def deselect(self, tg: int = 0) -> None:
+        """InDeselect: halt the target but keep it listed, so InSelect can wake it again."""
+        self.command(0x44, bytes([tg]))
+
+    def select(self, tg: int = 1, timeout: float = 0.3) -> bool:
+        """InSelect: wake and select the listed target by its UID. False when it does not answer
+        (it left, or another tag took its place); an unlisted target is a Pn532Error (27)."""
+        try:
+            self._status(self.command(0x54, bytes([tg]), timeout), "InSelect")
+        except TagGoneError:
+            return False
+        return True

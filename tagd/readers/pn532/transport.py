@@ -69,8 +69,11 @@ class SerialTransport:
         except OSError as exc:
             raise ReaderError(f"{self.path}: write failed: {exc.strerror}") from None
 
-    def read(self, timeout: float, interruptible: bool = False) -> bytes:
-        """Whatever arrives within ``timeout`` (b"" on timeout, or at once on interrupt when asked)."""
+    def wait_readable(self, timeout: float, interruptible: bool = True) -> bool:
+        """Block until the port has bytes (True), ``timeout`` passes or an interrupt arrives (False).
+
+        The interrupt pipe is select()ed with the port, so a poll blocked waiting for a tag returns
+        the moment a write is queued or the reader stops; ``self.interrupted`` tells which it was."""
         if self._fd < 0:
             raise ReaderError(f"{self.path} is not open")
         fds = [self._fd, self._wake_r] if interruptible else [self._fd]
@@ -81,9 +84,13 @@ class SerialTransport:
         if self._wake_r in ready:
             self.drain_interrupt()
             self.interrupted = True
-            if self._fd not in ready:
-                return b""
-        if self._fd not in ready:
+        return self._fd in ready
+
+    def read(self, timeout: float, interruptible: bool = False) -> bytes:
+        """Whatever arrives within ``timeout`` (b"" on timeout, or at once on interrupt when asked).
+
+        A pty or tty whose device went away reads as end of file or EIO: both are a ReaderError."""
+        if not self.wait_readable(timeout, interruptible):
             return b""
         try:
             data = os.read(self._fd, 4096)
