@@ -6,11 +6,9 @@ import asyncio
 import json
 import random
 import socket
-from unittest import mock
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import make_mocked_request
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from fake_core import FakeCore, free_port
@@ -18,6 +16,7 @@ from tagd.daemon.api.jsonrpc import Dispatcher
 from tagd.daemon.api.server import is_loopback
 from tagd.daemon.config import Config
 from tagd.daemon.service import Daemon
+from tagd.web.server import Request
 
 
 def make_config(tmp_path, **extra) -> Config:
@@ -236,9 +235,7 @@ async def test_non_local_clients_need_an_api_key(tmp_path):
 
 
 def forged_request(peer):
-    transport = mock.Mock()
-    transport.get_extra_info.side_effect = lambda key, default=None: (peer, 5555) if key == "peername" else default
-    return make_mocked_request("GET", "/api", transport=transport)
+    return Request("GET", "/api", "/api", {}, {}, peer)
 
 
 @pytest.mark.parametrize("peer, local", [("127.0.0.1", True), ("127.8.9.10", True), ("::1", True),

@@ -1,4 +1,4 @@
-"""The API's transports (SPEC §5), on aiohttp:
+"""The API's transports (SPEC §5), on tagd.web (h11 + wsproto):
 
 - WebSocket JSON-RPC on ``/api``, ``/api/v0``, ``/api/v0.1`` (a text frame ``ping`` is answered ``pong``);
   notifications are pushed to every WebSocket client;
@@ -20,23 +20,26 @@ import asyncio
 import ipaddress
 import json
 import logging
-from typing import Any, Callable
-
-from aiohttp import WSMsgType, web
+from typing import Any, AsyncIterator, Callable
 
 from tagd.daemon.api.jsonrpc import Dispatcher, notification
 from tagd.token import TYPE_API, Token
+from tagd.web.server import HttpServer, Request, Response, Stream, Upgrade, json_response
+from tagd.web.websocket import WebSocket, WebSocketClosed
 
 log = logging.getLogger(__name__)
 
 API_PATHS = ("/api", "/api/v0", "/api/v0.1")
+EVENTS_PATH = "/api/v0.1/events"
 MAX_BACKLOG = 1000  # queued messages for one client; past this a notification drops it (it is not reading)
+MAX_MESSAGE = 1 << 20
+HEARTBEAT = 30.0
 
 
-def is_loopback(request: web.Request) -> bool:
+def is_loopback(request: Request) -> bool:
     """The peer is this machine (127.0.0.0/8, ::1, or 127.x seen through a dual-stack IPv6 socket)."""
     try:
-        ip = ipaddress.ip_address((request.remote or "").split("%")[0])
+        ip = ipaddress.ip_address(request.peer.split("%")[0])
     except ValueError:
         return False
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -46,52 +49,55 @@ def is_loopback(request: web.Request) -> bool:
 
 class ApiServer:
     def __init__(self, dispatcher: Dispatcher, keys: list[str], run_text: Callable[[Token], Any],
-                 is_local: Callable[[web.Request], bool] = is_loopback) -> None:
+                 is_local: Callable[[Request], bool] = is_loopback) -> None:
         self.dispatcher = dispatcher
         self.keys = set(keys)
         self.run_text = run_text
         self.is_local = is_local
-        self.clients: dict[web.WebSocketResponse, asyncio.Queue[str]] = {}
+        self.clients: dict[WebSocket, asyncio.Queue[str]] = {}
         self.sse: set[asyncio.Queue[str]] = set()
-        self.runner: web.AppRunner | None = None
+        self.http = HttpServer(self._route, max_body=MAX_MESSAGE)
         self.port = 0
-        self.app = web.Application(middlewares=[self._auth], client_max_size=1 << 20)
-        for path in API_PATHS:
-            self.app.router.add_get(path, self._websocket)
-            self.app.router.add_post(path, self._post)
-        self.app.router.add_get("/api/v0.1/events", self._events)
-        self.app.router.add_get("/run/{text:.*}", self._run)
-        self.app.router.add_get("/health", self._health)
 
     # --- lifecycle ----------------------------------------------------------
     async def start(self, host: str, port: int) -> None:
-        self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, host, port, reuse_address=True)
-        await site.start()
-        sockets = getattr(site._server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else port
+        self.port = await self.http.start(host, port)
 
     async def close(self) -> None:
-        for ws in list(self.clients):
-            await ws.close()
-        self.clients.clear()
         for q in list(self.sse):
             q.put_nowait("")
-        if self.runner is not None:
-            await self.runner.cleanup()
+        self.clients.clear()
+        await self.http.close()
 
-    # --- auth ---------------------------------------------------------------
-    @web.middleware
-    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    # --- routing and auth -----------------------------------------------------
+    def authorized(self, request: Request) -> bool:
         if self.is_local(request):
-            return await handler(request)
-        auth = request.headers.get("Authorization", "")
+            return True
+        auth = request.headers.get("authorization", "")
         key = auth[7:].strip() if auth.lower().startswith("bearer ") else request.query.get("key", "")
-        if not self.keys or key not in self.keys:
-            return web.json_response({"error": "unauthorized: an API key is required for non-local clients"},
-                                     status=401)
-        return await handler(request)
+        return bool(self.keys) and key in self.keys
+
+    async def _route(self, request: Request) -> Response | Stream | Upgrade:
+        if not self.authorized(request):
+            return json_response({"error": "unauthorized: an API key is required for non-local clients"}, 401)
+        path, method = request.path, request.method
+        if path in API_PATHS:
+            if method == "POST":
+                return await self._post(request)
+            if method != "GET":
+                return Response(405, "method not allowed", headers=[("allow", "GET, POST")])
+            if request.wants_websocket:
+                return Upgrade(self._websocket, max_message=MAX_MESSAGE, heartbeat=HEARTBEAT)
+            return Response(400, "WebSocket (or POST) expected")
+        if path != EVENTS_PATH and path != "/health" and not path.startswith("/run/"):
+            return Response(404, "not found")
+        if method != "GET":
+            return Response(405, "method not allowed", headers=[("allow", "GET")])
+        if path == EVENTS_PATH:
+            return Stream(self._events(), "text/event-stream", [("cache-control", "no-cache")])
+        if path == "/health":
+            return Response(200, "OK")
+        return await self._run(path[len("/run/"):])
 
     # --- notifications -------------------------------------------------------
     def broadcast(self, method: str, params: Any = None) -> None:
@@ -108,35 +114,29 @@ class ApiServer:
                 q.put_nowait(text)
 
     @staticmethod
-    async def _drain(ws: web.WebSocketResponse, outbox: asyncio.Queue[str]) -> None:
+    async def _drain(ws: WebSocket, outbox: asyncio.Queue[str]) -> None:
         """The one writer of a client: sends its outbox in order until the socket goes away."""
         try:
             while True:
-                await ws.send_str(await outbox.get())
-        except (ConnectionError, RuntimeError):
+                await ws.send(await outbox.get())
+        except WebSocketClosed:
             pass
 
     # --- handlers -----------------------------------------------------------
-    async def _websocket(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(heartbeat=30, max_msg_size=1 << 20, compress=False)
-        if not ws.can_prepare(request).ok:
-            return web.Response(status=400, text="WebSocket (or POST) expected")
-        await ws.prepare(request)
+    async def _websocket(self, ws: WebSocket) -> None:
         outbox: asyncio.Queue[str] = asyncio.Queue()
         self.clients[ws] = outbox
         writer = asyncio.ensure_future(self._drain(ws, outbox))
         tasks: set[asyncio.Task[Any]] = set()
         try:
-            async for msg in ws:
-                if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                    continue
-                if msg.data == "ping":
+            async for data in ws:
+                if data == "ping":
                     outbox.put_nowait("pong")
                     continue
                 while outbox.qsize() >= MAX_BACKLOG and not writer.done():
                     await asyncio.sleep(0.01)  # the client sends faster than it reads: stop reading for a while
                 # each request runs on its own: readers.write may wait 30 s for a tag
-                task = asyncio.ensure_future(self._answer(outbox, msg.data))
+                task = asyncio.ensure_future(self._answer(outbox, data))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
         finally:
@@ -144,45 +144,30 @@ class ApiServer:
             writer.cancel()
             for t in tasks:
                 t.cancel()
-        return ws
 
     async def _answer(self, outbox: asyncio.Queue[str], data: str | bytes) -> None:
         response = await self.dispatcher.handle_text(data)
         if response is not None:
             outbox.put_nowait(json.dumps(response, ensure_ascii=False))
 
-    async def _post(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        response = await self.dispatcher.handle_text(body)
+    async def _post(self, request: Request) -> Response:
+        response = await self.dispatcher.handle_text(request.body)
         if response is None:
-            return web.Response(status=204)
-        return web.json_response(response, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+            return Response(204)
+        return json_response(response)
 
-    async def _events(self, request: web.Request) -> web.StreamResponse:
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
-        await resp.prepare(request)
+    async def _events(self) -> AsyncIterator[bytes]:
         q: asyncio.Queue[str] = asyncio.Queue()
         self.sse.add(q)
         try:
-            await resp.write(b": connected\n\n")
-            while True:
-                text = await q.get()
-                if not text:
-                    break
-                await resp.write(f"data: {text}\n\n".encode())
-        except (ConnectionError, asyncio.CancelledError):
-            pass
+            yield b": connected\n\n"
+            while text := await q.get():
+                yield f"data: {text}\n\n".encode()
         finally:
             self.sse.discard(q)
-        return resp
 
-    async def _run(self, request: web.Request) -> web.StreamResponse:
-        text = request.match_info["text"]
+    async def _run(self, text: str) -> Response:
         if not text:
-            return web.Response(status=400, text="no text to run")
-        token = Token(type=TYPE_API, text=text, source="http", unsafe=True)
-        await self.run_text(token)
-        return web.Response(text="OK")
-
-    async def _health(self, request: web.Request) -> web.StreamResponse:
-        return web.Response(text="OK")
+            return Response(400, "no text to run")
+        await self.run_text(Token(type=TYPE_API, text=text, source="http", unsafe=True))
+        return Response(200, "OK")

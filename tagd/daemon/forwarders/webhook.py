@@ -1,18 +1,17 @@
 """POST each launch's token JSON (Zaparoo's Token object) to a URL; any status outside 2xx is a failure.
 
 The ``X-Tagd-Event`` header says ``launch``; with ``stop_url`` set, a hold-mode exit POSTs ``{"event": "stop"}``
-there. One aiohttp session is kept for connection reuse; every request has the configured timeout.
+there. Every request has the configured timeout.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 from typing import Any
-
-import aiohttp
 
 from tagd.daemon.forwarders import Forwarder, ForwardError
 from tagd.token import Token
+from tagd.web.client import HttpError, request
 
 
 class WebhookForwarder(Forwarder):
@@ -24,29 +23,16 @@ class WebhookForwarder(Forwarder):
         self.stop_url = config.stop_url
         self.headers = dict(config.headers)
         self.timeout = float(config.timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def _post(self, url: str, body: dict[str, Any], event: str) -> None:
-        await self.start()
-        assert self._session is not None
-        headers = {**self.headers, "X-Tagd-Event": event}
+        headers = {**self.headers, "Content-Type": "application/json", "X-Tagd-Event": event}
         try:
-            async with self._session.post(url, json=body, headers=headers) as resp:
-                if not 200 <= resp.status < 300:
-                    raise ForwardError(f"{self.name}: {url} answered HTTP {resp.status}")
-        except asyncio.TimeoutError:
-            raise ForwardError(f"{self.name}: {url} did not answer within {self.timeout:g} s") from None
-        except aiohttp.ClientError as exc:
-            raise ForwardError(f"{self.name}: POST {url} failed: {exc or type(exc).__name__}") from None
+            resp = await request("POST", url, headers=headers, body=json.dumps(body, ensure_ascii=False).encode(),
+                                 timeout=self.timeout)
+        except HttpError as exc:
+            raise ForwardError(f"{self.name}: {exc}") from None
+        if not 200 <= resp.status < 300:
+            raise ForwardError(f"{self.name}: {url} answered HTTP {resp.status}")
 
     async def launch(self, token: Token) -> None:
         await self._post(self.url, token.to_json(), "launch")

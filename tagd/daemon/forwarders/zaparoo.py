@@ -25,15 +25,17 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import aiohttp
-
 from tagd.daemon.forwarders import Forwarder, ForwardError
 from tagd.token import Token
+from tagd.web.client import HttpError, connect_websocket
+from tagd.web.websocket import WebSocket, WebSocketClosed
 
 log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 10.0
+HEARTBEAT = 15.0  # ping a silent Core after this long; drop it after twice that
+MAX_MESSAGE = 16 << 20  # media.search answers can be large
 
 
 class CoreError(ForwardError):
@@ -58,8 +60,7 @@ class ZaparooForwarder(Forwarder):
         self.timeout = float(config.timeout)
         self.last_error = "not started"
         self.connections = 0  # successful connects so far (tests, diagnostics)
-        self._session: aiohttp.ClientSession | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: WebSocket | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._settled = asyncio.Event()  # set when not in the middle of a connection attempt
@@ -82,7 +83,6 @@ class ZaparooForwarder(Forwarder):
     async def start(self) -> None:
         if self._task is not None:
             return
-        self._session = aiohttp.ClientSession()
         self._settled.clear()  # the first attempt is under way: early launches wait for it
         self._task = asyncio.create_task(self._run(), name=f"zaparoo-{self.name}")
 
@@ -97,25 +97,19 @@ class ZaparooForwarder(Forwarder):
         if self._ws is not None:
             await self._ws.close()
             self._ws = None
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
         self._fail_pending("forwarder closed")
 
     # --- connection ---------------------------------------------------------
 
     async def _run(self) -> None:
-        assert self._session is not None
         backoff = BACKOFF_FIRST
         url, headers = self._connect_url_and_headers()
         while True:
             self._settled.clear()
             try:
-                ws = await asyncio.wait_for(
-                    self._session.ws_connect(url, headers=headers, heartbeat=15.0, max_msg_size=16 * 2**20),
-                    self.timeout,
-                )
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                ws = await connect_websocket(url, headers=headers, timeout=self.timeout,
+                                             max_message=MAX_MESSAGE, heartbeat=HEARTBEAT)
+            except HttpError as exc:
                 self.last_error = _describe(exc) or "connection failed"
                 self._settled.set()
                 log.debug("%s: cannot connect to %s: %s (retry in %.1f s)", self.name, self.url, self.last_error, backoff)
@@ -139,14 +133,12 @@ class ZaparooForwarder(Forwarder):
             log.warning("%s: connection to %s lost; reconnecting", self.name, self.url)
             await asyncio.sleep(backoff)
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.TEXT:
-                if msg.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSE):
-                    break
+    async def _read(self, ws: WebSocket) -> None:
+        async for data in ws:
+            if not isinstance(data, str):
                 continue
             try:
-                obj = json.loads(msg.data)
+                obj = json.loads(data)
             except ValueError:
                 continue  # e.g. "pong"
             if isinstance(obj, dict):
@@ -171,7 +163,7 @@ class ZaparooForwarder(Forwarder):
             if not fut.done():
                 fut.set_exception(ForwardError(f"{self.name}: {reason}"))
 
-    async def _wait_connected(self, deadline: float) -> aiohttp.ClientWebSocketResponse:
+    async def _wait_connected(self, deadline: float) -> WebSocket:
         """The open socket; wait for an attempt already under way, but not past ``deadline`` (time.time())."""
         if not self.connected and not self._settled.is_set():
             try:
@@ -185,7 +177,7 @@ class ZaparooForwarder(Forwarder):
 
     # --- requests -----------------------------------------------------------
 
-    async def _request(self, ws: aiohttp.ClientWebSocketResponse, method: str, params: Any, timeout: float) -> Any:
+    async def _request(self, ws: WebSocket, method: str, params: Any, timeout: float) -> Any:
         req_id = str(uuid.uuid4())
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
@@ -194,8 +186,8 @@ class ZaparooForwarder(Forwarder):
             message["params"] = params
         try:
             try:
-                await ws.send_str(json.dumps(message))
-            except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
+                await ws.send(json.dumps(message))
+            except WebSocketClosed as exc:
                 raise ForwardError(f"{self.name}: sending {method} failed: {_describe(exc)}") from None
             try:
                 return await asyncio.wait_for(fut, timeout)

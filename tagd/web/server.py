@@ -1,0 +1,303 @@
+"""A small HTTP/1.1 server on asyncio streams and h11, with WebSocket upgrades (wsproto) and streamed bodies.
+
+The handler gets each :class:`Request` whole (head and body read, within the limits) and returns one of
+- :class:`Response` — status, body, headers; the connection is kept alive for the next request;
+- :class:`Stream` — the head now, then each chunk its async iterator yields (server-sent events), until the
+  iterator ends or the client goes away;
+- :class:`Upgrade` — for a request that asks for a WebSocket (:attr:`Request.wants_websocket`): the server
+  answers 101 and runs ``Upgrade.handler`` with the :class:`~tagd.web.websocket.WebSocket`.
+
+Limits, each answered with its own status before the connection closes: a request head over 16 KiB (431),
+a body over ``max_body`` (413), a malformed request (400), more than ``max_connections`` open (503).
+``Expect: 100-continue`` is honoured. A request must arrive whole within REQUEST_TIMEOUT of its first byte;
+a keep-alive connection idle for IDLE_TIMEOUT is closed. A handler that raises is logged and answered 500:
+nothing a client sends can stop the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable, Union
+from urllib.parse import parse_qsl, unquote
+
+import h11
+from wsproto.connection import Connection, ConnectionType
+
+from tagd.web.websocket import GOING_AWAY, WebSocket
+
+log = logging.getLogger(__name__)
+
+MAX_HEAD = 16 * 1024
+READ_CHUNK = 1 << 16
+REQUEST_TIMEOUT = 30.0
+IDLE_TIMEOUT = 75.0
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
+
+
+@dataclass
+class Request:
+    method: str
+    target: str  # as sent, e.g. "/run/%2A%2Alaunch?key=x"
+    path: str  # percent-decoded (UTF-8), without the query
+    query: dict[str, str]  # first value of each name
+    headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
+    peer: str  # the client's address ("" when unknown)
+    body: bytes = b""
+
+    @property
+    def wants_websocket(self) -> bool:
+        return (self.method == "GET" and "websocket" in self.headers.get("upgrade", "").lower()
+                and "upgrade" in _tokens(self.headers.get("connection", "")))
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: bytes | str = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Stream:
+    chunks: AsyncIterator[bytes]
+    content_type: str = "application/octet-stream"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Upgrade:
+    handler: Callable[[WebSocket], Awaitable[None]]
+    max_message: int = 1 << 20
+    heartbeat: float | None = 30.0
+
+
+Handler = Callable[[Request], Awaitable[Union[Response, Stream, Upgrade]]]
+
+
+def json_response(obj: Any, status: int = 200) -> Response:
+    return Response(status, json.dumps(obj, ensure_ascii=False), "application/json; charset=utf-8")
+
+
+def _tokens(value: str) -> set[str]:
+    return {t.strip().lower() for t in value.split(",")}
+
+
+def websocket_accept(key: str) -> str:
+    """Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 §4.2.2)."""
+    return base64.b64encode(hashlib.sha1(key.encode("ascii", "replace") + WS_GUID).digest()).decode()
+
+
+class _Refused(Exception):
+    """A request the server answers itself (status, reason) and then closes the connection."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+class HttpServer:
+    def __init__(self, handler: Handler, *, max_body: int = 1 << 20, max_connections: int = 1024) -> None:
+        self.handler = handler
+        self.max_body = max_body
+        self.max_connections = max_connections
+        self.port = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._connections: set[asyncio.Task[Any]] = set()
+        self._sockets: set[WebSocket] = set()
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen (host "" = every interface); returns the port, which ``port=0`` lets the system pick."""
+        self._server = await asyncio.start_server(self._serve, host or None, port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def close(self) -> None:
+        """Stop listening, say goodbye (1001) to WebSocket clients and end every connection."""
+        if self._server is not None:
+            self._server.close()
+        for ws in list(self._sockets):
+            await ws.close(GOING_AWAY, "server shutting down")
+        tasks = list(self._connections)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+
+    # --- one connection -------------------------------------------------------
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        peername = writer.get_extra_info("peername")
+        peer = str(peername[0]) if isinstance(peername, tuple) and peername else ""
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        try:
+            if len(self._connections) > self.max_connections:
+                raise _Refused(503, "too many connections")
+            while await self._one_request(conn, reader, writer, peer):
+                conn.start_next_cycle()
+        except _Refused as refused:
+            await self._send_refusal(conn, writer, refused)
+        except (ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError, h11.ProtocolError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    async def _one_request(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                           writer: asyncio.StreamWriter, peer: str) -> bool:
+        """Read, handle and answer one request; True when the connection can take another."""
+        request = await self._read_request(conn, reader, writer, peer)
+        if request is None:
+            return False
+        try:
+            result = await self.handler(request)
+        except Exception:
+            log.exception("HTTP handler failed on %s %s", request.method, request.path)
+            result = Response(500, "internal error")
+        if isinstance(result, Upgrade) and request.wants_websocket:
+            await self._upgrade(conn, reader, writer, request, result)
+            return False
+        if isinstance(result, Stream):
+            await self._stream(conn, reader, writer, result)
+            return False
+        if not isinstance(result, Response):
+            result = Response(400, "WebSocket expected")
+        body = result.body.encode() if isinstance(result.body, str) else result.body
+        head = h11.Response(status_code=result.status, headers=[
+            ("content-type", result.content_type), ("content-length", str(len(body))), *result.headers])
+        writer.write(conn.send(head) + (conn.send(h11.Data(data=body)) if body else b"") + conn.send(h11.EndOfMessage()))
+        await writer.drain()
+        return conn.our_state is h11.DONE and conn.their_state is h11.DONE
+
+    async def _read_request(self, conn: h11.Connection, reader: asyncio.StreamReader,
+                            writer: asyncio.StreamWriter, peer: str) -> Request | None:
+        """The next request, whole; None when the client closed the connection between requests."""
+        loop = asyncio.get_running_loop()
+        event = conn.next_event()
+        if event is h11.NEED_DATA:  # between requests: wait as long as a keep-alive connection may idle
+            try:
+                conn.receive_data(await asyncio.wait_for(reader.read(READ_CHUNK), IDLE_TIMEOUT))
+            except asyncio.TimeoutError:
+                return None
+        deadline = loop.time() + REQUEST_TIMEOUT
+        head = await self._next_event(conn, reader, deadline)
+        if not isinstance(head, h11.Request):
+            return None
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in head.headers:
+            name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_body:
+            raise _Refused(413, f"request body over {self.max_body} bytes")
+        body = bytearray()
+        while True:
+            if conn.client_is_waiting_for_100_continue:
+                writer.write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
+            event = await self._next_event(conn, reader, deadline)
+            if isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > self.max_body:
+                    raise _Refused(413, f"request body over {self.max_body} bytes")
+            elif isinstance(event, h11.EndOfMessage):
+                break
+            else:  # the client went away mid-request
+                return None
+        target = head.target.decode("latin-1")
+        raw_path, _, raw_query = target.partition("?")
+        query: dict[str, str] = {}
+        for name, value in parse_qsl(raw_query, keep_blank_values=True):
+            query.setdefault(name, value)
+        return Request(head.method.decode("latin-1"), target, unquote(raw_path, errors="replace"), query,
+                       headers, peer, bytes(body))
+
+    async def _next_event(self, conn: h11.Connection, reader: asyncio.StreamReader, deadline: float) -> Any:
+        try:
+            while (event := conn.next_event()) is h11.NEED_DATA:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    raise _Refused(408, "request not received in time")
+                try:
+                    data = await asyncio.wait_for(reader.read(READ_CHUNK), remaining)
+                except asyncio.TimeoutError:
+                    raise _Refused(408, "request not received in time") from None
+                conn.receive_data(data)
+            return event
+        except h11.RemoteProtocolError as exc:
+            raise _Refused(exc.error_status_hint, f"bad request: {exc}") from None
+
+    async def _send_refusal(self, conn: h11.Connection, writer: asyncio.StreamWriter, refused: _Refused) -> None:
+        if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        body = refused.reason.encode()
+        try:
+            writer.write(conn.send(h11.Response(status_code=refused.status, headers=[
+                ("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(body))),
+                ("connection", "close")])) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
+            await writer.drain()
+        except (ConnectionError, h11.ProtocolError):
+            pass
+
+    async def _upgrade(self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                       request: Request, upgrade: Upgrade) -> None:
+        key = request.headers.get("sec-websocket-key", "").strip()
+        if request.headers.get("sec-websocket-version", "").strip() != "13":
+            raise _Refused(426, "WebSocket version 13 expected")  # RFC 6455 §4.4
+        try:
+            valid_key = len(base64.b64decode(key, validate=True)) == 16
+        except ValueError:
+            valid_key = False
+        if not valid_key:
+            raise _Refused(400, "bad Sec-WebSocket-Key")
+        writer.write(conn.send(h11.InformationalResponse(status_code=101, headers=[
+            ("upgrade", "websocket"), ("connection", "Upgrade"), ("sec-websocket-accept", websocket_accept(key))])))
+        trailing, _ = conn.trailing_data
+        ws = WebSocket(reader, writer, Connection(ConnectionType.SERVER, trailing_data=trailing),
+                       max_message=upgrade.max_message, heartbeat=upgrade.heartbeat)
+        self._sockets.add(ws)
+        try:
+            await upgrade.handler(ws)
+        except Exception:
+            log.exception("WebSocket handler failed on %s", request.path)
+        finally:
+            self._sockets.discard(ws)
+            await ws.close()
+
+    async def _stream(self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      stream: Stream) -> None:
+        """Send the head, then the chunks, until they end or the client closes its side."""
+        writer.write(conn.send(h11.Response(status_code=200, headers=[
+            ("content-type", stream.content_type), *stream.headers])))  # no length: h11 chunks it
+
+        async def pump() -> None:
+            async for chunk in stream.chunks:
+                writer.write(conn.send(h11.Data(data=chunk)))
+                await writer.drain()
+            writer.write(conn.send(h11.EndOfMessage()))
+            await writer.drain()
+
+        async def client_gone() -> None:
+            while await reader.read(READ_CHUNK):
+                pass
+
+        tasks = [asyncio.ensure_future(pump()), asyncio.ensure_future(client_gone())]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            aclose = getattr(stream.chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
