@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import os
 import sys
-import tempfile
 import threading
 import time
 from typing import Any, Callable
@@ -115,6 +114,8 @@ class DemoHand:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import tempfile
+
     from tagd.sim import timeline
     from tagd.sim.pn532 import Pn532Emulator
 

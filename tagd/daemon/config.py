@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -419,6 +418,8 @@ def save_config(config: Config, path: str | os.PathLike[str]) -> None:
     file = Path(path)
     data = config.model_dump(mode="json", exclude_defaults=True)
     text = dumps_toml(data)
+    import tempfile  # only settings.update writes the config: not loaded at start
+
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=file.parent)

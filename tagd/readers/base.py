@@ -169,9 +169,20 @@ def register(cls: type[Reader]) -> type[Reader]:
 
 
 def drivers() -> dict[str, type[Reader]]:
-    from tagd.readers import registry  # noqa: F401  (imports every built-in driver)
+    """Every built-in driver whose dependencies are present, by name (this imports them all)."""
+    from tagd.readers import registry
 
+    registry.load_all()
     return dict(_DRIVERS)
+
+
+def driver_class(driver: str) -> type[Reader] | None:
+    """The class of one driver, importing only its module."""
+    if driver not in _DRIVERS:
+        from tagd.readers import registry
+
+        registry.load(driver)
+    return _DRIVERS.get(driver)
 
 
 def parse_connect(connect: str) -> tuple[str, str]:
@@ -185,10 +196,15 @@ def parse_connect(connect: str) -> tuple[str, str]:
 def open_reader(connect: str, options: dict[str, Any] | None = None) -> Reader:
     """Build (not open) the reader named by a connect string."""
     driver, path = parse_connect(connect)
-    table = drivers()
-    if driver not in table:
-        raise ValueError(f"unknown reader driver {driver!r} (known: {', '.join(sorted(table))})")
-    return table[driver](path, options)
+    cls = driver_class(driver)
+    if cls is None:
+        from tagd.readers import registry
+
+        module = registry.MODULES.get(driver, "").rsplit(".", 1)[-1]
+        if module in registry.unavailable():
+            raise ValueError(f"reader driver {driver!r} is unavailable: {registry.unavailable()[module]}")
+        raise ValueError(f"unknown reader driver {driver!r} (known: {', '.join(sorted(drivers()))})")
+    return cls(path, options)
 
 
 # --- the worker thread ----------------------------------------------------

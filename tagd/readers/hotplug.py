@@ -17,8 +17,6 @@ and one GetFirmwareVersion frame are sent; the answer is awaited for at most ``t
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import enum
 import errno
 import fcntl
@@ -158,7 +156,9 @@ class _Inotify:
     """A minimal inotify on a few directories, through libc (no extra dependency)."""
 
     def __init__(self, dirs: list[str], names: list[str]) -> None:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        import ctypes  # only with auto-detection on, and no pyudev
+
+        libc = ctypes.CDLL(None, use_errno=True)  # the process's own libc: no ldconfig run to find it
         self.fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if self.fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1 failed")

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from tagd.readers.base import ReaderInfo, ReaderWorker, Sink, drivers, open_reader, parse_connect
+from tagd.readers.base import ReaderInfo, ReaderWorker, Sink, driver_class, open_reader, parse_connect
 from tagd.readers.hotplug import SERIAL_PATTERNS, DeviceWatcher, Probe, node_identity, probe_pn532, serial_candidates
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class ReaderManager:
 
     def options_for(self, driver: str) -> dict[str, Any]:
         """Per-driver options; an alias (``pn532``) also finds those of its driver (``pn532uart``)."""
-        cls = drivers().get(driver)
+        cls = driver_class(driver)
         merged = dict(self.options.get(cls.driver, {})) if cls is not None else {}
         merged.update(self.options.get(driver, {}))
         return merged
