@@ -9,7 +9,9 @@ idle memory and start-up time. The last line of output is one JSON object with e
 - fan-out: 200 WebSocket clients of `tagd run`, spread over 4 client processes; a `run` request makes
   tokens.added go to all; per-client latency from sending the request (CLOCK_MONOTONIC is shared by
   every process); target p99 < 50 ms.
-- RSS of an idle `tagd run` with two emulated PN532 readers; target < 45 MB.
+- RSS of an idle `tagd run` with two emulated PN532 readers; target < 45 MB. Also printed (no target): the same
+  with a zaparoo core configured (its WebSocket client loaded, reconnecting to a core that is down) and a
+  regex mapping (google-re2 loaded), the configuration most users run.
 - start to API ready: from spawning `tagd run` to GET /health answering; target < 0.5 s.
 """
 
@@ -86,13 +88,13 @@ async def bench_pipeline(n_events: int = 2000) -> dict:
 # --- a tagd run process ------------------------------------------------------------
 
 class Tagd:
-    def __init__(self, readers: list[str] = ()):
+    def __init__(self, readers: list[str] = (), extra_config: str = ""):
         self.tmp = tempfile.mkdtemp()
         self.port = free_port()
         cfg = os.path.join(self.tmp, "config.toml")
         with open(cfg, "w") as f:
             f.write(f'database = "{self.tmp}/tagd.db"\n[readers]\nauto_detect = false\n'
-                    f'[api]\nlisten = "127.0.0.1:{self.port}"\n')
+                    f'[api]\nlisten = "127.0.0.1:{self.port}"\n{extra_config}')
         argv = [sys.executable, "-m", "tagd", "run", "--config", cfg]
         for r in readers:
             argv += ["--reader", r]
@@ -237,17 +239,23 @@ def main() -> None:
         p.stdout.readline()
         sims.append(p)
         links.append(link)
-    t = Tagd([f"pn532uart:{link}" for link in links])
+    core_and_regex = (f'[[core]]\ntype = "zaparoo"\nurl = "ws://127.0.0.1:{free_port()}/api/v0.1"\n'
+                      '[[mappings.entry]]\ntoken_key = "value"\nmatch_pattern = "/^mario.*$/"\nzapscript = "@SNES/x"\n')
     try:
-        time.sleep(3)
-        readers = json.loads(urllib.request.urlopen(urllib.request.Request(
-            f"http://127.0.0.1:{t.port}/api", json.dumps({"jsonrpc": "2.0", "id": 1, "method": "readers"}).encode()
-        )).read())["result"]["readers"]
-        out["idle_rss_mb_two_readers"] = round(t.rss_mb(), 1)
-        out["idle_readers_connected"] = len(readers)
-        print(f"idle RSS with {len(readers)} emulated readers: {out['idle_rss_mb_two_readers']} MB", flush=True)
+        for key, extra in (("idle_rss_mb_two_readers", ""), ("idle_rss_mb_two_readers_core_regex", core_and_regex)):
+            t = Tagd([f"pn532uart:{link}" for link in links], extra)
+            try:
+                time.sleep(3)
+                readers = json.loads(urllib.request.urlopen(urllib.request.Request(
+                    f"http://127.0.0.1:{t.port}/api", json.dumps({"jsonrpc": "2.0", "id": 1, "method": "readers"}).encode()
+                )).read())["result"]["readers"]
+                out[key] = round(t.rss_mb(), 1)
+                out["idle_readers_connected"] = len(readers)
+                what = " (+ zaparoo core, regex mapping)" if extra else ""
+                print(f"idle RSS with {len(readers)} emulated readers{what}: {out[key]} MB", flush=True)
+            finally:
+                t.stop()
     finally:
-        t.stop()
         for p in sims:
             p.terminate()
             p.wait(5)
