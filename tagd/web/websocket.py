@@ -27,6 +27,7 @@ from wsproto.utilities import LocalProtocolError
 READ_CHUNK = 1 << 16
 MESSAGE_TOO_BIG = 1009
 GOING_AWAY = 1001
+CLOSE_GRACE = 5.0  # after a close, a peer that has not taken the last frames by then is cut off
 
 
 class WebSocketClosed(ConnectionError):
@@ -84,6 +85,11 @@ class WebSocket:
             pass
         self.close_code = code
         self._finish()
+
+    def abort(self) -> None:
+        """Drop the connection now, discarding what is queued (a peer that stopped reading gets no close frame)."""
+        self.close_code = self.close_code or 1006
+        self._finish(abort=True)
 
     # --- receiving ----------------------------------------------------------
     async def receive(self) -> str | bytes | None:
@@ -157,8 +163,7 @@ class WebSocket:
         assert self.heartbeat is not None
         silent = self._loop.time() - self._last_seen
         if silent >= 2 * self.heartbeat:
-            self.close_code = 1006
-            self._finish(abort=True)
+            self.abort()
             return
         if silent >= self.heartbeat and not self._pinged:
             try:
@@ -178,4 +183,5 @@ class WebSocket:
         if abort:
             self._writer.transport.abort()
         else:
-            self._writer.close()  # buffered frames (the close frame) are flushed first
+            self._writer.close()  # buffered frames (the close frame) are flushed first …
+            self._loop.call_later(CLOSE_GRACE, self._writer.transport.abort)  # … if the peer takes them

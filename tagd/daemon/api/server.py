@@ -106,7 +106,7 @@ class ApiServer:
             if outbox.qsize() >= MAX_BACKLOG:
                 log.warning("dropping an API client that stopped reading (%d messages queued)", outbox.qsize())
                 self.clients.pop(ws, None)
-                asyncio.ensure_future(ws.close())
+                ws.abort()  # it reads nothing, so it would not read a close frame either
             else:
                 outbox.put_nowait(text)
         for q in list(self.sse):
