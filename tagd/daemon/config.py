@@ -130,7 +130,19 @@ class Api(_Section):
 Seconds = Annotated[float, Field(gt=0, le=3600)]
 
 
-class ZaparooCore(_Section):
+class _TlsCore(_Section):
+    ca_file: str = ""  # PEM to trust for wss:// / https:// (a home server's own CA or self-signed certificate)
+
+    @field_validator("ca_file")
+    @classmethod
+    def _loadable(cls, v: str) -> str:
+        from tagd.web.client import tls_context
+
+        tls_context(v)  # ValueError naming the file
+        return v
+
+
+class ZaparooCore(_TlsCore):
     type: Literal["zaparoo"]
     name: str = ""
     url: str = "ws://127.0.0.1:7497/api/v0.1"
@@ -167,7 +179,7 @@ class ExecCore(_Section):
     timeout: Seconds = 10.0
 
 
-class WebhookCore(_Section):
+class WebhookCore(_TlsCore):
     type: Literal["webhook"]
     name: str = ""
     url: str

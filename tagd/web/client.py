@@ -1,6 +1,7 @@
 """HTTP/1.1 and WebSocket clients on asyncio streams (h11, wsproto): one request, or one WebSocket, per call.
 
-``http://``/``ws://`` connect in the clear, ``https://``/``wss://`` with TLS and the system's CA certificates.
+``http://``/``ws://`` connect in the clear, ``https://``/``wss://`` with TLS: the system's CA certificates, or
+the ``tls`` context given (e.g. one trusting a home server's self-signed certificate).
 Every failure — the host does not resolve or refuses, TLS fails, the server breaks the protocol, the timeout
 passes, a WebSocket handshake is refused — is an :class:`HttpError` whose message says which; a refused
 handshake also carries the server's status. There is no connection pool: tagd's requests are launches and
@@ -41,7 +42,19 @@ class HttpResponse:
     body: bytes
 
 
-async def _open(url: str, schemes: tuple[str, str]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str, str]:
+def tls_context(ca_file: str = "") -> ssl.SSLContext | None:
+    """A context that trusts only ``ca_file`` (PEM: a CA, or a server's self-signed certificate);
+    None for ``""`` (the system's CAs). ValueError naming the file if it cannot be loaded."""
+    if not ca_file:
+        return None
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load {ca_file} as PEM certificates: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+async def _open(url: str, schemes: tuple[str, str],
+                tls: ssl.SSLContext | None) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, str, str]:
     parts = urlsplit(url)
     if parts.scheme not in schemes or not parts.hostname:
         raise HttpError(f"expected a {schemes[0]}:// or {schemes[1]}:// URL")
@@ -49,10 +62,13 @@ async def _open(url: str, schemes: tuple[str, str]) -> tuple[asyncio.StreamReade
         port = parts.port or DEFAULT_PORTS[parts.scheme]
     except ValueError:
         raise HttpError("bad port") from None
-    tls = ssl.create_default_context() if parts.scheme == schemes[1] else None
+    secure = (tls or ssl.create_default_context()) if parts.scheme == schemes[1] else None
     try:
-        reader, writer = await asyncio.open_connection(parts.hostname, port, ssl=tls, limit=READ_CHUNK)
-    except (OSError, ssl.SSLError) as exc:
+        reader, writer = await asyncio.open_connection(parts.hostname, port, ssl=secure, limit=READ_CHUNK)
+    except ssl.SSLError as exc:
+        why = getattr(exc, "verify_message", "") or exc.reason or str(exc)
+        raise HttpError(f"TLS with {parts.hostname}:{port} failed: {why}") from None
+    except OSError as exc:
         raise HttpError(f"cannot connect to {parts.hostname}:{port}: {exc.strerror or exc}") from None
     host = parts.netloc.rpartition("@")[2]
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -60,17 +76,18 @@ async def _open(url: str, schemes: tuple[str, str]) -> tuple[asyncio.StreamReade
 
 
 async def request(method: str, url: str, *, headers: dict[str, str] | None = None, body: bytes = b"",
-                  timeout: float = 10.0) -> HttpResponse:
+                  timeout: float = 10.0, tls: ssl.SSLContext | None = None) -> HttpResponse:
     """One request; the whole response (any status: the caller decides what a failure is)."""
     try:
-        return await asyncio.wait_for(_request(method, url, headers or {}, body), timeout)
+        return await asyncio.wait_for(_request(method, url, headers or {}, body, tls), timeout)
     except asyncio.TimeoutError:
         raise HttpError(f"{method} {url} did not answer within {timeout:g} s") from None
 
 
-async def _request(method: str, url: str, headers: dict[str, str], body: bytes) -> HttpResponse:
+async def _request(method: str, url: str, headers: dict[str, str], body: bytes,
+                   tls: ssl.SSLContext | None) -> HttpResponse:
     try:
-        reader, writer, host, target = await _open(url, ("http", "https"))
+        reader, writer, host, target = await _open(url, ("http", "https"), tls)
     except HttpError as exc:
         raise HttpError(f"{method} {url} failed: {exc}") from None
     conn = h11.Connection(h11.CLIENT)
@@ -106,18 +123,19 @@ async def _request(method: str, url: str, headers: dict[str, str], body: bytes) 
 
 
 async def connect_websocket(url: str, *, headers: dict[str, str] | None = None, timeout: float = 10.0,
-                            max_message: int = 16 << 20, heartbeat: float | None = None) -> WebSocket:
+                            max_message: int = 16 << 20, heartbeat: float | None = None,
+                            tls: ssl.SSLContext | None = None) -> WebSocket:
     """Open a WebSocket; HttpError if it cannot be reached or the server refuses the handshake."""
     try:
-        return await asyncio.wait_for(_connect_websocket(url, headers or {}, max_message, heartbeat), timeout)
+        return await asyncio.wait_for(_connect_websocket(url, headers or {}, max_message, heartbeat, tls), timeout)
     except asyncio.TimeoutError:
         raise HttpError(f"{url} did not complete a WebSocket handshake within {timeout:g} s") from None
 
 
 async def _connect_websocket(url: str, headers: dict[str, str], max_message: int,
-                             heartbeat: float | None) -> WebSocket:
+                             heartbeat: float | None, tls: ssl.SSLContext | None) -> WebSocket:
     try:
-        reader, writer, host, target = await _open(url, ("ws", "wss"))
+        reader, writer, host, target = await _open(url, ("ws", "wss"), tls)
     except HttpError as exc:
         raise HttpError(f"{url}: {exc}") from None
     ws = WSConnection(ConnectionType.CLIENT)

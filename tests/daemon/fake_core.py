@@ -25,8 +25,9 @@ def free_port() -> int:
 class FakeCore:
     """Answers run/stop with null, `boom` with a JSON-RPC error, ignores `hang`; pushes notifications on demand."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, ssl_context: Any = None) -> None:
         self.port = port
+        self.ssl_context = ssl_context  # serve wss:// with this server-side context
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.queries: list[dict[str, str]] = []
@@ -61,7 +62,7 @@ class FakeCore:
         app.router.add_get("/api/v0.1", self.ws)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port, ssl_context=self.ssl_context).start()
 
     async def stop(self) -> None:
         for ws in list(self.clients):

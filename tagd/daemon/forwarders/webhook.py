@@ -11,7 +11,7 @@ from typing import Any
 
 from tagd.daemon.forwarders import Forwarder, ForwardError
 from tagd.token import Token
-from tagd.web.client import HttpError, request
+from tagd.web.client import HttpError, request, tls_context
 
 
 class WebhookForwarder(Forwarder):
@@ -23,12 +23,13 @@ class WebhookForwarder(Forwarder):
         self.stop_url = config.stop_url
         self.headers = dict(config.headers)
         self.timeout = float(config.timeout)
+        self.tls = tls_context(config.ca_file)
 
     async def _post(self, url: str, body: dict[str, Any], event: str) -> None:
         headers = {**self.headers, "Content-Type": "application/json", "X-Tagd-Event": event}
         try:
             resp = await request("POST", url, headers=headers, body=json.dumps(body, ensure_ascii=False).encode(),
-                                 timeout=self.timeout)
+                                 timeout=self.timeout, tls=self.tls)
         except HttpError as exc:
             raise ForwardError(f"{self.name}: {exc}") from None
         if not 200 <= resp.status < 300:

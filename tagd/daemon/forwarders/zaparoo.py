@@ -27,7 +27,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from tagd.daemon.forwarders import Forwarder, ForwardError
 from tagd.token import Token
-from tagd.web.client import HttpError, connect_websocket
+from tagd.web.client import HttpError, connect_websocket, tls_context
 from tagd.web.websocket import WebSocket, WebSocketClosed
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ class ZaparooForwarder(Forwarder):
         self.key_in_query = config.key_in_query
         self.max_age = float(config.max_age)
         self.timeout = float(config.timeout)
+        self.tls = tls_context(config.ca_file)
         self.last_error = "not started"
         self.connections = 0  # successful connects so far (tests, diagnostics)
         self._ws: WebSocket | None = None
@@ -108,7 +109,7 @@ class ZaparooForwarder(Forwarder):
             self._settled.clear()
             try:
                 ws = await connect_websocket(url, headers=headers, timeout=self.timeout,
-                                             max_message=MAX_MESSAGE, heartbeat=HEARTBEAT)
+                                             max_message=MAX_MESSAGE, heartbeat=HEARTBEAT, tls=self.tls)
             except HttpError as exc:
                 self.last_error = _describe(exc) or "connection failed"
                 self._settled.set()
