@@ -68,7 +68,8 @@ class Daemon:
         table = MappingTable.from_sources(self.store.mappings(), self._file_mappings())
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
         self._started.append("pipeline")
-        self.api = ApiServer(methods.build(self), self.config.api.keys, self.run_token)
+        self.api = ApiServer(methods.build(self), self.config.api.keys, self.run_token,
+                             allowed_origins=self.config.api.allowed_origins)
         host, _, port = self.listen.rpartition(":")
         await self.api.start(host.strip("[]"), int(port))
         self._started.append("api")

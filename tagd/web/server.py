@@ -48,7 +48,7 @@ class Request:
     headers: dict[str, str]  # lower-case names; repeated headers joined with ", "
     peer: str  # the client's address ("" when unknown)
     body: bytes = b""
-
+    local: str = ""  # the address of ours the request came in on
     @property
     def wants_websocket(self) -> bool:
         return (self.method == "GET" and "websocket" in self.headers.get("upgrade", "").lower()
@@ -82,6 +82,11 @@ Handler = Callable[[Request], Awaitable[Union[Response, Stream, Upgrade]]]
 
 def json_response(obj: Any, status: int = 200) -> Response:
     return Response(status, json.dumps(obj, ensure_ascii=False), "application/json; charset=utf-8")
+
+
+def _host(address: Any) -> str:
+    """The host part of a socket address ("" for a Unix socket or none)."""
+    return str(address[0]) if isinstance(address, tuple) and address else ""
 
 
 def _tokens(value: str) -> set[str]:
@@ -136,13 +141,12 @@ class HttpServer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
-        peername = writer.get_extra_info("peername")
-        peer = str(peername[0]) if isinstance(peername, tuple) and peername else ""
+        peer, local = (_host(writer.get_extra_info(key)) for key in ("peername", "sockname"))
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         try:
             if len(self._connections) > self.max_connections:
                 raise _Refused(503, "too many connections")
-            while await self._one_request(conn, reader, writer, peer):
+            while await self._one_request(conn, reader, writer, peer, local):
                 conn.start_next_cycle()
         except _Refused as refused:
             await self._send_refusal(conn, writer, refused)
@@ -155,9 +159,9 @@ class HttpServer:
             writer.close()
 
     async def _one_request(self, conn: h11.Connection, reader: asyncio.StreamReader,
-                           writer: asyncio.StreamWriter, peer: str) -> bool:
+                           writer: asyncio.StreamWriter, peer: str, local: str) -> bool:
         """Read, handle and answer one request; True when the connection can take another."""
-        request = await self._read_request(conn, reader, writer, peer)
+        request = await self._read_request(conn, reader, writer, peer, local)
         if request is None:
             return False
         try:
@@ -181,7 +185,7 @@ class HttpServer:
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
 
     async def _read_request(self, conn: h11.Connection, reader: asyncio.StreamReader,
-                            writer: asyncio.StreamWriter, peer: str) -> Request | None:
+                            writer: asyncio.StreamWriter, peer: str, local: str) -> Request | None:
         """The next request, whole; None when the client closed the connection between requests."""
         loop = asyncio.get_running_loop()
         event = conn.next_event()
@@ -220,7 +224,7 @@ class HttpServer:
         for name, value in parse_qsl(raw_query, keep_blank_values=True):
             query.setdefault(name, value)
         return Request(head.method.decode("latin-1"), target, unquote(raw_path, errors="replace"), query,
-                       headers, peer, bytes(body))
+                       headers, peer, bytes(body), local)
 
     async def _next_event(self, conn: h11.Connection, reader: asyncio.StreamReader, deadline: float) -> Any:
         try:

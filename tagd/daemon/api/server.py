@@ -7,6 +7,8 @@
 - ``GET /run/<text>`` launches (marked unsafe: it comes from outside), ``GET /health`` → ``OK``.
 
 Clients on loopback need no key; all others need ``Authorization: Bearer <key>`` or ``?key=<key>``.
+A browser page may use the WebSocket, POST and SSE endpoints only from an allowed origin (origins.py):
+others get 403, so a web site cannot drive the key-less loopback API from the user's browser.
 
 Each WebSocket client has an outbox drained by one task: responses and notifications reach it in the
 order they were produced, a broadcast to hundreds of clients costs one queue put each, and a client that
@@ -23,6 +25,7 @@ import logging
 from typing import Any, AsyncIterator, Callable
 
 from tagd.daemon.api.jsonrpc import Dispatcher, notification
+from tagd.daemon.api.origins import OriginPolicy
 from tagd.token import TYPE_API, Token
 from tagd.web.server import HttpServer, Request, Response, Stream, Upgrade, json_response
 from tagd.web.websocket import WebSocket, WebSocketClosed
@@ -49,9 +52,11 @@ def is_loopback(request: Request) -> bool:
 
 class ApiServer:
     def __init__(self, dispatcher: Dispatcher, keys: list[str], run_text: Callable[[Token], Any],
-                 is_local: Callable[[Request], bool] = is_loopback) -> None:
+                 is_local: Callable[[Request], bool] = is_loopback, allowed_origins: list[str] = ()) -> None:
         self.dispatcher = dispatcher
         self.keys = set(keys)
+        self.allowed_origins = list(allowed_origins)
+        self.origins = OriginPolicy(0, self.allowed_origins)
         self.run_text = run_text
         self.is_local = is_local
         self.clients: dict[WebSocket, asyncio.Queue[str]] = {}
@@ -62,6 +67,7 @@ class ApiServer:
     # --- lifecycle ----------------------------------------------------------
     async def start(self, host: str, port: int) -> None:
         self.port = await self.http.start(host, port)
+        self.origins = OriginPolicy(self.port, self.allowed_origins)  # the app's own origins carry the port
 
     async def close(self) -> None:
         for q in list(self.sse):
@@ -78,6 +84,20 @@ class ApiServer:
         return bool(self.keys) and key in self.keys
 
     async def _route(self, request: Request) -> Response | Stream | Upgrade:
+        origin = request.headers.get("origin")
+        if origin is not None and not self.origins.allows(origin, request.local):
+            # launch links and health checks work from any page, as with Zaparoo Core; the page cannot read them
+            if request.method == "OPTIONS" or not (request.path.startswith("/run/") or request.path == "/health"):
+                return Response(403, f"origin {origin} is not allowed (add it to [api] allowed_origins)")
+            origin = None
+        if request.method == "OPTIONS":  # a CORS preflight: carries no key, names the method it wants
+            return Response(204, headers=self.origins.cors_headers(origin, preflight=True))
+        result = await self._answer_request(request)
+        if isinstance(result, (Response, Stream)):
+            result.headers += self.origins.cors_headers(origin)
+        return result
+
+    async def _answer_request(self, request: Request) -> Response | Stream | Upgrade:
         if not self.authorized(request):
             return json_response({"error": "unauthorized: an API key is required for non-local clients"}, 401)
         path, method = request.path, request.method
