@@ -89,6 +89,14 @@ def _host(address: Any) -> str:
     return str(address[0]) if isinstance(address, tuple) and address else ""
 
 
+def _parsed(conn: h11.Connection) -> Any:
+    """h11's next event; a malformed request is refused with the status h11 suggests (400, 431 …)."""
+    try:
+        return conn.next_event()
+    except h11.RemoteProtocolError as exc:
+        raise _Refused(exc.error_status_hint, f"bad request: {exc}") from None
+
+
 def _tokens(value: str) -> set[str]:
     return {t.strip().lower() for t in value.split(",")}
 
@@ -188,14 +196,14 @@ class HttpServer:
                             writer: asyncio.StreamWriter, peer: str, local: str) -> Request | None:
         """The next request, whole; None when the client closed the connection between requests."""
         loop = asyncio.get_running_loop()
-        event = conn.next_event()
-        if event is h11.NEED_DATA:  # between requests: wait as long as a keep-alive connection may idle
+        head = _parsed(conn)  # a pipelined request may already be buffered
+        if head is h11.NEED_DATA:  # between requests: wait as long as a keep-alive connection may idle
             try:
                 conn.receive_data(await asyncio.wait_for(reader.read(READ_CHUNK), IDLE_TIMEOUT))
             except asyncio.TimeoutError:
                 return None
+            head = await self._next_event(conn, reader, loop.time() + REQUEST_TIMEOUT)
         deadline = loop.time() + REQUEST_TIMEOUT
-        head = await self._next_event(conn, reader, deadline)
         if not isinstance(head, h11.Request):
             return None
         headers: dict[str, str] = {}
@@ -227,19 +235,16 @@ class HttpServer:
                        headers, peer, bytes(body), local)
 
     async def _next_event(self, conn: h11.Connection, reader: asyncio.StreamReader, deadline: float) -> Any:
-        try:
-            while (event := conn.next_event()) is h11.NEED_DATA:
-                remaining = deadline - asyncio.get_running_loop().time()
+        while (event := _parsed(conn)) is h11.NEED_DATA:
+            remaining = deadline - asyncio.get_running_loop().time()
+            try:
                 if remaining <= 0:
-                    raise _Refused(408, "request not received in time")
-                try:
-                    data = await asyncio.wait_for(reader.read(READ_CHUNK), remaining)
-                except asyncio.TimeoutError:
-                    raise _Refused(408, "request not received in time") from None
-                conn.receive_data(data)
-            return event
-        except h11.RemoteProtocolError as exc:
-            raise _Refused(exc.error_status_hint, f"bad request: {exc}") from None
+                    raise asyncio.TimeoutError
+                data = await asyncio.wait_for(reader.read(READ_CHUNK), remaining)
+            except asyncio.TimeoutError:
+                raise _Refused(408, "request not received in time") from None
+            conn.receive_data(data)
+        return event
 
     async def _send_refusal(self, conn: h11.Connection, writer: asyncio.StreamWriter, refused: _Refused) -> None:
         if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
