@@ -91,17 +91,20 @@ async def _request(method: str, url: str, headers: dict[str, str], body: bytes,
     except HttpError as exc:
         raise HttpError(f"{method} {url} failed: {exc}") from None
     conn = h11.Connection(h11.CLIENT)
+    response: h11.Response | None = None
+    answered = False  # any byte back from the server
     try:
         head = h11.Request(method=method, target=target, headers=[
             ("host", host), ("content-length", str(len(body))), ("connection", "close"), *headers.items()])
         writer.write(conn.send(head) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
         await writer.drain()
-        response: h11.Response | None = None
         data = bytearray()
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
-                conn.receive_data(await reader.read(READ_CHUNK))
+                chunk = await reader.read(READ_CHUNK)
+                answered = answered or bool(chunk)
+                conn.receive_data(chunk)
             elif isinstance(event, h11.Response):
                 response = event
             elif isinstance(event, h11.Data):
@@ -115,6 +118,8 @@ async def _request(method: str, url: str, headers: dict[str, str], body: bytes,
         return HttpResponse(response.status_code, {k.decode("latin-1"): v.decode("latin-1") for k, v in response.headers},
                             bytes(data))
     except h11.ProtocolError as exc:
+        if not answered:
+            raise HttpError(f"{method} {url}: the server closed the connection without answering") from None
         raise HttpError(f"{method} {url}: bad HTTP from the server: {exc}") from None
     except ConnectionError as exc:
         raise HttpError(f"{method} {url}: connection lost: {exc}") from None
@@ -144,7 +149,9 @@ async def _connect_websocket(url: str, headers: dict[str, str], max_message: int
         await writer.drain()
         while True:
             data = await reader.read(READ_CHUNK)
-            ws.receive_data(data or None)
+            if not data:
+                raise HttpError(f"{url}: the server closed the connection during the handshake")
+            ws.receive_data(data)
             for event in ws.events():
                 if isinstance(event, AcceptConnection):
                     assert ws.connection is not None
@@ -152,8 +159,6 @@ async def _connect_websocket(url: str, headers: dict[str, str], max_message: int
                 if isinstance(event, (RejectConnection, RejectData)):
                     status: Any = getattr(event, "status_code", None)
                     raise HttpError(f"{url}: WebSocket handshake refused (HTTP {status})", status)
-            if not data:
-                raise HttpError(f"{url}: the server closed the connection during the handshake")
     except (RemoteProtocolError, h11.ProtocolError) as exc:
         writer.close()
         raise HttpError(f"{url}: bad WebSocket handshake from the server: {exc}") from None

@@ -36,6 +36,8 @@ MAX_HEAD = 16 * 1024
 READ_CHUNK = 1 << 16
 REQUEST_TIMEOUT = 30.0
 IDLE_TIMEOUT = 75.0
+LINGER = 2.0  # after refusing a request, how long its unread rest is drained before the close
+LINGER_BYTES = 1 << 20
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 
 
@@ -109,9 +111,9 @@ def websocket_accept(key: str) -> str:
 class _Refused(Exception):
     """A request the server answers itself (status, reason) and then closes the connection."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, headers: list[tuple[str, str]] | None = None) -> None:
         super().__init__(reason)
-        self.status, self.reason = status, reason
+        self.status, self.reason, self.headers = status, reason, headers or []
 
 
 class HttpServer:
@@ -157,7 +159,7 @@ class HttpServer:
             while await self._one_request(conn, reader, writer, peer, local):
                 conn.start_next_cycle()
         except _Refused as refused:
-            await self._send_refusal(conn, writer, refused)
+            await self._send_refusal(conn, reader, writer, refused)
         except (ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError, h11.ProtocolError):
             pass
         except asyncio.CancelledError:
@@ -188,7 +190,8 @@ class HttpServer:
         body = result.body.encode() if isinstance(result.body, str) else result.body
         head = h11.Response(status_code=result.status, headers=[
             ("content-type", result.content_type), ("content-length", str(len(body))), *result.headers])
-        writer.write(conn.send(head) + (conn.send(h11.Data(data=body)) if body else b"") + conn.send(h11.EndOfMessage()))
+        with_body = body and request.method != "HEAD"  # HEAD: GET's head, without the content
+        writer.write(conn.send(head) + (conn.send(h11.Data(data=body)) if with_body else b"") + conn.send(h11.EndOfMessage()))
         await writer.drain()
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
 
@@ -197,15 +200,18 @@ class HttpServer:
         """The next request, whole; None when the client closed the connection between requests."""
         loop = asyncio.get_running_loop()
         head = _parsed(conn)  # a pipelined request may already be buffered
+        deadline = loop.time() + REQUEST_TIMEOUT  # for all of the request, from its first byte
         if head is h11.NEED_DATA:  # between requests: wait as long as a keep-alive connection may idle
             try:
                 conn.receive_data(await asyncio.wait_for(reader.read(READ_CHUNK), IDLE_TIMEOUT))
             except asyncio.TimeoutError:
                 return None
-            head = await self._next_event(conn, reader, loop.time() + REQUEST_TIMEOUT)
-        deadline = loop.time() + REQUEST_TIMEOUT
+            deadline = loop.time() + REQUEST_TIMEOUT
+            head = await self._next_event(conn, reader, deadline)
         if not isinstance(head, h11.Request):
             return None
+        if len(head.target) + sum(len(n) + len(v) + 4 for n, v in head.headers) > MAX_HEAD:
+            raise _Refused(431, f"request head over {MAX_HEAD} bytes")  # h11 only bounds a head still arriving
         headers: dict[str, str] = {}
         for raw_name, raw_value in head.headers:
             name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
@@ -246,23 +252,43 @@ class HttpServer:
             conn.receive_data(data)
         return event
 
-    async def _send_refusal(self, conn: h11.Connection, writer: asyncio.StreamWriter, refused: _Refused) -> None:
+    async def _send_refusal(self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                            refused: _Refused) -> None:
         if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
         body = refused.reason.encode()
         try:
             writer.write(conn.send(h11.Response(status_code=refused.status, headers=[
                 ("content-type", "text/plain; charset=utf-8"), ("content-length", str(len(body))),
-                ("connection", "close")])) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
+                ("connection", "close"), *refused.headers])) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
             await writer.drain()
+            await self._linger(reader, writer)
         except (ConnectionError, h11.ProtocolError):
             pass
+
+    @staticmethod
+    async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Close in stages (RFC 9112 §9.6): half-close, then read and drop what the client still sends for a
+        moment. Closing with its request unread would make the kernel answer with a reset, which can destroy
+        the refusal before the client reads it."""
+        if writer.can_write_eof():
+            writer.write_eof()
+        loop = asyncio.get_running_loop()
+        deadline, dropped = loop.time() + LINGER, 0
+        while dropped < LINGER_BYTES and (remaining := deadline - loop.time()) > 0:
+            try:
+                chunk = await asyncio.wait_for(reader.read(READ_CHUNK), remaining)
+            except asyncio.TimeoutError:
+                return
+            if not chunk:
+                return
+            dropped += len(chunk)
 
     async def _upgrade(self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                        request: Request, upgrade: Upgrade) -> None:
         key = request.headers.get("sec-websocket-key", "").strip()
         if request.headers.get("sec-websocket-version", "").strip() != "13":
-            raise _Refused(426, "WebSocket version 13 expected")  # RFC 6455 §4.4
+            raise _Refused(426, "WebSocket version 13 expected", [("sec-websocket-version", "13")])  # RFC 6455 §4.4
         try:
             valid_key = len(base64.b64decode(key, validate=True)) == 16
         except ValueError:
