@@ -13,6 +13,9 @@ idle memory and start-up time. The last line of output is one JSON object with e
   with a zaparoo core configured (its WebSocket client loaded, reconnecting to a core that is down) and a
   regex mapping (google-re2 loaded), the configuration most users run.
 - start to API ready: from spawning `tagd run` to GET /health answering; target < 0.5 s.
+- tap to core (no target; the figure users feel): an emulated PN532 at 115200 baud, `tagd run` with a zaparoo
+  core, and a Zaparoo-style core in this process; from the emulator saying the tag is on the reader to the
+  core receiving `run` with the mapped text. The PN532 wire time of the read (~25 ms) is most of it.
 """
 
 from __future__ import annotations
@@ -208,6 +211,60 @@ async def bench_fanout(port: int, clients: int = 200, rounds: int = 30) -> dict:
     return {"fanout_clients": clients, "fanout_p50_ms": round(pct(lat, 50), 2), "fanout_p99_ms": round(pct(lat, 99), 2)}
 
 
+async def bench_tap_to_core(taps: int = 20) -> dict:
+    """Tap → `run` at the core, through `tagd run` and an emulated PN532 (see the module docstring)."""
+    from tagd.web.server import HttpServer, Response, Upgrade
+
+    arrived: asyncio.Queue[tuple[float, str]] = asyncio.Queue()
+
+    async def core_socket(ws) -> None:
+        async for text in ws:
+            msg = json.loads(text)
+            if msg.get("method") == "run":
+                arrived.put_nowait((time.perf_counter(), msg["params"]["text"]))
+            await ws.send(json.dumps({"jsonrpc": "2.0", "id": msg.get("id"), "result": None}))
+
+    async def route(request):
+        return Upgrade(core_socket) if request.wants_websocket else Response(404)
+
+    core = HttpServer(route)
+    core_port = await core.start("127.0.0.1", 0)
+    link = f"/tmp/tagd-bench-tap-{os.getpid()}"
+    tag = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "smw-ntag213.nfc")
+    sim = await asyncio.create_subprocess_exec(sys.executable, "-m", "tagd", "sim", "pn532", "--link", link,
+                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                               stderr=subprocess.DEVNULL)
+    await sim.stdout.readline()
+    extra = (f'[[core]]\ntype = "zaparoo"\nurl = "ws://127.0.0.1:{core_port}/api/v0.1"\n'
+             '[[mappings.entry]]\ntoken_key = "value"\nmatch_pattern = "@SNES/Super Mario World"\n'
+             'zapscript = "**launch:/media/fat/games/SNES/smw.sfc"\n')
+    t = await asyncio.to_thread(Tagd, [f"pn532uart:{link}"], extra)
+
+    async def command(line: str) -> float:
+        sim.stdin.write(line.encode() + b"\n")
+        await sim.stdin.drain()
+        while not (await sim.stdout.readline()).startswith(b"ok"):
+            pass
+        return time.perf_counter()
+
+    lat = []
+    try:
+        await asyncio.sleep(1.5)  # the reader opens and the core connects
+        for _ in range(taps):
+            placed = await command(f"place {tag}")
+            got, text = await asyncio.wait_for(arrived.get(), 5)
+            assert text == "**launch:/media/fat/games/SNES/smw.sfc", text
+            lat.append((got - placed) * 1000)
+            await command("remove")
+            await asyncio.sleep(0.3)  # removal is noticed, so the same tag launches again
+    finally:
+        await asyncio.to_thread(t.stop)
+        sim.terminate()
+        await sim.wait()
+        await core.close()
+    return {"tap_to_core_p50_ms": round(pct(lat, 50), 1), "tap_to_core_max_ms": round(max(lat), 1)}
+
+
 def main() -> None:
     out: dict = {}
     out.update(asyncio.run(bench_pipeline()))
@@ -230,6 +287,10 @@ def main() -> None:
               flush=True)
     finally:
         t.stop()
+
+    out.update(asyncio.run(bench_tap_to_core()))
+    print(f"tap to core (emulated PN532 at 115200 baud → tagd run → run at the core): "
+          f"p50 {out['tap_to_core_p50_ms']} ms, max {out['tap_to_core_max_ms']} ms", flush=True)
 
     sims, links = [], []
     for i in range(2):
