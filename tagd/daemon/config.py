@@ -17,6 +17,7 @@ or ``/etc/tagd/config.toml`` when running as root and that file exists.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -220,9 +221,17 @@ class Config(_Section):
     # -- Zaparoo `settings` / `settings.update` keys (the reader and scan part) --
 
     def settings_json(self) -> dict[str, Any]:
-        """The reader/scan keys of Zaparoo's ``settings`` result."""
+        """Zaparoo's ``settings`` result. The reader and scan keys are tagd's settings; the others, which the
+        document requires, say what tagd does: it always forwards ZapScript (the core decides what runs),
+        reports no errors anywhere, has no per-system launch defaults, and gives audio feedback on a scan
+        through the ACR122U's buzzer (``[readers.options.acr122] buzzer``)."""
         scan = self.readers.scan
         return {
+            "runZapScript": True,
+            "debugLogging": logging.getLogger().isEnabledFor(logging.DEBUG),
+            "audioScanFeedback": bool(self.readers.options.get("acr122", {}).get("buzzer", True)),
+            "errorReporting": False,
+            "systemDefaults": [],
             "readersAutoDetect": self.readers.auto_detect,
             "readersScanMode": scan.mode,
             "readersScanExitDelay": scan.exit_delay,
@@ -257,6 +266,9 @@ class Config(_Section):
                      "enabled": c.get("enabled", True)}
                     for c in value
                 ]
+            elif key in FIXED_SETTINGS:
+                if value != self.settings_json()[key]:
+                    raise ConfigError(file, key, FIXED_SETTINGS[key])
             else:
                 raise ConfigError(file, key, "not a setting tagd knows")
         try:
@@ -265,6 +277,15 @@ class Config(_Section):
             err = exc.errors()[0]
             key = next((k for k in update if _param_matches(k, err["loc"])), "/".join(map(str, err["loc"])))
             raise ConfigError(file, key, err["msg"]) from None
+
+
+FIXED_SETTINGS = {  # Zaparoo settings tagd reports but does not change over the API, and why
+    "runZapScript": "tagd always forwards ZapScript: the core decides what runs",
+    "debugLogging": "start tagd with -vv for debug logging (tagd -vv run)",
+    "audioScanFeedback": "set [readers.options.acr122] buzzer in the config file",
+    "errorReporting": "tagd reports errors nowhere",
+    "systemDefaults": "tagd does not launch media itself: set system defaults on the core",
+}
 
 
 def _param_matches(param: str, loc: tuple[Any, ...]) -> bool:
