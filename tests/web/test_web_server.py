@@ -471,6 +471,18 @@ async def test_stream_read_by_aiohttp_arrives_in_order(start_server: Any) -> Non
     assert body == b"".join(f"{i},".encode() for i in range(20))
 
 
+async def open_stream(start_server: Any, chunks: AsyncIterator[bytes]) -> tuple[Any, Raw, bytes]:
+    """A server whose every request streams ``chunks``; a raw client that asked, and the first chunk it got."""
+    async def handler(request: Request) -> Stream:
+        return Stream(chunks)
+
+    server = await start_server(handler)
+    raw = await Raw.open(server.port)
+    await raw.send(req(target="/events"))
+    assert (await raw.head())[0] == 200
+    return server, raw, await raw.chunks().__anext__()
+
+
 async def test_stream_generator_is_closed_promptly_when_the_client_disconnects(start_server: Any) -> None:
     first_sent, finished = asyncio.Event(), asyncio.Event()
 
@@ -483,14 +495,8 @@ async def test_stream_generator_is_closed_promptly_when_the_client_disconnects(s
         finally:
             finished.set()
 
-    async def handler(request: Request) -> Stream:
-        return Stream(chunks())
-
-    server = await start_server(handler)
-    raw = await Raw.open(server.port)
-    await raw.send(req(target="/events"))
-    assert (await raw.head())[0] == 200
-    assert await raw.chunks().__anext__() == b"first"
+    _, raw, first = await open_stream(start_server, chunks())
+    assert first == b"first"
     await asyncio.wait_for(first_sent.wait(), 2)
     raw.close()
     await asyncio.wait_for(finished.wait(), 1.0)
@@ -507,14 +513,8 @@ async def test_stream_generator_that_keeps_yielding_is_closed_when_the_client_di
         finally:
             finished.set()
 
-    async def handler(request: Request) -> Stream:
-        return Stream(chunks())
-
-    server = await start_server(handler)
-    raw = await Raw.open(server.port)
-    await raw.send(req(target="/ticks"))
-    assert (await raw.head())[0] == 200
-    assert await raw.chunks().__anext__() == b"tick\n"
+    _, raw, first = await open_stream(start_server, chunks())
+    assert first == b"tick\n"
     raw.close()
     await asyncio.wait_for(finished.wait(), 1.0)
 
@@ -529,14 +529,8 @@ async def test_server_close_ends_an_open_stream_and_closes_its_generator(start_s
         finally:
             finished.set()
 
-    async def handler(request: Request) -> Stream:
-        return Stream(chunks())
-
-    server = await start_server(handler)
-    raw = await Raw.open(server.port)
-    await raw.send(req(target="/events"))
-    assert (await raw.head())[0] == 200
-    assert await raw.chunks().__anext__() == b"hello"
+    server, raw, first = await open_stream(start_server, chunks())
+    assert first == b"hello"
     await asyncio.wait_for(server.close(), 2)
     assert finished.is_set()
     await raw.eof(timeout=2)  # and the connection ends
