@@ -136,3 +136,24 @@ async def test_stopping_the_daemon_closes_websocket_clients_with_going_away(tmp_
     await d.stop()
     msg = await ws.receive(timeout=3)
     assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1001
+
+
+@pytest.mark.parametrize("prefix", ["/run/", "/r/", "/l/"])
+async def test_every_run_path_launches_as_zaparoo_cores_do(daemon, session, prefix):
+    seen = []
+    daemon.pipeline.run_token = lambda token: seen.append(token) or asyncio.sleep(0)
+    async with session.get(base(daemon) + prefix + "@SNES/Super Mario World") as r:
+        assert r.status == 200
+    await asyncio.sleep(0.05)
+    assert [t.text for t in seen] == ["@SNES/Super Mario World"]
+
+
+@pytest.mark.parametrize("path", ["/api/events", "/api/v0/events", "/api/v0.1/events"])
+async def test_every_events_path_streams_notifications(daemon, session, path):
+    async with session.get(base(daemon) + path) as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+        assert await r.content.readline() == b": connected\n"
+        await r.content.readline()
+        daemon.notify("tokens.removed")
+        line = await asyncio.wait_for(r.content.readline(), 3)
+        assert json.loads(line[len(b"data: "):]) == {"jsonrpc": "2.0", "method": "tokens.removed"}

@@ -3,8 +3,9 @@
 - WebSocket JSON-RPC on ``/api``, ``/api/v0``, ``/api/v0.1`` (a text frame ``ping`` is answered ``pong``);
   notifications are pushed to every WebSocket client;
 - the same JSON-RPC by HTTP POST on those paths;
-- server-sent events at ``/api/v0.1/events``;
-- ``GET /run/<text>`` launches (marked unsafe: it comes from outside), ``GET /health`` → ``OK``.
+- server-sent events at ``/api/v0.1/events`` (and ``/api/events``, ``/api/v0/events``, as Core serves them);
+- ``GET /run/<text>`` launches (marked unsafe: it comes from outside; ``/r/`` and the deprecated ``/l/`` too),
+  ``GET /health`` → ``OK``.
 
 Clients on loopback need no key; all others need ``Authorization: Bearer <key>`` or ``?key=<key>``.
 A browser page may use the WebSocket, POST and SSE endpoints only from an allowed origin (origins.py):
@@ -33,7 +34,8 @@ from tagd.web.websocket import WebSocket, WebSocketClosed
 log = logging.getLogger(__name__)
 
 API_PATHS = ("/api", "/api/v0", "/api/v0.1")
-EVENTS_PATH = "/api/v0.1/events"
+EVENTS_PATHS = ("/api/events", "/api/v0/events", "/api/v0.1/events")
+RUN_PREFIXES = ("/run/", "/r/", "/l/")
 MAX_BACKLOG = 1000  # queued messages for one client; past this a notification drops it (it is not reading)
 MAX_MESSAGE = 1 << 20
 HEARTBEAT = 30.0
@@ -87,7 +89,7 @@ class ApiServer:
         origin = request.headers.get("origin")
         if origin is not None and not self.origins.allows(origin, request.local):
             # launch links and health checks work from any page, as with Zaparoo Core; the page cannot read them
-            if request.method == "OPTIONS" or not (request.path.startswith("/run/") or request.path == "/health"):
+            if request.method == "OPTIONS" or not (request.path.startswith(RUN_PREFIXES) or request.path == "/health"):
                 return Response(403, f"origin {origin} is not allowed (add it to [api] allowed_origins)")
             origin = None
         if request.method == "OPTIONS":  # a CORS preflight: carries no key, names the method it wants
@@ -109,15 +111,15 @@ class ApiServer:
             if request.wants_websocket:
                 return Upgrade(self._websocket, max_message=MAX_MESSAGE, heartbeat=HEARTBEAT)
             return Response(400, "WebSocket (or POST) expected")
-        if path != EVENTS_PATH and path != "/health" and not path.startswith("/run/"):
+        if path not in EVENTS_PATHS and path != "/health" and not path.startswith(RUN_PREFIXES):
             return Response(404, "not found")
         if method != "GET":
             return Response(405, "method not allowed", headers=[("allow", "GET")])
-        if path == EVENTS_PATH:
+        if path in EVENTS_PATHS:
             return Stream(self._events(), "text/event-stream", [("cache-control", "no-cache")])
         if path == "/health":
             return Response(200, "OK")
-        return await self._run(path[len("/run/"):])
+        return await self._run(path.split("/", 2)[2])
 
     # --- notifications -------------------------------------------------------
     def broadcast(self, method: str, params: Any = None) -> None:
