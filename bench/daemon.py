@@ -232,7 +232,7 @@ async def bench_tap_to_core(taps: int = 20) -> dict:
     link = f"/tmp/tagd-bench-tap-{os.getpid()}"
     tag = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "smw-ntag213.nfc")
     sim = await asyncio.create_subprocess_exec(sys.executable, "-m", "tagd", "sim", "pn532", "--link", link,
-                                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                               "--baud", "115200", stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                                stderr=subprocess.DEVNULL)
     await sim.stdout.readline()
     extra = (f'[[core]]\ntype = "zaparoo"\nurl = "ws://127.0.0.1:{core_port}/api/v0.1"\n'
