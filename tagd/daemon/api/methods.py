@@ -7,6 +7,7 @@ App can browse media and launchers through tagd.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,7 +26,9 @@ WRITE_TIMEOUT = 30.0
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Unknown keys are ignored (Zaparoo's Go decoder does the same); a value of the wrong JSON type is refused,
+    # not coerced: the document types every param, and "yes" → true, "2" → 2.0 or true → id 1 are not its types.
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class RunParams(_Params):
@@ -46,7 +49,58 @@ class CancelParams(_Params):
 
 
 class IdParams(_Params):
-    id: int | str
+    id: Any  # a number, or the string form `mappings` lists: checked by _row_id
+
+
+class MappingParams(_Params):
+    """mappings.new / mappings.update fields; which were given is ``model_fields_set`` (the defaults are unused)."""
+
+    label: str = ""
+    enabled: bool = True
+    type: str = ""
+    match: str = ""
+    pattern: str = ""
+    override: str = ""
+
+
+class ReaderConnectionParams(_Params):
+    driver: str
+    path: str = ""
+    idSource: str = ""
+    enabled: bool = True
+
+
+class SystemDefaultParams(_Params):
+    system: str
+    launcher: str = ""
+    beforeExit: str = ""
+
+
+class SettingsParams(_Params):
+    """settings.update: the document's keys, all optional; which were given is ``model_fields_set``."""
+
+    runZapScript: bool = True
+    debugLogging: bool = False
+    audioScanFeedback: bool = False
+    readersAutoDetect: bool = True
+    readersScanMode: str = "tap"
+    readersScanExitDelay: float = 0.0
+    readersScanIgnoreSystems: list[str] = []
+    errorReporting: bool = False
+    readersConnect: list[ReaderConnectionParams] = []
+    systemDefaults: list[SystemDefaultParams] = []
+
+
+MAPPING_FIELDS = ("label", "enabled", "type", "match", "pattern", "override")
+_HEX = re.compile(r"(?:[0-9a-f]{2})*")
+
+
+def _hex_data(raw: str) -> str:
+    """run's data: a hexadecimal string (spaces allowed between bytes, any case), as lower-case hex."""
+    data = raw.replace(" ", "").lower()
+    if not _HEX.fullmatch(data):
+        raise RpcError("invalid params: data must be a hexadecimal string")
+    return data
 
 
 def _capabilities(cap: Capability) -> list[str]:
@@ -54,8 +108,10 @@ def _capabilities(cap: Capability) -> list[str]:
                                     (Capability.REMOVABLE, "removable")) if flag in cap]
 
 
-def _row_id(raw: int | str) -> int:
-    """Zaparoo lists ids as strings ("1") and takes them back as numbers: accept both."""
+def _row_id(raw: Any) -> int:
+    """Zaparoo lists ids as strings ("1") and takes them back as numbers: accept both (not true, 1.0 or null)."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+        raise RpcError(f"invalid params: id: {raw!r} is not an id")
     try:
         return int(raw)
     except (TypeError, ValueError):
@@ -119,9 +175,10 @@ def build(daemon: "Daemon") -> Dispatcher:
     @rpc.method("run")
     async def run(params: Any) -> Any:
         p = RunParams(text=params) if isinstance(params, str) else params_of(RunParams, params)
-        if not (p.uid or p.text or p.data):
+        data = _hex_data(p.data)
+        if not (p.uid or p.text or data):
             raise RpcError("invalid params: one of uid, text or data is required")
-        token = Token(type=p.type or TYPE_API, uid=p.uid, text=p.text, data=p.data, source="api", unsafe=p.unsafe)
+        token = Token(type=p.type or TYPE_API, uid=p.uid, text=p.text, data=data, source="api", unsafe=p.unsafe)
         await daemon.run_token(token)
         return {}
 
@@ -138,8 +195,8 @@ def build(daemon: "Daemon") -> Dispatcher:
     def _mapping_fields(params: Any, required: bool) -> dict[str, Any]:
         if not isinstance(params, dict):
             raise RpcError("invalid params: expected an object")
-        allowed = ("label", "enabled", "type", "match", "pattern", "override")
-        fields = {k: params[k] for k in allowed if k in params}
+        p = params_of(MappingParams, params)
+        fields = {k: getattr(p, k) for k in MAPPING_FIELDS if k in p.model_fields_set}
         if required:
             for k in ("type", "match", "pattern", "override"):
                 if k not in fields:
@@ -187,8 +244,14 @@ def build(daemon: "Daemon") -> Dispatcher:
 
     @rpc.method("settings.update")
     async def settings_update(params: Any) -> Any:
-        if not isinstance(params, dict) or not params:
+        if not isinstance(params, dict):
             raise RpcError("invalid params: expected an object of settings")
+        # Types first, for every key the document lists; keys it does not list are ignored, as Zaparoo does.
+        # The fixed ones (runZapScript …) go on to the config, which accepts them at the value tagd reports.
+        p = params_of(SettingsParams, params)
+        if not p.model_fields_set:
+            return {}  # {} (or only unknown keys): nothing to change, nothing to write
+        params = {k: v for k, v in p.model_dump(mode="json").items() if k in p.model_fields_set}
         try:
             config = await asyncio.to_thread(update_settings, daemon.config, params, daemon.config_path)
         except ConfigError as exc:
