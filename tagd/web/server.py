@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, unquote
 import h11
 from wsproto.connection import Connection, ConnectionType
 
-from tagd.web.websocket import GOING_AWAY, WebSocket
+from tagd.web.websocket import GOING_AWAY, INTERNAL_ERROR, WebSocket
 
 log = logging.getLogger(__name__)
 
@@ -305,6 +305,7 @@ class HttpServer:
             await upgrade.handler(ws)
         except Exception:
             log.exception("WebSocket handler failed on %s", request.path)
+            await ws.close(INTERNAL_ERROR, "internal error")
         finally:
             self._sockets.discard(ws)
             await ws.close()

@@ -10,7 +10,8 @@ who did the opening handshake (:mod:`tagd.web.server` or :mod:`tagd.web.client`)
 - A protocol error by the peer (an unmasked client frame, bad UTF-8, a bad close code) closes with the code
   RFC 6455 gives for it; :meth:`receive` then returns None, as it does after any close.
 
-One task reads (:meth:`receive`); any task may send. Each frame is written with one ``write()``, so frames
+One task reads (:meth:`receive`); any task may send. Pongs are read by :meth:`receive` too, so a handler
+with a heartbeat must keep receiving. Each frame is written with one ``write()``, so frames
 from different tasks never interleave.
 """
 
@@ -27,6 +28,7 @@ from wsproto.utilities import LocalProtocolError
 READ_CHUNK = 1 << 16
 MESSAGE_TOO_BIG = 1009
 GOING_AWAY = 1001
+INTERNAL_ERROR = 1011
 CLOSE_GRACE = 5.0  # after a close, a peer that has not taken the last frames by then is cut off
 
 
