@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+OWN_NOTIFICATIONS = frozenset({"readers.added", "readers.removed", "tokens.added", "tokens.removed"})
+
 
 class Daemon:
     def __init__(self, config: Config, config_path: str | os.PathLike[str] | None = None,
@@ -64,7 +66,7 @@ class Daemon:
         self._started.append("store")
         self.forwarders = build_forwarders(self.config.core)
         for fw in self.forwarders:
-            fw.on_notification = self.notify
+            fw.on_notification = self.relay
         table = MappingTable.from_sources(self.store.mappings(), self._file_mappings())
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
         self._started.append("pipeline")
@@ -123,6 +125,13 @@ class Daemon:
 
     def notify(self, method: str, params: Any = None) -> None:
         self.api.broadcast(method, params)
+
+    def relay(self, method: str, params: Any = None) -> None:
+        """A core's notification, for tagd's clients — except those about readers and tokens, which tagd
+        announces itself: Core answers each forwarded ``run`` with its own tokens.added, and its readers are
+        not tagd's, so relaying them would show every tap twice and another machine's readers as tagd's."""
+        if method not in OWN_NOTIFICATIONS:
+            self.notify(method, params)
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

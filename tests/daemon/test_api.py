@@ -352,6 +352,9 @@ async def test_unknown_methods_are_proxied_to_the_core_and_its_notifications_rel
             assert "media.active" in core.methods()
             assert (await c.call("boom"))["error"] == {"code": 1, "message": "no such system"}
             async with s.ws_connect(f"ws://127.0.0.1:{d.api.port}/api") as ws:
+                # Core's own reader and token notifications are not relayed: tagd announces its own
+                await core.notify("tokens.added", {"text": "from core"})
+                await core.notify("readers.added", {"driver": "pn532", "path": "core's", "connected": True})
                 await core.notify("media.started", {"systemId": "SNES", "mediaName": "SMW"})
                 msg = json.loads((await ws.receive(timeout=3)).data)
                 assert msg == {"jsonrpc": "2.0", "method": "media.started",
