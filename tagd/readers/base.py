@@ -200,9 +200,9 @@ def open_reader(connect: str, options: dict[str, Any] | None = None) -> Reader:
     if cls is None:
         from tagd.readers import registry
 
-        module = registry.MODULES.get(driver, "").rsplit(".", 1)[-1]
-        if module in registry.unavailable():
-            raise ValueError(f"reader driver {driver!r} is unavailable: {registry.unavailable()[module]}")
+        reason = registry.unavailable().get(registry.MODULES.get(driver, "").rsplit(".", 1)[-1])
+        if reason:
+            raise ValueError(f"reader driver {driver!r} is unavailable: {reason}")
         raise ValueError(f"unknown reader driver {driver!r} (known: {', '.join(sorted(drivers()))})")
     return cls(path, options)
 
