@@ -318,8 +318,10 @@ class ReaderWorker:
             log.exception("write crashed")
             fut.set_exception(WriteError(f"write failed: {exc}"))
         else:
-            fut.set_result(seen)
+            # Emit before resolving: a caller woken by the future (readers.write) must find the written tag already
+            # handed to the sink — both reach the loop through call_soon_threadsafe, which keeps this order.
             self._emit(seen)
+            fut.set_result(seen)
 
 
 def asyncio_sink(loop: asyncio.AbstractEventLoop, handler: Callable[[ReaderEvent], Any]) -> Sink:

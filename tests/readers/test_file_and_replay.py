@@ -70,3 +70,29 @@ def test_replay_reader_with_a_broken_dump_reports_reader_error(tmp_path):
     r.open()
     with pytest.raises(ReaderError, match="line 1"):
         r.poll()
+
+
+def test_worker_hands_the_written_tag_to_the_sink_before_the_write_resolves(tmp_path):
+    """readers.write answers when the future resolves; the pipeline must already hold the written tag by then."""
+    from tagd.readers.base import ReaderWorker
+
+    tl = tmp_path / "t.txt"
+    tl.write_text(f"place {FIXTURES / 'snes-ntag215.nfc'}\n")
+    pending = []
+    order = []
+
+    def sink(event):
+        if isinstance(event, TagSeen) and event.written:
+            order.append(("emitted", pending[0].done()))
+
+    worker = ReaderWorker(ReplayReader(str(tl)), sink, retry=0.1).start()
+    try:
+        deadline = time.monotonic() + 2
+        while not worker.connected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        fut = worker.submit_write(WriteRequest("**launch.system:md"))
+        pending.append(fut)
+        assert fut.result(timeout=2).token.text == "**launch.system:md"
+        assert order == [("emitted", False)]  # emitted while the future was still pending
+    finally:
+        worker.stop()
