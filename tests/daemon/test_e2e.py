@@ -169,19 +169,19 @@ def test_a_classic_card_left_on_the_reader_launches_once(stack):
 
 
 def test_hold_mode_stops_after_exit_delay_and_put_back_cancels(tmp_path):
-    s = Stack(tmp_path, mode="hold", exit_delay=0.8)
+    s = Stack(tmp_path, mode="hold", exit_delay=1.5)
     try:
         s.sim.send(f"place {FIXTURES / 'snes-ntag215.nfc'}")
         s.core_request("run")
         s.sim.send("remove")
         time.sleep(0.3)
         s.sim.send(f"place {FIXTURES / 'snes-ntag215.nfc'}")  # put back within the delay: nothing happens
-        time.sleep(1.2)
+        time.sleep(2.0)  # past exit_delay
         assert all(json.loads(x)["method"] != "stop" for x in list(s.core.lines.queue))
         t0 = time.monotonic()
         s.sim.send("remove")
         s.core_request("stop", timeout=5)
-        assert 0.7 <= time.monotonic() - t0 < 2.0
+        assert 1.4 <= time.monotonic() - t0 < 5.0  # exit_delay is the floor; the ceiling only catches "never"
     finally:
         s.close()
 
@@ -195,9 +195,12 @@ def test_core_down_records_a_failed_launch_and_tagd_reconnects(stack):
     assert any(m["category"] == "core" and m["severity"] == 2 for m in inbox)
     stack.core = stack.start_core()
     stack.sim.send("remove")
-    time.sleep(1.5)  # reconnect backoff
+    wait_until(lambda: not rpc(stack.api_port, "tokens")["result"]["active"])
+    # Straight away, whatever the backoff is at: the tap itself makes the forwarder try the core again.
     stack.sim.send(f"place {FIXTURES / 'smw-ntag213.nfc'}")
     assert stack.core_request("run", timeout=15)["params"]["text"] == "@SNES/Super Mario World (mapped)"
+    newest = lambda: rpc(stack.api_port, "tokens.history")["result"]["entries"][0]  # noqa: E731
+    assert wait_until(lambda: newest()["text"] == "@SNES/Super Mario World (mapped)" and newest()["success"])
 
 
 def test_readers_write_through_the_api_and_the_written_tag_does_not_launch(stack):

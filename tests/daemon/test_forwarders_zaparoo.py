@@ -153,6 +153,31 @@ async def test_core_down_fails_fast_and_reconnects_when_it_returns() -> None:
         await core.stop()
 
 
+async def test_a_launch_cuts_the_backoff_short_when_the_core_is_back(monkeypatch) -> None:
+    """A Core that just restarted gets the first tap, not only the one after the backoff (up to 10 s) ran out."""
+    monkeypatch.setattr("tagd.daemon.forwarders.zaparoo.BACKOFF_FIRST", 30.0)
+    port = free_port()
+    fw = forwarder(port)
+    await fw.start()
+    core = FakeCore(port)
+    try:
+        await wait_for(lambda: fw.last_error not in ("", "not started"))  # refused; the loop now sleeps 30 s
+        t0 = time.monotonic()
+        with pytest.raises(ForwardError, match="not connected"):  # still down: the attempt it starts is refused
+            await fw.launch(fresh_token())
+        assert time.monotonic() - t0 < 0.5
+        await core.start()
+        with pytest.raises(ForwardError, match="not connected"):
+            await fw.call("media.active")  # a proxied call does not start an attempt
+        t0 = time.monotonic()
+        await fw.launch(fresh_token())
+        assert time.monotonic() - t0 < 5.0 and fw.connections == 1
+        assert core.methods() == ["run"]
+    finally:
+        await fw.close()
+        await core.stop()
+
+
 async def test_reconnects_after_the_core_restarts() -> None:
     port = free_port()
     core = FakeCore(port)

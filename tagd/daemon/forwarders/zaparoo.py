@@ -4,11 +4,14 @@ One long-lived connection, kept up by a background task that reconnects with exp
 (0.5 s doubling to 10 s). Core's notifications (``media.started``, ``media.stopped``, ``tokens.added`` …)
 arrive on the same socket and go to ``on_notification``; every client of Core gets them without asking.
 
-Down means fast failure: when the last connection attempt failed, :meth:`launch` raises ForwardError at
-once instead of queueing — the reader and the other forwarders never wait for a dead core. While an attempt
-is under way (start-up, right after a reconnect began) a launch waits for it, but never past the token's
-``max_age`` (measured from the scan time): a launch older than that is not sent late, it fails with
-"launch expired" (a game starting ten seconds after the tap is worse than none).
+Down means fast failure, but a tap is news: a launch that finds the core down does not wait out the backoff
+(up to 10 s, so a Core that just restarted would miss the first taps); it starts a connection attempt now and
+waits for that one attempt. A refused connection fails the launch in milliseconds; nothing is queued, and the
+reader and the other forwarders never wait for a dead core (each forwarder launches in its own task). Any wait
+for an attempt — this one, start-up, a reconnect under way — ends at the token's ``max_age`` (measured from
+the scan time): a launch older than that is not sent late, it fails with "launch expired" (a game starting ten
+seconds after the tap is worse than none). Proxied API calls do not start attempts: an App polling a dead core
+must not turn into a connection attempt per request.
 
 The API key goes as ``Authorization: Bearer`` (or ``?key=`` with ``key_in_query``). :meth:`call` is the
 generic request the API server uses to proxy methods tagd does not serve; Core's JSON-RPC errors come back as
@@ -66,6 +69,7 @@ class ZaparooForwarder(Forwarder):
         self._pending: dict[str, asyncio.Future[Any]] = {}
         self._settled = asyncio.Event()  # set when not in the middle of a connection attempt
         self._connected = asyncio.Event()
+        self._retry_now = asyncio.Event()  # set by a launch to cut the backoff short
         self._settled.set()  # not started: nothing to wait for
 
     @property
@@ -95,6 +99,7 @@ class ZaparooForwarder(Forwarder):
             except (asyncio.CancelledError, Exception):
                 pass
             self._task = None
+        self._settled.set()  # no attempt will come: nobody waits for one
         if self._ws is not None:
             await self._ws.close()
             self._ws = None
@@ -114,7 +119,7 @@ class ZaparooForwarder(Forwarder):
                 self.last_error = _describe(exc) or "connection failed"
                 self._settled.set()
                 log.debug("%s: cannot connect to %s: %s (retry in %.1f s)", self.name, self.url, self.last_error, backoff)
-                await asyncio.sleep(backoff)
+                await self._backoff(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             self._ws = ws
@@ -132,7 +137,15 @@ class ZaparooForwarder(Forwarder):
                 self.last_error = "connection lost"
                 self._fail_pending(f"connection to {self.url} lost")
             log.warning("%s: connection to %s lost; reconnecting", self.name, self.url)
-            await asyncio.sleep(backoff)
+            await self._backoff(backoff)
+
+    async def _backoff(self, delay: float) -> None:
+        """Sleep ``delay`` seconds before the next attempt, or less if a launch asks for one now."""
+        self._retry_now.clear()
+        try:
+            await asyncio.wait_for(self._retry_now.wait(), delay)
+        except asyncio.TimeoutError:
+            pass
 
     async def _read(self, ws: WebSocket) -> None:
         async for data in ws:
@@ -164,8 +177,12 @@ class ZaparooForwarder(Forwarder):
             if not fut.done():
                 fut.set_exception(ForwardError(f"{self.name}: {reason}"))
 
-    async def _wait_connected(self, deadline: float) -> WebSocket:
-        """The open socket; wait for an attempt already under way, but not past ``deadline`` (time.time())."""
+    async def _wait_connected(self, deadline: float, retry: bool = False) -> WebSocket:
+        """The open socket; wait for an attempt under way (with ``retry``, start one now if the loop is backing
+        off), but not past ``deadline`` (time.time())."""
+        if retry and not self.connected and self._settled.is_set() and self._task is not None:
+            self._settled.clear()  # the attempt this starts is the one to wait for
+            self._retry_now.set()
         if not self.connected and not self._settled.is_set():
             try:
                 await asyncio.wait_for(self._settled.wait(), max(0.0, deadline - time.time()))
@@ -205,7 +222,7 @@ class ZaparooForwarder(Forwarder):
 
     async def launch(self, token: Token) -> None:
         deadline = token.scan_ns / 1e9 + self.max_age
-        ws = await self._wait_connected(deadline)
+        ws = await self._wait_connected(deadline, retry=True)
         age = time.time() - token.scan_ns / 1e9
         if age > self.max_age:
             raise ForwardError(f"{self.name}: launch expired: scanned {age:.1f} s ago (max_age {self.max_age:g} s)")
