@@ -42,6 +42,18 @@ except ImportError:  # pragma: no cover
     pass
 
 
+def until(condition, timeout: float = 3.0) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` seconds pass (False): for what another thread does."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
 class Events:
     """A reader event sink for tests: ``put`` from reader threads, ``wait(kind)`` for the next event of a type."""
 

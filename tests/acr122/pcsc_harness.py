@@ -151,6 +151,30 @@ class Pcscd:
         return self.proc is not None and self.proc.poll() is None
 
 
+def wait_slot(present: bool, timeout: float = 5.0) -> None:
+    """Wait until pcscd itself reports the virtual reader's slot with a card (or empty): its poll is ~400 ms."""
+    from smartcard import scard as s
+
+    hr, ctx = s.SCardEstablishContext(s.SCARD_SCOPE_USER)
+    assert hr == s.SCARD_S_SUCCESS, s.SCardGetErrorMessage(hr)
+    try:
+        want = s.SCARD_STATE_PRESENT if present else s.SCARD_STATE_EMPTY
+        state = s.SCARD_STATE_UNAWARE
+        deadline = time.monotonic() + timeout
+        while True:
+            hr, states = s.SCardGetStatusChange(ctx, 200, [(READER, state)])
+            if hr == s.SCARD_S_SUCCESS:
+                state = states[0][1] & ~s.SCARD_STATE_CHANGED
+                if state & want:
+                    return
+            elif hr != s.SCARD_E_TIMEOUT:
+                raise AssertionError(f"SCardGetStatusChange: {s.SCardGetErrorMessage(hr)}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"pcscd did not see the slot {'filled' if present else 'empty'} in {timeout:g} s")
+    finally:
+        s.SCardReleaseContext(ctx)
+
+
 @atexit.register
 def _stop_all() -> None:
     """Never leave a pcscd behind, even when a test run is interrupted."""
@@ -196,5 +220,6 @@ def rig(pcscd):  # noqa: F811
     added = events.wait(ReaderAdded)
     yield sim, worker, events.wait, added
     sim.remove()
-    time.sleep(1.0)  # pcscd notices a removal on its next poll (~400 ms): the next test's reader must open on an empty slot
+    if pcscd.running:
+        wait_slot(present=False)  # the next test's reader must open on an empty slot
     worker.stop()

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from conftest import FIXTURES, Events
-from pcsc_harness import READER, pcscd, rig  # noqa: F401  (fixtures)
+from pcsc_harness import READER, pcscd, rig, wait_slot  # noqa: F401  (fixtures)
 from tagd.ndef.decode import decode_dump
 from tagd.readers.base import ReaderAdded, ReaderLost, ReaderWorker, TagGone, TagSeen, WriteError, WriteRequest, \
     open_reader
@@ -91,5 +91,5 @@ def test_buzzer_off_and_led_on_read_options(pcscd):
         assert sim.card.led != 0 and tag is sim.tag
     finally:
         sim.remove()
-        time.sleep(1.0)
+        wait_slot(present=False)
         worker.stop()

@@ -7,7 +7,7 @@ must notice that its card handle belongs to a card that left (SCARD_W_REMOVED_CA
 import time
 
 from conftest import FIXTURES
-from pcsc_harness import READER, pcscd  # noqa: F401  (fixture)
+from pcsc_harness import READER, pcscd, wait_slot  # noqa: F401  (fixture)
 from tagd.readers.base import TagGone, TagSeen, open_reader
 from tagd.sim.acr122 import VirtualAcr122
 
@@ -29,13 +29,13 @@ def test_swap_between_two_polls_is_gone_then_seen(pcscd):  # noqa: F811
         assert [e.token.text for e in _events_until(reader, TagSeen) if isinstance(e, TagSeen)] == \
             ["**launch.system:snes"]
         sim.remove()
-        time.sleep(1.0)  # pcscd sees the slot empty…
+        wait_slot(present=False)  # pcscd sees the slot empty…
         sim.place(FIXTURES / "smw-ntag213.nfc")
-        time.sleep(1.0)  # …and the new card, while the driver is not polling
+        wait_slot(present=True)  # …and the new card, while the driver is not polling
         events = _events_until(reader, TagSeen)
         assert [type(e) for e in events] == [TagGone, TagSeen]
         assert events[1].token.text == "@SNES/Super Mario World"
     finally:
         sim.remove()
         reader.close()
-        time.sleep(1.0)  # leave the slot empty for the next test's reader
+        wait_slot(present=False)  # leave the slot empty for the next test's reader

@@ -113,8 +113,10 @@ async def wait_for(predicate, timeout=3.0):
 
 
 async def test_tap_shows_in_readers_tokens_history_and_notifications(daemon, client):
+    async def reader_up():
+        return daemon.reader_infos()
+    assert await wait_for(reader_up)  # its readers.added is sent before the socket below exists
     async with client.session.ws_connect(f"ws://127.0.0.1:{client.port}/api") as ws:
-        await asyncio.sleep(0.3)
         readers = (await client.call("readers"))["result"]["readers"]
         assert readers[0]["driver"] == "file" and readers[0]["readerId"].startswith("file-")
         daemon.tagfile.write_text("**launch.system:snes")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 
 import pytest
 
@@ -235,8 +236,8 @@ async def test_settings_types_match_the_document(client):
 async def test_reader_notifications_carry_driver_path_and_connected(daemon, client):
     # SPEC §5 Notifications: readers.added / readers.removed {driver, path, connected}
     info = ReaderInfo("pn532", "/dev/ttyUSB9", "1-2.3.1", "PN532", Capability.READ)
+    await file_reader_up(daemon)
     async with client.session.ws_connect(f"ws://127.0.0.1:{client.port}/api") as ws:
-        await asyncio.sleep(0.1)
         daemon.pipeline.submit(ReaderAdded(info))
         added = json.loads((await ws.receive(timeout=3)).data)
         daemon.pipeline.submit(ReaderLost(info.reader_id, "stopped"))
@@ -249,9 +250,8 @@ async def test_reader_notifications_carry_driver_path_and_connected(daemon, clie
 
 async def test_token_notifications_are_a_token_object_then_no_params(daemon, client):
     # SPEC §5 Notifications: tokens.added (token object), tokens.removed (no params)
-    await asyncio.sleep(0.3)
+    await file_reader_up(daemon)
     async with client.session.ws_connect(f"ws://127.0.0.1:{client.port}/api") as ws:
-        await asyncio.sleep(0.1)
         daemon.tagfile.write_text("**launch.system:snes")
         added = json.loads((await ws.receive(timeout=3)).data)
         daemon.tagfile.write_text("")
@@ -364,3 +364,11 @@ async def test_inbox_delete_refuses_a_boolean_id(client, daemon):
     err = error_of(await client.call("inbox.delete", {"id": True}))
     assert err == {"code": 1, "message": "invalid params: id: True is not an id"}
     assert len((await client.call("inbox"))["result"]["messages"]) == 1
+
+
+async def file_reader_up(daemon, timeout=5.0):
+    """Wait until the daemon's file reader is connected, so its readers.added is not the next notification."""
+    deadline = time.monotonic() + timeout
+    while not daemon.reader_infos():
+        assert time.monotonic() < deadline, "the file reader did not connect"
+        await asyncio.sleep(0.02)

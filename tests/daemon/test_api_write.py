@@ -100,7 +100,8 @@ async def test_written_tag_is_not_launched_but_its_next_tap_is(rig):
 async def test_write_waits_for_a_tag_and_cancel_ends_it(rig):
     emu, daemon, recorder, session = rig
     pending = asyncio.ensure_future(call(session, daemon, "readers.write", {"text": "**launch.system:nes"}))
-    await asyncio.sleep(0.3)
+    assert await eventually(lambda: daemon.pending_writes)  # the request reached the daemon
+    await asyncio.sleep(0.2)
     assert not pending.done()
     assert (await call(session, daemon, "readers.write.cancel", {}))["result"] == {}
     resp = await asyncio.wait_for(pending, 5)
@@ -126,7 +127,7 @@ async def test_write_without_a_scan_goes_to_the_first_writable_reader(rig):
     emu, daemon, recorder, session = rig
     assert daemon.pipeline.last is None
     pending = asyncio.ensure_future(call(session, daemon, "readers.write", {"text": "@NES/Zelda"}))
-    await asyncio.sleep(0.2)
+    assert await eventually(lambda: daemon.pending_writes)  # queued for the first reader before any tag is seen
     first, second = (EmulatedTag.from_file(FIXTURES / "factory-ntag213.nfc") for _ in range(2))
     daemon.second.place(second)
     await asyncio.sleep(0.5)

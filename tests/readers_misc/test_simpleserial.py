@@ -122,7 +122,7 @@ def test_scan_line_is_a_tap_and_silence_is_removal_after_1s(pty_reader):
     assert seen.token.data == "SCAN\tuid=04aa\ttext=**launch.system:snes"
     t0 = time.monotonic()
     next_event(TagGone)
-    assert 0.9 <= time.monotonic() - t0 < 1.5
+    assert 0.9 <= time.monotonic() - t0 < 3.0
 
 
 def test_repeated_line_keeps_the_token_and_garbage_is_ignored(pty_reader):
@@ -156,7 +156,7 @@ def test_bare_scan_removes_at_once(pty_reader):
     t0 = time.monotonic()
     os.write(master, b"SCAN\n")
     next_event(TagGone)
-    assert time.monotonic() - t0 < 0.5
+    assert time.monotonic() - t0 < 0.8  # well before the 1 s silence timeout
 
 
 def test_zaparoo_driver_name_simple_serial_is_accepted():

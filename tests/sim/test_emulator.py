@@ -10,7 +10,7 @@ import tty
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import FIXTURES, until
 from tagd.readers.pn532.frames import (ACK, ERROR_FRAME, NACK, TFI_CHIP, WAKEUP, Ack, BadFrame, ErrorFrame, Frame,
                                        FrameDecoder, Nack, encode_command, encode_frame)
 from tagd.sim.pn532 import TAG_COMMAND_TIME, TRY_TIME, Faults, Pn532Emulator
@@ -89,7 +89,7 @@ def test_host_ack_aborts_a_waiting_list(rig):
     host.send(encode_command(0x4A, b"\x01\x00"))
     assert host.read(1) == [Ack()]
     host.send(ACK)
-    time.sleep(0.05)
+    assert until(lambda: not emu.core.waiting)  # the emulator has taken the abort
     emu.place(NTAG)
     assert host.read(1, 0.3) == []
     assert host.command(0x02)[1] == response(bytes.fromhex("0332010607"))
@@ -234,8 +234,7 @@ def test_set_serial_baudrate_switches_speed_after_the_host_ack(rig):
     assert host.command(0x10, b"\x07") == [Ack(), response(b"\x11")]
     assert emu.baud == 115200
     host.send(ACK)
-    time.sleep(0.05)
-    assert emu.baud == 921600
+    assert until(lambda: emu.baud == 921600)
 
 
 def test_diagnose_line_test_echoes_an_extended_frame(rig):

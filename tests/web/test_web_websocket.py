@@ -223,10 +223,10 @@ async def test_heartbeat_pings_a_silent_client_then_drops_it_after_twice_the_hea
     _, opcode, payload = await raw.ws_frame(timeout=2)
     pinged = loop.time() - start
     assert opcode == PING
-    assert 0.15 <= pinged < 0.6
+    assert 0.15 <= pinged < 1.0
     assert await raw.eof(timeout=3) == b""  # dropped, without more frames
     dropped = loop.time() - start
-    assert 0.35 <= dropped < 1.0
+    assert 0.35 <= dropped < 2.0
     assert await handler_close_code(app_server[0]) == 1006
     raw.close()
 
@@ -236,7 +236,7 @@ async def test_heartbeat_keeps_a_client_that_answers_pings(app_server: tuple[App
     await raw.upgrade("/hb")
     loop = asyncio.get_running_loop()
     pings = 0
-    deadline = loop.time() + 1.0  # five heartbeats
+    deadline = loop.time() + 1.5  # seven heartbeats; the drop would come at 0.4 s
     while loop.time() < deadline:
         try:
             _, opcode, payload = await raw.ws_frame(timeout=deadline - loop.time())
