@@ -30,8 +30,11 @@ TYPE_UNKNOWN = "unknown"
 
 
 def normalize_uid(uid: str) -> str:
-    """UID as mappings compare it: trimmed, lower-case, without ':' separators (as Zaparoo does)."""
-    return uid.strip().lower().replace(":", "")
+    """UID as mappings compare it: lower-case, without ':' separators or whitespace.
+
+    Zaparoo's API document says spaces go too ("04 16 C6 …" as a phone app shows it); Core's code only trims
+    the ends. A UID is hex, so dropping inner whitespace can only make a mapping match that was meant to."""
+    return "".join(uid.lower().replace(":", "").split())
 
 
 def reader_id(driver: str, stable_path: str) -> str:

@@ -248,3 +248,11 @@ def test_an_nfcpy_tty_reader_keeps_auto_detection_off_its_port(silent_pty):
         assert _device_of("nfcpy", "usb:054c:06c3") == "usb:054c:06c3"
     finally:
         os.unlink(f"/dev/{name}")
+
+
+def test_an_alias_driver_gets_the_options_of_the_driver_it_extends():
+    """[readers.options.pn532uart] applies to a reader configured as pn532:…; its own section wins."""
+    manager = ReaderManager(lambda e: None, [], auto_detect=False,
+                            options={"pn532uart": {"baud": 115200, "x": 1}, "pn532": {"x": 2}})
+    assert manager.options_for("pn532") == {"baud": 115200, "x": 2}
+    assert manager.options_for("pn532uart") == {"baud": 115200, "x": 1}

@@ -17,6 +17,10 @@ def test_normalize_uid_trims_lowercases_and_drops_colons():
     assert normalize_uid("  04:16:C6:C2:D7:38:81 ") == "0416c6c2d73881"
 
 
+def test_normalize_uid_drops_inner_spaces_as_the_api_document_says():
+    assert normalize_uid("04 16 C6\tC2 D7:38:81") == "0416c6c2d73881"
+
+
 def test_scan_time_is_rfc3339_with_nanoseconds_and_offset():
     s = format_scan_time(1_700_000_000_123_456_789)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.123456789(Z|[+-]\d\d:\d\d)", s)

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 BUSY_RETRY = 10.0  # seconds before looking again at a port another program holds
 PCSC_PREFIX = "pcsc:"
+PCSC_DRIVERS = ("acr122", "acr122pcsc", "pcsc")  # a configured one of these serves its reader: do not detect it
 
 
 def _device_of(driver: str, path: str) -> str:
@@ -60,10 +61,13 @@ class ReaderManager:
         self._lock = threading.Lock()
 
     def options_for(self, driver: str) -> dict[str, Any]:
-        """Per-driver options; an alias (``pn532``) also finds those of its driver (``pn532uart``)."""
+        """Per-driver options; an alias (``pn532``, ``acr122pcsc``) also finds those of the drivers it extends
+        (``pn532uart``; ``acr122`` and ``pcsc``), the most specific name winning."""
         cls = driver_class(driver)
-        merged = dict(self.options.get(cls.driver, {})) if cls is not None else {}
-        merged.update(self.options.get(driver, {}))
+        names = [c.__dict__["driver"] for c in reversed(cls.__mro__) if "driver" in c.__dict__] if cls else []
+        merged: dict[str, Any] = {}
+        for name in [*names, driver]:
+            merged.update(self.options.get(name, {}))
         return merged
 
     def start(self) -> None:
@@ -171,7 +175,7 @@ class ReaderManager:
             stopped = [self._detected.pop(k) for k in gone]
         for worker in stopped:
             worker.stop()
-        served = {w.reader.path for w in self.workers() if w.reader.driver in ("acr122", "pcsc")}
+        served = {w.reader.path for w in self.workers() if w.reader.driver in PCSC_DRIVERS}
         for name in sorted(names - served):
             reader = open_reader(f"acr122:{name}", self.options_for("acr122"))
             with self._lock:

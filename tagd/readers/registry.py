@@ -22,6 +22,7 @@ MODULES = {
     "simple_serial": "tagd.readers.simpleserial",
     "pcsc": "tagd.readers.acr122",
     "acr122": "tagd.readers.acr122",
+    "acr122pcsc": "tagd.readers.acr122",
     "nfcpy": "tagd.readers.nfcpy_reader",
 }
 

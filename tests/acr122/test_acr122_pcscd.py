@@ -93,3 +93,30 @@ def test_buzzer_off_and_led_on_read_options(pcscd):
         sim.remove()
         wait_slot(present=False)
         worker.stop()
+
+
+def test_zaparoos_driver_name_acr122_pcsc_opens_the_reader_and_is_not_detected_twice(pcscd):
+    """A Zaparoo config says driver = "acr122_pcsc": it must open the reader, with the acr122 options,
+    and auto-detection must not open the same reader a second time."""
+    from tagd.daemon.config import ReaderConnect
+    from tagd.readers.manager import ReaderManager
+
+    connect = ReaderConnect(driver="acr122_pcsc", path=READER).connect_string
+    events = Events()
+    manager = ReaderManager(events.put, [connect], auto_detect=True, options={"acr122": {"buzzer": False}},
+                            scan_interval=0.2, retry=0.2, patterns=())
+    manager.start()
+    sim = VirtualAcr122(pcscd.port)
+    try:
+        added = events.wait(ReaderAdded, timeout=8)
+        assert added.info.driver == "acr122pcsc" and added.info.reader_id.startswith("acr122pcsc-")
+        assert manager.workers()[0].reader.options["buzzer"] is False
+        time.sleep(0.6)  # three detection passes
+        paths = [w.reader.path for w in manager.workers()]
+        assert paths.count(READER) == 1, paths  # (vpcd's second slot, "… 00 01", is another reader: detected)
+        sim.place(FIXTURES / "snes-ntag215.nfc")
+        assert events.wait(TagSeen).token.text == "**launch.system:snes"
+    finally:
+        sim.remove()
+        wait_slot(present=False)
+        manager.stop()
