@@ -256,3 +256,30 @@ def test_an_alias_driver_gets_the_options_of_the_driver_it_extends():
                             options={"pn532uart": {"baud": 115200, "x": 1}, "pn532": {"x": 2}})
     assert manager.options_for("pn532") == {"baud": 115200, "x": 2}
     assert manager.options_for("pn532uart") == {"baud": 115200, "x": 1}
+
+
+def test_reconfigure_turns_auto_detection_off_and_on_and_swaps_configured_readers(tmp_path, emulator):
+    """settings.update's readersAutoDetect and readersConnect, as the daemon hands them to the manager."""
+    events = Events()
+    link = tmp_path / "tagd-pn532-a"
+    os.symlink(emulator.path, link)
+    tag = tmp_path / "tag.txt"
+    manager = ReaderManager(events.put, [], auto_detect=True, scan_interval=0.1, retry=0.05,
+                            patterns=(str(tmp_path / "tagd-pn532*"),), use_udev=False)
+    manager.start()
+    try:
+        assert events.wait(ReaderAdded, timeout=5).info.driver == "pn532"
+        manager.reconfigure([f"file:{tag}"], auto_detect=False)
+        lost = events.wait(ReaderLost, timeout=5)
+        assert lost.reason == "stopped"
+        assert events.wait(ReaderAdded, timeout=5).info.driver == "file"
+        time.sleep(0.3)  # three detection intervals: nothing probes the PN532 again
+        assert [w.reader.driver for w in manager.workers()] == ["file"]
+        manager.reconfigure([f"file:{tag}"], auto_detect=True)  # unchanged entry: its worker stays
+        assert events.wait(ReaderAdded, timeout=5).info.driver == "pn532"
+        assert sorted(w.reader.driver for w in manager.workers()) == ["file", "pn532uart"]
+        manager.reconfigure([], auto_detect=True, options={"pn532uart": {"baud": 115200}})
+        assert until(lambda: [w.reader.driver for w in manager.workers()] == ["pn532uart"], 5)
+        assert until(lambda: manager.workers()[0].reader.options == {"baud": 115200}, 5)  # found again, new options
+    finally:
+        manager.stop()

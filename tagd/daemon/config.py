@@ -354,7 +354,25 @@ def parse_config(text: str, file: str | os.PathLike[str] = "<config>") -> Config
     if not config.database.is_absolute():  # relative to the config file, so the file means the same from any cwd
         base = Path(file).parent if not str(file).startswith("<") else Path.cwd()
         config.database = (base / config.database).resolve()
+    _check_mapping_entries(config, file)
     return config
+
+
+_ENTRY_KEYS = {"pattern": "match_pattern", "override": "zapscript", "type": "token_key"}  # Mapping field → file key
+
+
+def _check_mapping_entries(config: Config, file: str | os.PathLike[str]) -> None:
+    """Each ``[[mappings.entry]]`` must build: a regex RE2 refuses is a config error at load, not a crash at start."""
+    if not config.mappings.entry:
+        return
+    from tagd.daemon.mappings import MappingError, MappingTable
+
+    for i, entry in enumerate(config.mappings.entry):
+        try:
+            MappingTable.from_config([entry])
+        except MappingError as exc:
+            field = exc.field.rpartition(": ")[2]
+            raise ConfigError(file, f"mappings.entry[{i}].{_ENTRY_KEYS.get(field, field)}", exc.reason) from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

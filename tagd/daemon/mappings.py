@@ -267,13 +267,18 @@ def load_mapping_file(path: str | os.PathLike[str]) -> list[Mapping]:
     return MappingTable.from_config(entries, source=str(file))
 
 
-def load_mapping_dir(directory: str | os.PathLike[str]) -> list[Mapping]:
-    """Every ``*.toml`` in the directory (recursively, in path order); a missing directory gives none."""
+def mapping_files(directory: str | os.PathLike[str]) -> list[Path]:
+    """Every ``*.toml`` in the directory (recursively, in path order); a missing directory has none."""
     root = Path(directory)
     if not root.is_dir():
         return []
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() == ".toml" and p.is_file())
+
+
+def load_mapping_dir(directory: str | os.PathLike[str]) -> list[Mapping]:
+    """The mappings of every file in :func:`mapping_files` order; MappingError on the first broken one."""
     out: list[Mapping] = []
-    for file in sorted(p for p in root.rglob("*") if p.suffix.lower() == ".toml" and p.is_file()):
+    for file in mapping_files(directory):
         out.extend(load_mapping_file(file))
     return out
 

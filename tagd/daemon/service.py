@@ -19,9 +19,9 @@ from tagd.daemon import sdnotify
 from tagd.daemon.api import methods
 from tagd.daemon.api.jsonrpc import NotFound, RpcError
 from tagd.daemon.api.server import ApiServer
-from tagd.daemon.config import Config, default_config_path
+from tagd.daemon.config import Config, default_config_path, load_config
 from tagd.daemon.forwarders import ForwardError, build_forwarders, close_all, start_all
-from tagd.daemon.mappings import MappingTable, load_mapping_dir, mappings_dir_for
+from tagd.daemon.mappings import Mapping, MappingError, MappingTable, load_mapping_file, mapping_files, mappings_dir_for
 from tagd.daemon.pipeline import Pipeline
 from tagd.daemon.store import Store
 from tagd.readers.base import Capability, ReaderInfo, ReaderWorker, WriteError, asyncio_sink
@@ -48,6 +48,7 @@ class Daemon:
         self.api: ApiServer
         self.manager: ReaderManager | None = None  # set once the API listens (the drivers load after it)
         self.forwarders: list[Any] = []
+        self.file_mappings: list[Mapping] = []  # the config's [[mappings.entry]] and mappings/*.toml, as last read
         self._started: list[str] = []  # what stop() has to undo, in start order
 
     # --- lifecycle ----------------------------------------------------------
@@ -67,9 +68,11 @@ class Daemon:
         self.forwarders = build_forwarders(self.config.core)
         for fw in self.forwarders:
             fw.on_notification = self.relay
-        table = MappingTable.from_sources(self.store.mappings(), self._file_mappings())
+        self.file_mappings, problems = self._read_file_mappings()
+        table = MappingTable.from_sources(self.store.mappings(), self.file_mappings)
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
         self._started.append("pipeline")
+        self._report_mapping_problems(problems)
         self.api = ApiServer(methods.build(self), self.config.api.keys, self.run_token,
                              allowed_origins=self.config.api.allowed_origins)
         host, _, port = self.listen.rpartition(":")
@@ -79,7 +82,7 @@ class Daemon:
         self._started.append("forwarders")
         from tagd.readers.manager import ReaderManager  # the drivers load after the API answers
 
-        connect = [c.connect_string for c in self.config.readers.connect if c.enabled] + self.extra_readers
+        connect = self._connect_strings(self.config)
         self.manager = ReaderManager(asyncio_sink(loop, self.pipeline.submit), connect,
                                      self.config.readers.auto_detect, self.config.readers.options)
         self.manager.start()
@@ -115,13 +118,29 @@ class Daemon:
         await self.stop()
 
     # --- glue for the API ------------------------------------------------------
-    def _file_mappings(self) -> list[Any]:
-        entries = MappingTable.from_config(self.config.mappings.entry, str(self.config_path))
+    def _connect_strings(self, config: Config) -> list[str]:
+        return [c.connect_string for c in config.readers.connect if c.enabled] + self.extra_readers
+
+    def _read_file_mappings(self) -> tuple[list[Mapping], list[str]]:
+        """The config's entries, then each mapping file in path order. A broken file is skipped and named in
+        the problems (the others still load); the config's entries were checked when the config loaded."""
+        problems: list[str] = []
         try:
-            return list(entries) + list(load_mapping_dir(mappings_dir_for(self.config_path)))
-        except Exception as exc:  # a broken mapping file is reported, not fatal
-            log.error("mapping files: %s", exc)
-            return list(entries)
+            out = MappingTable.from_config(self.config.mappings.entry, str(self.config_path))
+        except MappingError as exc:  # a Config built in code, not by load_config
+            out, problems = [], [str(exc)]
+        for file in mapping_files(mappings_dir_for(self.config_path)):
+            try:
+                out.extend(load_mapping_file(file))
+            except MappingError as exc:
+                problems.append(str(exc))
+        return out, problems
+
+    def _report_mapping_problems(self, problems: list[str]) -> None:
+        for problem in problems:
+            log.error("mappings: %s (skipped)", problem)
+            self.store.add_inbox("A mapping file has an error and was skipped", "mappings", severity=2,
+                                 body=problem, unique=True)
 
     def notify(self, method: str, params: Any = None) -> None:
         self.api.broadcast(method, params)
@@ -146,12 +165,38 @@ class Daemon:
     async def stop_media(self) -> None:
         await asyncio.gather(*(fw.stop_media() for fw in self.forwarders), return_exceptions=True)
 
-    async def reload_mappings(self) -> None:
-        self.pipeline.reload_mappings(await asyncio.to_thread(self._file_mappings))
+    def refresh_mappings(self) -> None:
+        """Rebuild the table after a change in the store (the file mappings as last read)."""
+        self.pipeline.reload_mappings(self.file_mappings)
 
-    def apply_config(self, config: Config) -> None:
-        self.config = config
+    async def reload_mappings(self) -> list[str]:
+        """mappings.reload: read the config file's [[mappings.entry]] and the mapping files again, and rebuild.
+        ConfigError if the config file is broken (nothing changes then); the problems of skipped files."""
+        config = await asyncio.to_thread(load_config, self.config_path)
+        return await self._reread_mappings(self.config.model_copy(update={"mappings": config.mappings}))
+
+    async def reload_config(self) -> list[str]:
+        """settings.reload: the whole config file again — settings, readers and mappings."""
+        config = await asyncio.to_thread(load_config, self.config_path)
+        await self.apply_config(config)
+        return await self._reread_mappings(config)
+
+    async def _reread_mappings(self, config: Config) -> list[str]:
+        self.config = self.pipeline.config = config
+        self.file_mappings, problems = await asyncio.to_thread(self._read_file_mappings)
+        self.refresh_mappings()
+        self._report_mapping_problems(problems)
+        return problems
+
+    async def apply_config(self, config: Config) -> None:
+        """A new config takes effect: scan settings on the next event, reader changes now."""
+        old, self.config = self.config, config
         self.pipeline.config = config
+        if self.manager is not None and (old.readers.connect != config.readers.connect
+                                         or old.readers.auto_detect != config.readers.auto_detect
+                                         or old.readers.options != config.readers.options):
+            await asyncio.to_thread(self.manager.reconfigure, self._connect_strings(config),
+                                    config.readers.auto_detect, config.readers.options)
 
     def reader_infos(self) -> list[ReaderInfo]:
         return self.manager.infos() if self.manager is not None else []

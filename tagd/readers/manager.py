@@ -52,10 +52,11 @@ class ReaderManager:
         self.patterns = patterns
         self.probe = probe
         self.use_udev = use_udev
-        self._configured: list[ReaderWorker] = []
+        self._configured: dict[str, ReaderWorker] = {}  # connect string → worker
         self._detected: dict[str, ReaderWorker] = {}  # serial name or "pcsc:<reader name>" → worker
         self._failed: dict[str, tuple[tuple[int, ...] | None, float]] = {}  # real node → (identity, retry at)
         self._stop = threading.Event()
+        self._detect_stop = threading.Event()  # ends auto-detection alone (reconfigure turned it off)
         self._thread: threading.Thread | None = None
         self._watcher: DeviceWatcher | None = None
         self._lock = threading.Lock()
@@ -72,34 +73,81 @@ class ReaderManager:
 
     def start(self) -> None:
         for connect in self.connect:
-            try:
-                driver, _ = parse_connect(connect)
-                reader = open_reader(connect, self.options_for(driver))
-            except ValueError as exc:
-                log.error("reader %s: %s", connect, exc)
-                continue
-            self._configured.append(ReaderWorker(reader, self.sink, self.retry).start())
+            self._open_configured(connect)
         if self.auto_detect:
-            self._watcher = DeviceWatcher(self.patterns, self.use_udev)
-            log.debug("reader auto-detection: watching with %s", self._watcher.sources or ["a periodic scan"])
-            self._thread = threading.Thread(target=self._scan_loop, name="reader-detect", daemon=True)
-            self._thread.start()
+            self._start_detection()
 
     def stop(self) -> None:
         self._stop.set()
+        self._stop_detection()
+        for w in self.workers():
+            w.stop()
+
+    def reconfigure(self, connect: list[str], auto_detect: bool,
+                    options: dict[str, dict[str, Any]] | None = None) -> None:
+        """Apply a changed reader config (settings.update, settings.reload) without a restart.
+
+        A configured reader that is no longer listed, or whose options changed, is stopped (its ReaderLost
+        says so); new entries open. Detected readers are dropped when auto-detection is turned off, and when
+        the options change (the next pass finds them again, with the new options). Blocks while workers stop:
+        call it from a thread."""
+        options = options or {}
+        options_changed = options != self.options
+        self.options = options
+        if not auto_detect or options_changed:
+            self._stop_detection()
+        with self._lock:
+            stale = [c for c, w in self._configured.items() if c not in connect or
+                     w.reader.options != self.options_for(parse_connect(c)[0])]
+            stopped = [self._configured.pop(c) for c in stale]
+            if not auto_detect or options_changed:
+                stopped += self._detected.values()
+                self._detected.clear()
+                self._failed.clear()
+        for worker in stopped:
+            worker.stop()
+        self.connect = list(connect)
+        for c in self.connect:
+            if c not in self._configured:
+                self._open_configured(c)
+        self.auto_detect = auto_detect
+        if auto_detect and self._thread is None:
+            self._start_detection()
+
+    def _open_configured(self, connect: str) -> None:
+        try:
+            driver, _ = parse_connect(connect)
+            reader = open_reader(connect, self.options_for(driver))
+        except ValueError as exc:
+            log.error("reader %s: %s", connect, exc)
+            return
+        with self._lock:
+            self._configured[connect] = ReaderWorker(reader, self.sink, self.retry).start()
+
+    def _start_detection(self) -> None:
+        self._detect_stop.clear()
+        self._watcher = DeviceWatcher(self.patterns, self.use_udev)
+        log.debug("reader auto-detection: watching with %s", self._watcher.sources or ["a periodic scan"])
+        self._thread = threading.Thread(target=self._scan_loop, name="reader-detect", daemon=True)
+        self._thread.start()
+
+    def _stop_detection(self) -> None:
+        self._detect_stop.set()
         if self._watcher is not None:
             self._watcher.wake()
         if self._thread:
             self._thread.join(5)
+            self._thread = None
         if self._watcher is not None:
             self._watcher.close()
             self._watcher = None
-        for w in self.workers():
-            w.stop()
+
+    def _stopping(self) -> bool:
+        return self._stop.is_set() or self._detect_stop.is_set()
 
     def workers(self) -> list[ReaderWorker]:
         with self._lock:
-            return self._configured + list(self._detected.values())
+            return list(self._configured.values()) + list(self._detected.values())
 
     def worker(self, reader_id: str) -> ReaderWorker | None:
         for w in self.workers():
@@ -112,13 +160,14 @@ class ReaderManager:
 
     # --- auto-detection ---------------------------------------------------
     def _scan_loop(self) -> None:
-        assert self._watcher is not None
-        while not self._stop.is_set():
+        watcher = self._watcher
+        assert watcher is not None
+        while not self._stopping():
             try:
                 self.scan_once()
             except Exception:
                 log.exception("reader auto-detection failed")
-            self._watcher.wait(self.scan_interval)
+            watcher.wait(self.scan_interval)
 
     def scan_once(self) -> None:
         """One pass: PC/SC readers, then prune vanished serial readers and probe new serial nodes."""
@@ -144,7 +193,7 @@ class ReaderManager:
         used = self._in_use()
         now = time.monotonic()
         for real, name in candidates.items():
-            if real in used or self._stop.is_set():
+            if real in used or self._stopping():
                 continue
             identity = node_identity(real)
             failed = self._failed.get(real)
@@ -153,10 +202,8 @@ class ReaderManager:
             result = self.probe(name)
             if result is Probe.PN532:
                 self._failed.pop(real, None)
-                reader = open_reader(f"pn532uart:{name}", self.options_for("pn532uart"))
                 log.info("PN532 found on %s", name)
-                with self._lock:
-                    self._detected[name] = ReaderWorker(reader, self.sink, self.retry).start()
+                self._add_detected(name, f"pn532uart:{name}")
                 used.add(real)
             elif result is not Probe.GONE:
                 retry_at = now + BUSY_RETRY if result is Probe.BUSY else float("inf")
@@ -177,6 +224,10 @@ class ReaderManager:
             worker.stop()
         served = {w.reader.path for w in self.workers() if w.reader.driver in PCSC_DRIVERS}
         for name in sorted(names - served):
-            reader = open_reader(f"acr122:{name}", self.options_for("acr122"))
-            with self._lock:
-                self._detected[PCSC_PREFIX + name] = ReaderWorker(reader, self.sink, self.retry).start()
+            self._add_detected(PCSC_PREFIX + name, f"acr122:{name}")
+
+    def _add_detected(self, key: str, connect: str) -> None:
+        reader = open_reader(connect, self.options_for(parse_connect(connect)[0]))
+        with self._lock:
+            if not self._stopping():  # not after reconfigure() turned detection off mid-pass
+                self._detected[key] = ReaderWorker(reader, self.sink, self.retry).start()

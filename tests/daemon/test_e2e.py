@@ -279,10 +279,15 @@ def test_kill_9_during_mapping_writes_keeps_every_acknowledged_mapping(tmp_path)
         s.close()
 
 
-def test_bad_config_exits_2_naming_file_key_and_reason(tmp_path):
+@pytest.mark.parametrize("text, key, reason", [
+    ('[readers.scan]\nmode = "sideways"\n', "readers.scan.mode", "'tap' or 'hold'"),
+    ('[[mappings.entry]]\nmatch_pattern = "ok"\nzapscript = "x"\n[[mappings.entry]]\nmatch_pattern = "/a(b/"\n'
+     'zapscript = "y"\n', "mappings.entry[1].match_pattern", "invalid regex: missing ): a(b"),
+])
+def test_bad_config_exits_2_naming_file_key_and_reason(tmp_path, text, key, reason):
     cfg = tmp_path / "bad.toml"
-    cfg.write_text('[readers.scan]\nmode = "sideways"\n')
+    cfg.write_text(text)
     r = subprocess.run([sys.executable, "-m", "tagd", "run", "--config", str(cfg)], capture_output=True, text=True,
                        timeout=30)
-    assert r.returncode == 2
-    assert str(cfg) in r.stderr and "readers.scan.mode" in r.stderr
+    assert r.returncode == 2, r.stderr
+    assert f"{cfg}: {key}: " in r.stderr and reason in r.stderr and "Traceback" not in r.stderr

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tagd import __version__
 from tagd.daemon.api.jsonrpc import Dispatcher, RpcError, params_of
-from tagd.daemon.config import ConfigError, load_config, update_settings
+from tagd.daemon.config import ConfigError, update_settings
 from tagd.daemon.mappings import Mapping, MappingError
 from tagd.readers.base import Capability, WriteError, WriteRequest
 from tagd.token import TYPE_API, Token
@@ -208,7 +208,7 @@ def build(daemon: "Daemon") -> Dispatcher:
             result = await asyncio.to_thread(fn, *args, **kwargs)
         except MappingError as exc:
             raise RpcError(f"invalid params: {exc}") from None
-        await daemon.reload_mappings()
+        daemon.refresh_mappings()
         return result
 
     @rpc.method("mappings.new")
@@ -233,9 +233,16 @@ def build(daemon: "Daemon") -> Dispatcher:
         await _mapping_call(daemon.store.delete_mapping, _row_id(p.id))
         return {}
 
+    def _skipped(problems: list[str]) -> None:
+        if problems:  # the rest did load: say what did not, so the user can fix it
+            raise RpcError("reloaded, but skipped what has errors: " + "; ".join(problems))
+
     @rpc.method("mappings.reload")
     async def mappings_reload(_: Any) -> Any:
-        await daemon.reload_mappings()
+        try:
+            _skipped(await daemon.reload_mappings())
+        except ConfigError as exc:
+            raise RpcError(f"not reloaded: {exc}") from None
         return {}
 
     @rpc.method("settings")
@@ -256,16 +263,15 @@ def build(daemon: "Daemon") -> Dispatcher:
             config = await asyncio.to_thread(update_settings, daemon.config, params, daemon.config_path)
         except ConfigError as exc:
             raise RpcError(f"invalid params: {exc.key}: {exc.reason}") from None
-        daemon.apply_config(config)
+        await daemon.apply_config(config)
         return {}
 
     @rpc.method("settings.reload")
     async def settings_reload(_: Any) -> Any:
         try:
-            config = await asyncio.to_thread(load_config, daemon.config_path)
+            _skipped(await daemon.reload_config())
         except ConfigError as exc:
             raise RpcError(str(exc)) from None
-        daemon.apply_config(config)
         return {}
 
     @rpc.method("inbox")
