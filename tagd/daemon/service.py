@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable
@@ -20,7 +21,7 @@ from tagd.daemon.api import methods
 from tagd.daemon.api.jsonrpc import NotFound, RpcError
 from tagd.daemon.api.server import ApiServer
 from tagd.daemon.config import Config, default_config_path, load_config
-from tagd.daemon.forwarders import ForwardError, build_forwarders, close_all, start_all
+from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarders, close_all, start_all
 from tagd.daemon.mappings import Mapping, MappingError, MappingTable, load_mapping_file, mapping_files, mappings_dir_for
 from tagd.daemon.pipeline import Pipeline
 from tagd.daemon.store import Store
@@ -42,6 +43,7 @@ class Daemon:
         self.extra_readers = extra_readers or []
         self.listen = listen or config.api.listen
         self.pending_writes: dict[int, tuple[str, Any]] = {}
+        self.instance = secrets.token_hex(8)  # tells this daemon's own requests apart (forwarders.INSTANCE_HEADER)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.store: Store
         self.pipeline: Pipeline
@@ -68,13 +70,14 @@ class Daemon:
         self.forwarders = build_forwarders(self.config.core)
         for fw in self.forwarders:
             fw.on_notification = self.relay
+            fw.instance_headers = {INSTANCE_HEADER: self.instance}
         self.file_mappings, problems = self._read_file_mappings()
         table = MappingTable.from_sources(self.store.mappings(), self.file_mappings)
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
         self._started.append("pipeline")
         self._report_mapping_problems(problems)
         self.api = ApiServer(methods.build(self), self.config.api.keys, self.run_token,
-                             allowed_origins=self.config.api.allowed_origins)
+                             allowed_origins=self.config.api.allowed_origins, instance=self.instance)
         host, _, port = self.listen.rpartition(":")
         await self.api.start(host.strip("[]"), int(port))
         self._started.append("api")

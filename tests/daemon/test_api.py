@@ -428,3 +428,27 @@ async def test_10000_random_messages_each_get_a_valid_answer_and_the_daemon_stay
                 check_response(json.loads(data))
     assert got == expected + 1
     assert (await client.call("health"))["result"] == {"status": "ok"}
+
+
+async def test_a_core_url_that_points_back_at_tagd_is_refused_not_looped(tmp_path):
+    """With tagd on Zaparoo's port, the default zaparoo url reaches tagd itself: every run would be forwarded to
+    its own run, without end. Its own requests are refused (508), and the launch fails once, saying why."""
+    from tagd.token import Token
+
+    port = free_port()
+    config = make_config(tmp_path, api={"listen": f"127.0.0.1:{port}"},
+                         core=[{"type": "zaparoo", "url": f"ws://127.0.0.1:{port}/api/v0.1"},
+                               {"type": "webhook", "url": f"http://localhost:{port}/api"}])
+    d = Daemon(config, tmp_path / "config.toml")
+    await d.start()
+    try:
+        assert await d.pipeline.run_token(Token(text="**launch.system:snes")) is False
+        await asyncio.sleep(0.5)  # a loop would have added hundreds of entries by now
+        assert len(d.store.history(100)) == 1
+        bodies = " ".join(m.body for m in d.store.inbox())
+        assert "this tagd's own API, not Zaparoo Core" in bodies and "not a webhook receiver" in bodies
+        async with aiohttp.ClientSession() as s:  # another client is served as before
+            async with s.post(f"http://127.0.0.1:{port}/api", json={"jsonrpc": "2.0", "id": 1, "method": "health"}) as r:
+                assert (await r.json())["result"] == {"status": "ok"}
+    finally:
+        await d.stop()

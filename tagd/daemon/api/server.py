@@ -27,6 +27,7 @@ from typing import Any, AsyncIterator, Callable
 
 from tagd.daemon.api.jsonrpc import Dispatcher, notification
 from tagd.daemon.api.origins import OriginPolicy
+from tagd.daemon.forwarders import INSTANCE_HEADER, LOOP_DETECTED
 from tagd.token import TYPE_API, Token
 from tagd.web.server import HttpServer, Request, Response, Stream, Upgrade, json_response
 from tagd.web.websocket import WebSocket, WebSocketClosed
@@ -54,8 +55,10 @@ def is_loopback(request: Request) -> bool:
 
 class ApiServer:
     def __init__(self, dispatcher: Dispatcher, keys: list[str], run_text: Callable[[Token], Any],
-                 is_local: Callable[[Request], bool] = is_loopback, allowed_origins: list[str] = ()) -> None:
+                 is_local: Callable[[Request], bool] = is_loopback, allowed_origins: list[str] = (),
+                 instance: str = "") -> None:
         self.dispatcher = dispatcher
+        self.instance = instance  # this daemon's id: a request carrying it came from our own forwarders
         self.keys = set(keys)
         self.allowed_origins = list(allowed_origins)
         self.origins = OriginPolicy(0, self.allowed_origins)
@@ -86,6 +89,8 @@ class ApiServer:
         return bool(self.keys) and key in self.keys
 
     async def _route(self, request: Request) -> Response | Stream | Upgrade:
+        if self.instance and request.headers.get(INSTANCE_HEADER.lower()) == self.instance:
+            return Response(LOOP_DETECTED, "this request came from this tagd: a [[core]] url points back at tagd")
         origin = request.headers.get("origin")
         if origin is not None and not self.origins.allows(origin, request.local):
             # launch links and health checks work from any page, as with Zaparoo Core; the page cannot read them

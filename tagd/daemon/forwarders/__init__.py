@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 
 NotificationCallback = Callable[[str, Any], None]
 
+# Every request a forwarder makes carries its daemon's instance id in this header; tagd's API refuses a request
+# with its own id (508 Loop Detected). Without it a [[core]] url that reaches tagd itself (the default port is
+# Zaparoo Core's, 7497; a host name that resolves to this machine) turns one run into an endless run → run loop.
+INSTANCE_HEADER = "X-Tagd-Instance"
+LOOP_DETECTED = 508
+
 
 class ForwardError(Exception):
     """The launch (or stop) did not reach the target; the message says which target and why."""
@@ -34,6 +40,7 @@ class Forwarder(ABC):
     def __init__(self, name: str) -> None:
         self.name = name
         self.on_notification: NotificationCallback | None = None
+        self.instance_headers: dict[str, str] = {}  # {INSTANCE_HEADER: id}, set by the daemon
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tagd.daemon.forwarders import Forwarder, ForwardError
+from tagd.daemon.forwarders import LOOP_DETECTED, Forwarder, ForwardError
 from tagd.token import Token
 from tagd.web.client import HttpError, request, tls_context
 
@@ -26,12 +26,14 @@ class WebhookForwarder(Forwarder):
         self.tls = tls_context(config.ca_file)
 
     async def _post(self, url: str, body: dict[str, Any], event: str) -> None:
-        headers = {**self.headers, "Content-Type": "application/json", "X-Tagd-Event": event}
+        headers = {**self.headers, **self.instance_headers, "Content-Type": "application/json", "X-Tagd-Event": event}
         try:
             resp = await request("POST", url, headers=headers, body=json.dumps(body, ensure_ascii=False).encode(),
                                  timeout=self.timeout, tls=self.tls)
         except HttpError as exc:
             raise ForwardError(f"{self.name}: {exc}") from None
+        if resp.status == LOOP_DETECTED:
+            raise ForwardError(f"{self.name}: {url} is this tagd's own API, not a webhook receiver")
         if not 200 <= resp.status < 300:
             raise ForwardError(f"{self.name}: {url} answered HTTP {resp.status}")
 

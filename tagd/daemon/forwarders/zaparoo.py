@@ -28,7 +28,7 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-from tagd.daemon.forwarders import Forwarder, ForwardError
+from tagd.daemon.forwarders import LOOP_DETECTED, Forwarder, ForwardError
 from tagd.token import Token
 from tagd.web.client import HttpError, connect_websocket, tls_context
 from tagd.web.websocket import WebSocket, WebSocketClosed
@@ -39,6 +39,8 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 10.0
 HEARTBEAT = 15.0  # ping a silent Core after this long; drop it after twice that
 MAX_MESSAGE = 16 << 20  # media.search answers can be large
+LOOP_ERROR = ("this tagd's own API, not Zaparoo Core: set [[core]] url to Core's address "
+              "(if Core runs on this machine too, give tagd another [api] listen port)")
 
 
 class CoreError(ForwardError):
@@ -77,13 +79,14 @@ class ZaparooForwarder(Forwarder):
         return self._ws is not None and not self._ws.closed
 
     def _connect_url_and_headers(self) -> tuple[str, dict[str, str]]:
+        headers = dict(self.instance_headers)
         if not self.api_key:
-            return self.url, {}
+            return self.url, headers
         if not self.key_in_query:
-            return self.url, {"Authorization": f"Bearer {self.api_key}"}
+            return self.url, {**headers, "Authorization": f"Bearer {self.api_key}"}
         parts = urlsplit(self.url)
         query = (parts.query + "&" if parts.query else "") + urlencode({"key": self.api_key})
-        return urlunsplit(parts._replace(query=query)), {}
+        return urlunsplit(parts._replace(query=query)), headers
 
     async def start(self) -> None:
         if self._task is not None:
@@ -116,7 +119,12 @@ class ZaparooForwarder(Forwarder):
                 ws = await connect_websocket(url, headers=headers, timeout=self.timeout,
                                              max_message=MAX_MESSAGE, heartbeat=HEARTBEAT, tls=self.tls)
             except HttpError as exc:
-                self.last_error = _describe(exc) or "connection failed"
+                if exc.status == LOOP_DETECTED:
+                    if self.last_error != LOOP_ERROR:
+                        log.error("%s: %s is %s", self.name, self.url, LOOP_ERROR)
+                    self.last_error = LOOP_ERROR
+                else:
+                    self.last_error = _describe(exc) or "connection failed"
                 self._settled.set()
                 log.debug("%s: cannot connect to %s: %s (retry in %.1f s)", self.name, self.url, self.last_error, backoff)
                 await self._backoff(backoff)
