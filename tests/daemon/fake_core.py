@@ -2,7 +2,8 @@
 
 Records every request; answers `boom` with a JSON-RPC error, ignores `hang`, answers everything else
 with null; pushes notifications on demand. Run standalone (`python fake_core.py PORT`) it also prints
-each request as a JSON line, for tests that drive `tagd run` in a subprocess.
+each request as a JSON line, for tests that drive `tagd run` in a subprocess, and acts like a Core that
+launches: after each `run` it sends `media.started` (the text as mediaName), after `stop` `media.stopped`.
 """
 
 from __future__ import annotations
@@ -78,9 +79,29 @@ class FakeCore:
         return [r["method"] for r in self.requests]
 
 
+def media_notification(req: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """What Core announces after a launch or a stop (SPEC §5 notification payloads)."""
+    if req["method"] == "run":
+        text = (req.get("params") or {}).get("text", "")
+        return "media.started", {"systemId": "SNES", "systemName": "Super Nintendo", "mediaPath": f"/games/{text}",
+                                 "mediaName": text}
+    if req["method"] == "stop":
+        return "media.stopped", {"systemId": "SNES", "systemName": "Super Nintendo", "mediaPath": "/games/x",
+                                 "mediaName": "x", "launcherId": "fake", "elapsed": 1}
+    return None
+
+
 async def _serve(port: int) -> None:
     core = FakeCore(port)
-    core.on_request = lambda req: print(json.dumps(req), flush=True)
+
+    def on_request(req: dict[str, Any]) -> None:
+        print(json.dumps(req), flush=True)
+        media = media_notification(req)
+        if media is not None:  # after the answer, as Core does: the launch happens once run has returned
+            loop.call_later(0.01, lambda: asyncio.ensure_future(core.notify(*media)))
+
+    loop = asyncio.get_running_loop()
+    core.on_request = on_request
     await core.start()
     print("ready", flush=True)
     await asyncio.Event().wait()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import pathlib
@@ -92,6 +94,12 @@ class Stack:
         self.sim = Proc([sys.executable, "-m", "tagd", "sim", "pn532", "--link", str(tmp_path / "pn532")])
         self.sim.wait_line()
         self.config = tmp_path / "config.toml"
+        core_section = f"""
+[[core]]
+type = "zaparoo"
+url = "ws://127.0.0.1:{self.core_port}/api/v0.1"
+max_age = 10
+""" if core else ""
         self.config.write_text(f"""
 database = "{tmp_path / 'tagd.db'}"
 [readers]
@@ -104,10 +112,7 @@ mode = "{mode}"
 exit_delay = {exit_delay}
 [api]
 listen = "127.0.0.1:{self.api_port}"
-[[core]]
-type = "zaparoo"
-url = "ws://127.0.0.1:{self.core_port}/api/v0.1"
-max_age = 10
+{core_section}
 [[mappings.entry]]
 token_key = ""
 match_pattern = "0416c6c2d73881"
@@ -203,6 +208,73 @@ def test_core_down_records_a_failed_launch_and_tagd_reconnects(stack):
     assert wait_until(lambda: newest()["text"] == "@SNES/Super Mario World (mapped)" and newest()["success"])
 
 
+async def notifications_after(port, trigger, done, settle=0.3, timeout=10.0):
+    """Connect a WebSocket client to tagd's API, run ``trigger`` (blocking), and collect notifications until
+    ``done(collected)``, then ``settle`` seconds more (to catch a duplicate)."""
+    import aiohttp
+
+    got: list[dict] = []
+    async with aiohttp.ClientSession() as session, session.ws_connect(f"ws://127.0.0.1:{port}/api") as ws:
+        await asyncio.to_thread(trigger)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not done(got):
+            msg = await ws.receive(timeout=max(0.01, deadline - loop.time()))
+            got.append(json.loads(msg.data))
+        with contextlib.suppress(asyncio.TimeoutError):
+            while True:
+                got.append(json.loads((await ws.receive(timeout=settle)).data))
+    return got
+
+
+def test_cores_media_notifications_reach_tagds_clients_and_each_tap_is_announced_once(stack):
+    tap = lambda: stack.sim.send(f"place {FIXTURES / 'smw-ntag213.nfc'}")  # noqa: E731
+    got = asyncio.run(notifications_after(stack.api_port, tap, lambda g: any(m["method"] == "media.started" for m in g)))
+    started = next(m for m in got if m["method"] == "media.started")
+    assert started["params"]["mediaName"] == "@SNES/Super Mario World (mapped)"
+    assert set(started["params"]) == {"systemId", "systemName", "mediaPath", "mediaName"}
+    assert [m["method"] for m in got].count("tokens.added") == 1  # tagd's own; Core's echo is not relayed
+
+
+def test_api_stop_reaches_the_core_and_its_media_stopped_comes_back(stack):
+    stop = lambda: rpc(stack.api_port, "stop")  # noqa: E731
+    got = asyncio.run(notifications_after(stack.api_port, stop, lambda g: any(m["method"] == "media.stopped" for m in g)))
+    assert stack.core_request("stop")["method"] == "stop"
+    stopped = next(m for m in got if m["method"] == "media.stopped")
+    assert {"launcherId", "elapsed"} <= set(stopped["params"])
+
+
+def post_raw(port, body: bytes):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, r.read()
+
+
+def test_the_api_error_cases_of_spec_5_through_tagd_run(stack):
+    port = stack.api_port
+    status, body = post_raw(port, b"{not json")
+    assert json.loads(body) == {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error"}}
+    err = json.loads(post_raw(port, json.dumps({"jsonrpc": "1.0", "id": 7, "method": "version"}).encode())[1])
+    assert err["id"] == 7 and err["error"]["code"] == -32600
+    assert rpc(port, "VERSION")["result"]["platform"] == "tagd"  # method names are case-insensitive
+    err = rpc(port, "run", {})["error"]
+    assert err["code"] == 1 and "invalid params" in err["message"]
+    err = rpc(port, "boom")["error"]  # not tagd's: proxied to the core, whose error comes back unchanged
+    assert err == {"code": 1, "message": "no such system"}
+    status, body = post_raw(port, json.dumps({"jsonrpc": "2.0", "method": "health"}).encode())
+    assert status in (200, 204) and body == b""  # a notification gets no reply
+    assert rpc(port, "health")["result"] == {"status": "ok"}
+
+
+def test_without_a_core_an_unknown_method_is_32601(tmp_path):
+    s = Stack(tmp_path, core=False)
+    try:
+        err = rpc(s.api_port, "media.search", {"query": "mario"})["error"]
+        assert err["code"] == -32601
+    finally:
+        s.close()
+
+
 def test_readers_write_through_the_api_and_the_written_tag_does_not_launch(stack):
     stack.sim.send(f"place {FIXTURES / 'factory-ntag213.nfc'}")
     time.sleep(0.5)
@@ -226,7 +298,8 @@ def test_oversize_text_for_the_tag_is_a_clear_api_error(stack):
     assert rpc(stack.api_port, "health")["result"] == {"status": "ok"}
 
 
-def test_sigterm_shuts_down_cleanly_and_sd_notify_says_ready_and_stopping(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_shuts_down_cleanly_and_sd_notify_says_ready_and_stopping(tmp_path, sig):
     sock_path = str(tmp_path / "notify.sock")
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     srv.bind(sock_path)
@@ -237,7 +310,7 @@ def test_sigterm_shuts_down_cleanly_and_sd_notify_says_ready_and_stopping(tmp_pa
         env = dict(os.environ, NOTIFY_SOCKET=sock_path)
         s.daemon = s.start_daemon(env=env)
         assert b"READY=1" in srv.recv(4096)
-        assert s.daemon.stop() == 0
+        assert s.daemon.stop(sig) == 0
         assert b"STOPPING=1" in srv.recv(4096)
     finally:
         s.close()
