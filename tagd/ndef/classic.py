@@ -327,10 +327,11 @@ def plan_write(memory: bytes, message: bytes, format_blank: bool = True) -> list
         card = ClassicMemory(apply_writes(memory, writes))
     blocks = card.stream_blocks()
     room = len(blocks) * BLOCK
+    needed = tlvmod.header_size(len(message)) + len(message)  # sized before encoding: a TLV holds at most 65534
+    if needed > room:
+        raise CapacityError(f"the message needs {needed} bytes but the {LABELS[card.kind]} holds {room} "
+                            f"({len(message)}-byte NDEF message + {needed - len(message)}-byte TLV header)")
     body = tlvmod.ndef_tlv(message)
-    if len(body) > room:
-        raise CapacityError(f"the message needs {len(body)} bytes but the {LABELS[card.kind]} holds {room} "
-                            f"({len(message)}-byte NDEF message + {len(body) - len(message)}-byte TLV header)")
     stuck = [s for s in dict.fromkeys(sector_of(b) for b in blocks[:-(-len(body) // BLOCK)])
              if not card.sector_writable(s)]
     if stuck:

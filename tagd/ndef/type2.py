@@ -299,14 +299,15 @@ def plan_write(memory: bytes, message: bytes, version: bytes | None = None) -> l
     addrs = [a for a in tag.stream_addresses() if a < tag.write_end]
     stream = bytes(mem[a] for a in addrs)
     prefix = stream[:_prefix_length(stream)]
-    body = tlvmod.ndef_tlv(message)
     room = len(addrs) - len(prefix)
-    if len(body) > room:
+    needed = tlvmod.header_size(len(message)) + len(message)  # sized before encoding: a TLV holds at most 65534
+    if needed > room:
         in_use = f"; {len(prefix)} bytes go to control TLVs" if prefix else ""
         raise CapacityError(
-            f"the message needs {len(body)} bytes but the {tag.label} holds {room} "
-            f"({len(message)}-byte NDEF message + {len(body) - len(message)}-byte TLV header{in_use})"
+            f"the message needs {needed} bytes but the {tag.label} holds {room} "
+            f"({len(message)}-byte NDEF message + {needed - len(message)}-byte TLV header{in_use})"
         )
+    body = tlvmod.ndef_tlv(message)
     if len(body) < room:
         body += bytes([tlvmod.TERMINATOR])
     header_len = tlvmod.header_size(len(message))

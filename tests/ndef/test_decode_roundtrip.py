@@ -70,6 +70,13 @@ def test_one_byte_over_capacity_is_refused_before_any_write(kind):
 
 
 @pytest.mark.parametrize("kind", TYPE2 + CLASSIC)
+def test_text_longer_than_any_tlv_is_a_capacity_error_too(kind):
+    # over 65,534 bytes the NDEF TLV cannot even be encoded: still the capacity message, not a TLV error
+    with pytest.raises((type2.CapacityError, classic.CapacityError), match=r"needs 9000\d\d bytes but the .* holds \d+"):
+        write(kind, blank(kind), "Z" * 900_000)
+
+
+@pytest.mark.parametrize("kind", TYPE2 + CLASSIC)
 @given(old=st.text(max_size=40), new=st.text(min_size=1, max_size=120), data=st.data())
 def test_a_torn_write_reads_as_old_text_or_empty_never_truncated(kind, old, new, data):
     try:
