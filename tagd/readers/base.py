@@ -221,6 +221,7 @@ class ReaderWorker:
         self._stop = threading.Event()
         self._writes: list[tuple[WriteRequest, Future[TagSeen]]] = []
         self._lock = threading.Lock()
+        self._writing: WriteRequest | None = None  # the write waiting for a tag now, if any
         self._thread = threading.Thread(target=self._run, name=f"reader-{reader.driver}:{reader.path}", daemon=True)
 
     @property
@@ -233,6 +234,9 @@ class ReaderWorker:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        writing = self._writing
+        if writing is not None:  # a write waiting for a tag would otherwise hold the thread until its timeout
+            writing.cancel.set()
         self.reader.interrupt()
         self._thread.join(timeout)
         if not self._thread.is_alive():
@@ -307,6 +311,9 @@ class ReaderWorker:
     def _do_write(self, request: WriteRequest, fut: Future[TagSeen]) -> None:
         if not fut.set_running_or_notify_cancel():
             return
+        self._writing = request
+        if self._stop.is_set():
+            request.cancel.set()
         try:
             seen = self.reader.write(request)
         except ReaderError as exc:
@@ -322,6 +329,8 @@ class ReaderWorker:
             # handed to the sink — both reach the loop through call_soon_threadsafe, which keeps this order.
             self._emit(seen)
             fut.set_result(seen)
+        finally:
+            self._writing = None
 
 
 def asyncio_sink(loop: asyncio.AbstractEventLoop, handler: Callable[[ReaderEvent], Any]) -> Sink:

@@ -96,3 +96,26 @@ def test_worker_hands_the_written_tag_to_the_sink_before_the_write_resolves(tmp_
         assert order == [("emitted", False)]  # emitted while the future was still pending
     finally:
         worker.stop()
+
+
+def test_stopping_a_worker_ends_a_write_that_waits_for_a_tag(tmp_path):
+    """Shutdown must not wait out a pending readers.write (it took the whole join timeout, 5 s, before)."""
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    from conftest import until
+    from tagd.readers.base import ReaderWorker, WriteCancelled
+
+    tl = tmp_path / "t.txt"
+    tl.write_text("wait 60\n")
+    worker = ReaderWorker(ReplayReader(str(tl)), lambda event: None, retry=0.1).start()
+    assert until(lambda: worker.connected)
+    fut = worker.submit_write(WriteRequest("**launch.system:md", timeout=30))
+    assert until(lambda: fut.running())
+    with pytest.raises(FutureTimeout):
+        fut.result(timeout=0.2)  # really waiting for a tag
+    started = time.monotonic()
+    worker.stop()
+    assert time.monotonic() - started < 2.0
+    assert not worker._thread.is_alive()
+    with pytest.raises(WriteCancelled):
+        fut.result(timeout=0)
