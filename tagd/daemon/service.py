@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Awaitable
 from tagd.daemon import sdnotify
 from tagd.daemon.api import methods
 from tagd.daemon.api.jsonrpc import NotFound, RpcError
+from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.api.server import ApiServer
 from tagd.daemon.config import Config, default_config_path, load_config
 from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarders, close_all, start_all
@@ -67,10 +68,7 @@ class Daemon:
         Path(self.config.database).parent.mkdir(parents=True, exist_ok=True)
         self.store = await asyncio.to_thread(Store, self.config.database)
         self._started.append("store")
-        self.forwarders = build_forwarders(self.config.core)
-        for fw in self.forwarders:
-            fw.on_notification = self.relay
-            fw.instance_headers = {INSTANCE_HEADER: self.instance}
+        self.forwarders = self._build_forwarders(self.config)
         self.file_mappings, problems = self._read_file_mappings()
         table = MappingTable.from_sources(self.store.mappings(), self.file_mappings)
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
@@ -121,6 +119,13 @@ class Daemon:
         await self.stop()
 
     # --- glue for the API ------------------------------------------------------
+    def _build_forwarders(self, config: Config) -> list[Any]:
+        forwarders = build_forwarders(config.core)
+        for fw in forwarders:
+            fw.on_notification = self.relay
+            fw.instance_headers = {INSTANCE_HEADER: self.instance}
+        return forwarders
+
     def _connect_strings(self, config: Config) -> list[str]:
         return [c.connect_string for c in config.readers.connect if c.enabled] + self.extra_readers
 
@@ -200,6 +205,24 @@ class Daemon:
                                          or old.readers.options != config.readers.options):
             await asyncio.to_thread(self.manager.reconfigure, self._connect_strings(config),
                                     config.readers.auto_detect, config.readers.options)
+        if old.core != config.core and "forwarders" in self._started:
+            # the new cores connect before the old ones close; a launch in flight finishes on the old list
+            new = self._build_forwarders(config)
+            await start_all(new)
+            previous, self.forwarders = self.forwarders, new
+            self.pipeline.forwarders = list(new)
+            await close_all(previous)
+            log.info("cores reconfigured: %s", ", ".join(fw.name for fw in new) or "none")
+        if old.api.keys != config.api.keys or old.api.allowed_origins != config.api.allowed_origins:
+            self.api.keys = set(config.api.keys)
+            self.api.allowed_origins = list(config.api.allowed_origins)
+            self.api.origins = OriginPolicy(self.api.port, self.api.allowed_origins)
+        later = [key for key, before, after in (("[api] listen", old.api.listen, config.api.listen),
+                                                ("database", old.database, config.database)) if before != after]
+        if later:  # the socket and the database stay open: these wait for a restart, and the inbox says so
+            log.warning("restart tagd to apply the new %s", " and ".join(later))
+            self.store.add_inbox("Restart tagd to apply a config change", "config", severity=1,
+                                 body=f"the new {' and '.join(later)} take effect when tagd restarts", unique=True)
 
     def reader_infos(self) -> list[ReaderInfo]:
         return self.manager.infos() if self.manager is not None else []

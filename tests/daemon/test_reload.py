@@ -4,6 +4,7 @@ or config costs only itself: the in-process Daemon from test_api, with file read
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import aiohttp
 import pytest
@@ -133,3 +134,34 @@ async def test_a_broken_mapping_file_at_start_is_reported_not_fatal(tmp_path):
         assert message.category == "mappings" and "bad.toml" in message.body
     finally:
         await d.stop()
+
+
+def record_core(out) -> str:
+    """An exec [[core]] that appends each launched text to ``out`` (argv, no shell)."""
+    return (f'[[core]]\ntype = "exec"\nargv = ["{sys.executable}", "-c", '
+            f'"import os, sys; open(sys.argv[1], \'a\').write(os.environ[\'TAGD_TEXT\'] + chr(10))", "{out}"]\n')
+
+
+async def test_settings_reload_applies_new_cores_and_api_keys(rig):
+    daemon, client, tmp = rig
+    out = tmp / "launched.txt"
+    (tmp / "config.toml").write_text(f'database = "{tmp / "tagd.db"}"\n[api]\nlisten = "127.0.0.1:0"\n'
+                                     f'keys = ["sesame"]\n{record_core(out)}')
+    assert (await client.call("settings.reload"))["result"] == {}
+    assert [fw.name for fw in daemon.forwarders] == ["exec"] and daemon.pipeline.forwarders == daemon.forwarders
+    assert daemon.api.keys == {"sesame"}
+    assert (await client.call("run", {"text": "**launch.system:pce"}))["result"] == {}
+    assert await until_async(lambda: out.exists() and out.read_text() == "**launch.system:pce\n")
+    (tmp / "config.toml").write_text(f'database = "{tmp / "tagd.db"}"\n[api]\nlisten = "127.0.0.1:0"\n')
+    assert (await client.call("settings.reload"))["result"] == {}
+    assert daemon.forwarders == [] and daemon.api.keys == set()
+
+
+async def test_a_reload_that_changes_listen_or_database_says_they_wait_for_a_restart(rig):
+    daemon, client, tmp = rig
+    (tmp / "config.toml").write_text(f'database = "{tmp / "other.db"}"\n[api]\nlisten = "127.0.0.1:0"\n')
+    assert (await client.call("settings.reload"))["result"] == {}
+    inbox = (await client.call("inbox"))["result"]["messages"]
+    [msg] = [m for m in inbox if m["category"] == "config"]
+    assert "database" in msg["body"] and "listen" not in msg["body"] and "restart" in msg["title"].lower()
+    assert str(daemon.store.path) == str(tmp / "tagd.db")  # still the open one
