@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import signal
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable
 
@@ -21,7 +22,7 @@ from tagd.daemon.api import methods
 from tagd.daemon.api.jsonrpc import NotFound, RpcError
 from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.api.server import ApiServer
-from tagd.daemon.config import Config, default_config_path, load_config
+from tagd.daemon.config import Config, ConfigError, default_config_path, load_config
 from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarders, close_all, start_all
 from tagd.daemon.mappings import Mapping, MappingError, MappingTable, load_mapping_file, mapping_files, mappings_dir_for
 from tagd.daemon.pipeline import Pipeline
@@ -115,8 +116,26 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
+        loop.add_signal_handler(signal.SIGHUP, lambda: self.spawn(self.reload_on_hangup()))
         await stop.wait()
         await self.stop()
+
+    async def reload_on_hangup(self) -> None:
+        """SIGHUP (systemctl reload): settings.reload. A broken file changes nothing and is logged and in the inbox."""
+        sdnotify.notify("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
+        try:
+            problems = await self.reload_config()
+        except ConfigError as exc:
+            log.error("reload refused, nothing changed: %s", exc)
+            self.store.add_inbox("The config file has an error; the reload changed nothing", "config", severity=2,
+                                 body=str(exc))
+        except Exception:  # a bug in a reload must not leave systemd thinking tagd is still reloading
+            log.exception("reload failed")
+        else:
+            log.info("config reloaded from %s%s", self.config_path,
+                     f" (skipped: {'; '.join(problems)})" if problems else "")
+        finally:
+            sdnotify.notify("READY=1")
 
     # --- glue for the API ------------------------------------------------------
     def _build_forwarders(self, config: Config) -> list[Any]:

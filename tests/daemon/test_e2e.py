@@ -310,6 +310,9 @@ def test_a_signal_shuts_down_cleanly_and_sd_notify_says_ready_and_stopping(tmp_p
         env = dict(os.environ, NOTIFY_SOCKET=sock_path)
         s.daemon = s.start_daemon(env=env)
         assert b"READY=1" in srv.recv(4096)
+        s.daemon.p.send_signal(signal.SIGHUP)  # systemctl reload: RELOADING=1 (with the clock systemd wants), READY=1
+        reloading = srv.recv(4096)
+        assert reloading.startswith(b"RELOADING=1\nMONOTONIC_USEC=") and b"READY=1" in srv.recv(4096)
         assert s.daemon.stop(sig) == 0
         assert b"STOPPING=1" in srv.recv(4096)
     finally:
@@ -364,3 +367,21 @@ def test_bad_config_exits_2_naming_file_key_and_reason(tmp_path, text, key, reas
                        timeout=30)
     assert r.returncode == 2, r.stderr
     assert f"{cfg}: {key}: " in r.stderr and reason in r.stderr and "Traceback" not in r.stderr
+
+
+def test_sighup_reloads_the_config_and_a_broken_file_changes_nothing(stack):
+    text = stack.config.read_text()
+    assert "exit_delay = 0.0\n" in text
+    stack.config.write_text(text.replace("(mapped)", "(reloaded)").replace("exit_delay = 0.0\n", "exit_delay = 0.25\n"))
+    stack.daemon.p.send_signal(signal.SIGHUP)
+    wait_until(lambda: rpc(stack.api_port, "settings")["result"]["readersScanExitDelay"] == 0.25, timeout=10)
+    stack.sim.send(f"place {FIXTURES / 'smw-ntag213.nfc'}")
+    assert stack.core_request("run")["params"]["text"] == "@SNES/Super Mario World (reloaded)"
+    stack.sim.send("remove")
+    stack.config.write_text(text + '\n[readers.scan]\nmode = "sometimes"\n')  # broken: the table twice
+    stack.daemon.p.send_signal(signal.SIGHUP)
+    wait_until(lambda: any(m["severity"] == 2 and m["category"] == "config"
+                           for m in rpc(stack.api_port, "inbox")["result"]["messages"]), timeout=10)
+    assert stack.daemon.p.poll() is None
+    stack.sim.send(f"place {FIXTURES / 'snes-ntag215.nfc'}")  # still reading, with the reloaded mappings
+    assert stack.core_request("run")["params"]["text"] == "**launch.system:snes"

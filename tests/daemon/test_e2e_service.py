@@ -68,3 +68,7 @@ def test_unit_hardening_leaves_serial_usb_and_pcscd_reachable():
     families = set(s["RestrictAddressFamilies"][0].split())
     assert {"AF_UNIX", "AF_NETLINK", "AF_INET"} <= families  # pcscd socket, udev hotplug, the API
     assert s["ProtectSystem"] == ["strict"] and s["NoNewPrivileges"] == ["yes"]
+
+
+def test_unit_reloads_with_sighup():
+    assert unit_settings()["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
