@@ -19,31 +19,53 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="the daemon with an emulated PN532 and scripted taps (no hardware)")
-    d.add_argument("--port", type=int, default=7497, help="API port on 127.0.0.1 (0 = any free port)")
+    d.add_argument("--port", type=_port, default=7497, help="API port on 127.0.0.1 (0 = any free port)")
     d.add_argument("--once", action="store_true", help="play the taps once, then exit")
     d.add_argument("--baud", type=int, default=115200, help="emulated UART speed (0 = unpaced)")
     d.add_argument("--script", metavar="TIMELINE", help="play this timeline (place/wait/remove lines) instead")
     d.set_defaults(func=cmd_demo)
 
 
+def _port(text: str) -> int:
+    """A TCP port 0-65535 in ASCII digits (argparse then says what is wrong and exits 2, not a traceback)."""
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port 0-65535, not {text!r}")
+    return int(text)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from tagd.daemon.config import ConfigError, default_config_path, load_config
+    from tagd.daemon.config import ConfigError, default_config_path, load_config, parse_listen
     from tagd.daemon.service import Daemon
     from tagd.daemon.store import StoreError
 
     path = args.config or default_config_path()
     try:
-        config = load_config(path)
+        config = load_config(path, required=args.config is not None)  # a file the user names must exist
     except ConfigError as exc:
         print(f"tagd run: {exc}", file=sys.stderr)
         return 2
+    if args.listen is not None:
+        try:
+            parse_listen(args.listen)
+        except ValueError as exc:
+            print(f"tagd run: --listen {args.listen!r}: {exc}", file=sys.stderr)
+            return 2
     daemon = Daemon(config, path, extra_readers=args.reader, listen=args.listen)
     try:
         asyncio.run(daemon.run_until_signalled())
     except (StoreError, OSError) as exc:
-        print(f"tagd run: {exc}", file=sys.stderr)
+        print(f"tagd run: {_start_error(daemon, args, path, exc)}", file=sys.stderr)
         return 2
     return 0
+
+
+def _start_error(daemon: Any, args: argparse.Namespace, path: Any, exc: BaseException) -> str:
+    """The error that stopped start-up; a failure to listen names the key or flag that gave the address."""
+    api = getattr(daemon, "api", None)  # made just before it listens: a port still 0 means listening failed
+    if isinstance(exc, OSError) and api is not None and not api.port:
+        where = "--listen" if args.listen is not None else f"{path}: [api] listen"
+        return f"{where}: cannot listen on {daemon.listen}: {exc.strerror or exc}"
+    return str(exc)
 
 
 # The demo's taps: fixture dumps when tagd runs from a checkout, else the same tags made in memory.

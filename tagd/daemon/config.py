@@ -11,12 +11,14 @@ writer for this schema, writing atomically (temp file + rename). Comments in a h
 kept; the values are. Settings are never kept in the database, so the file is the one source of truth and
 ``settings.reload`` means what it says.
 
-A missing config file means all defaults. The default path is ``platformdirs.user_config_dir("tagd")/config.toml``,
-or ``/etc/tagd/config.toml`` when running as root and that file exists.
+A missing config file means all defaults, unless the user named it (``tagd run --config FILE``): then it is an
+error. The default path is ``platformdirs.user_config_dir("tagd")/config.toml``, or ``/etc/tagd/config.toml``
+when running as root and that file exists.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import os
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
 
 try:
     import tomllib
@@ -45,8 +47,37 @@ class ConfigError(ValueError):
         super().__init__(f"{self.file}: {key}: {reason}")
 
 
+# A TOML boolean or number, not a string that looks like one ("yes", "5") nor a boolean where a number is meant
+# (true is not 1). An integer where a float is wanted is fine (exit_delay = 2).
+Bool = Annotated[bool, Strict()]
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_nul(v: Any) -> None:
+    """A NUL in any string (a path, an argv word, a URL) is a config error: the OS would refuse it later."""
+    if isinstance(v, (str, os.PathLike)):
+        if "\x00" in os.fspath(v):
+            raise ValueError("must not contain a NUL character (\\u0000)")
+    elif isinstance(v, (list, tuple)):
+        for x in v:
+            _no_nul(x)
+    elif isinstance(v, dict):
+        for k, x in v.items():
+            _no_nul(k)
+            _no_nul(x)
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul_anywhere(cls, v: Any) -> Any:
+        _no_nul(v)
+        return v
 
 
 # --- readers (Zaparoo's keys) ---------------------------------------------
@@ -57,8 +88,14 @@ class ReaderConnect(_Section):
 
     driver: str = Field(min_length=1)
     path: str = ""
-    enabled: bool = True
+    enabled: Bool = True
     id_source: str = ""  # Zaparoo's key; accepted, tagd derives readerIds itself
+
+    @field_validator("driver")
+    @classmethod
+    def _known_driver(cls, v: str) -> str:
+        check_reader_driver(v)
+        return v
 
     @property
     def connect_string(self) -> str:
@@ -68,8 +105,8 @@ class ReaderConnect(_Section):
 
 class ReaderScan(_Section):
     mode: Literal["tap", "hold"] = "tap"
-    exit_delay: float = Field(default=0.0, ge=0, le=3600)
-    ignore_on_connect: bool = False
+    exit_delay: Float = Field(default=0.0, ge=0, le=3600)
+    ignore_on_connect: Bool = False
     ignore_system: list[str] = []  # Zaparoo's key; accepted, unused by tagd
     on_scan: str = ""  # Zaparoo's key; accepted, unused by tagd
     on_remove: str = ""  # Zaparoo's key; accepted, unused by tagd
@@ -81,17 +118,110 @@ class ReaderScan(_Section):
 
 
 class DriverSettings(_Section):
-    enabled: bool | None = None
-    auto_detect: bool | None = None
+    enabled: Bool | None = None
+    auto_detect: Bool | None = None
 
 
 class Readers(_Section):
-    auto_detect: bool = True
+    auto_detect: Bool = True
     connect: list[ReaderConnect] = []
     scan: ReaderScan = ReaderScan()
     drivers: dict[str, DriverSettings] = {}
-    scan_history: int | None = None
+    scan_history: Int | None = None
     options: dict[str, dict[str, Any]] = {}  # tagd: per-driver options, e.g. [readers.options.pn532uart] keys = [...]
+
+
+def known_reader_drivers() -> list[str]:
+    """Every driver name a connect string may use: the built-ins (aliases too, without importing their modules)
+    and any driver registered at run time."""
+    from tagd.readers import registry
+    from tagd.readers.base import drivers
+
+    return sorted(set(registry.MODULES) | set(drivers()))
+
+
+def check_reader_driver(driver: Any) -> str:
+    """The driver id as a connect string uses it (``pn532_uart`` → ``pn532uart``); ValueError naming the known
+    drivers if there is no such driver. For ``[[readers.connect]] driver`` and ``settings.update``'s
+    ``readersConnect``. A known driver whose dependency is missing here (pcsc without pyscard) passes: that
+    is the reader's own error when it opens, not the config's."""
+    if not isinstance(driver, str) or not driver.strip():
+        raise ValueError("must be a reader driver name")
+    name = driver.strip().lower()
+    known = known_reader_drivers()
+    if name not in known and name.replace("_", "") not in known:
+        raise ValueError(f"unknown reader driver {driver!r} (known: {', '.join(known)})")
+    return name.replace("_", "")
+
+
+def _hex_key(v: Any) -> None:
+    if not isinstance(v, str):
+        raise ValueError(f"must be a 6-byte key in hex (e.g. \"a0a1a2a3a4a5\"), not {v!r}")
+    try:
+        key = bytes.fromhex(v)
+    except ValueError:
+        raise ValueError(f"{v!r} is not hex (a key is 12 hex digits, e.g. \"a0a1a2a3a4a5\")") from None
+    if len(key) != 6:
+        raise ValueError(f"{v!r} is {len(key)} bytes: a MIFARE Classic key is 6 (12 hex digits)")
+
+
+def _keys(v: Any) -> None:
+    if not isinstance(v, list):
+        raise ValueError("must be a list of 6-byte keys in hex, e.g. [\"a0a1a2a3a4a5\"]")
+    for i, k in enumerate(v):
+        try:
+            _hex_key(k)
+        except ValueError as exc:
+            raise ValueError(f"[{i}]: {exc}") from None
+
+
+def _baud(v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 10_000_000:
+        raise ValueError(f"must be a positive whole number of bits per second (e.g. 115200), not {v!r}")
+
+
+def _bool(v: Any) -> None:
+    if not isinstance(v, bool):
+        raise ValueError(f"must be true or false, not {v!r}")
+
+
+def _str_list(v: Any) -> None:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ValueError(f"must be a list of strings, not {v!r}")
+
+
+_PN532_OPTIONS = {"baud": _baud, "keys": _keys}  # tagd/readers/pn532/reader.py
+_PCSC_OPTIONS = {"keys": _keys, "buzzer": _bool, "led_on_read": _bool}  # tagd/readers/acr122.py
+_SERIAL_OPTIONS = {"baud": _baud}  # tagd/readers/simpleserial.py
+# [readers.options.<driver>]: the options each driver reads from its options dict, and a check of each value.
+# The drivers take what they are given (int(), bytes.fromhex()), so a wrong type must stop here, at load.
+# An alias (pn532, acr122pcsc, simple_serial) also gets the options of the drivers it extends.
+READER_OPTIONS: dict[str, dict[str, Any]] = {
+    "pn532uart": _PN532_OPTIONS, "pn532": _PN532_OPTIONS,
+    "pcsc": _PCSC_OPTIONS, "acr122": _PCSC_OPTIONS, "acr122pcsc": _PCSC_OPTIONS,
+    "simpleserial": _SERIAL_OPTIONS, "simple_serial": _SERIAL_OPTIONS,
+    "nfcpy": {"targets": _str_list},  # tagd/readers/nfcpy_reader.py
+    "replay": {"loop": _bool},  # tagd/readers/replay.py
+    "file": {},
+}
+
+
+def _check_reader_options(config: Config, file: str | os.PathLike[str]) -> None:
+    for driver, options in config.readers.options.items():
+        where = f"readers.options.{driver}"
+        schema = READER_OPTIONS.get(driver)
+        if schema is None:
+            raise ConfigError(file, where, f"no reader driver takes options by this name "
+                                           f"(one of {', '.join(sorted(READER_OPTIONS))})")
+        for key, value in options.items():
+            check = schema.get(key)
+            if check is None:
+                known = ", ".join(sorted(schema)) or "none"
+                raise ConfigError(file, f"{where}.{key}", f"unknown key (the {driver} driver's options: {known})")
+            try:
+                check(value)
+            except ValueError as exc:
+                raise ConfigError(file, f"{where}.{key}", str(exc)) from None
 
 
 # --- mappings -------------------------------------------------------------
@@ -120,15 +250,72 @@ class Api(_Section):
     @field_validator("listen")
     @classmethod
     def _host_port(cls, v: str) -> str:
-        host, sep, port = v.rpartition(":")
-        if not sep or not port.isdigit() or not 0 <= int(port) < 65536:  # 0 = any free port (tests, demo)
-            raise ValueError("must be HOST:PORT with a port 0-65535, e.g. 127.0.0.1:7497")
+        parse_listen(v)
         return v
+
+
+def parse_listen(value: Any) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:7497``, ``:7497`` = every interface) → ``(host, port)``; ValueError saying what is
+    wrong. For ``[api] listen`` and ``tagd run --listen``. Port 0 means any free port (tests, the demo)."""
+    usage = "must be HOST:PORT with a port 0-65535, e.g. 127.0.0.1:7497"
+    if not isinstance(value, str):
+        raise ValueError(usage)
+    if _CONTROL.search(value) or any(ch.isspace() for ch in value):
+        raise ValueError(f"{usage} (it contains a control character or a space)")
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        raise ValueError(usage)
+    if not (port.isascii() and port.isdigit()) or len(port) > 5 or int(port) > 65535:
+        raise ValueError(f"{usage}, not port {port!r}")
+    if host.startswith("[") or host.endswith("]"):
+        if not (host.startswith("[") and host.endswith("]")):
+            raise ValueError(f"{usage}: unbalanced brackets in {host!r}")
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"{usage}: {host!r} in brackets is not an IPv6 address") from None
+    elif host:
+        _check_host(host, usage)
+    return host, int(port)
+
+
+def _check_host(host: str, usage: str) -> None:
+    """An IP address or a host name the resolver can take (IDNA-encodable, labels of 1-63, at most 253)."""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_host = ""
+    if not (0 < len(ascii_host) <= 253 and re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?", ascii_host)):
+        shown = f"{host[:60]!r}{'…' if len(host) > 60 else ''}"
+        raise ValueError(f"{usage}: {shown} is not a host name or IP address")
+
+
+def _check_url(v: str, schemes: tuple[str, ...], usage: str) -> str:
+    """A URL the forwarder can use: no control characters or spaces, the scheme, a host, a valid port."""
+    if _CONTROL.search(v) or " " in v:
+        raise ValueError(f"{usage} (it contains a control character or a space)")
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(v)
+        _ = parts.port  # ValueError for a port that is not a number 0-65535
+    except ValueError as exc:
+        raise ValueError(f"{usage} ({exc})") from None
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        raise ValueError(usage)
+    _check_host(parts.hostname.strip("[]"), usage)
+    return v
 
 
 # --- cores (forwarders) ----------------------------------------------------
 
-Seconds = Annotated[float, Field(gt=0, le=3600)]
+Seconds = Annotated[float, Strict(), Field(gt=0, le=3600)]
 
 
 class _TlsCore(_Section):
@@ -148,28 +335,42 @@ class ZaparooCore(_TlsCore):
     name: str = ""
     url: str = "ws://127.0.0.1:7497/api/v0.1"
     api_key: str = ""
-    key_in_query: bool = False  # send the key as ?key= instead of Authorization: Bearer
+    key_in_query: Bool = False  # send the key as ?key= instead of Authorization: Bearer
     max_age: Seconds = 10.0
     timeout: Seconds = 5.0
 
     @field_validator("url")
     @classmethod
     def _ws_url(cls, v: str) -> str:
-        if not re.match(r"^wss?://[^/\s]+", v):
-            raise ValueError("must be a ws:// or wss:// URL, e.g. ws://127.0.0.1:7497/api/v0.1")
-        return v
+        return _check_url(v, ("ws", "wss"), "must be a ws:// or wss:// URL, e.g. ws://127.0.0.1:7497/api/v0.1")
 
 
 class MqttCore(_Section):
     type: Literal["mqtt"]
     name: str = ""
     host: str = Field(min_length=1)
-    port: int = Field(default=1883, gt=0, lt=65536)
+    port: Int = Field(default=1883, gt=0, lt=65536)
     topic: str = Field(min_length=1)
     username: str = ""
     password: str = ""
     qos: Literal[0, 1, 2] = 0
     timeout: Seconds = 5.0
+
+    @field_validator("qos", mode="before")
+    @classmethod
+    def _qos_number(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"must be 0, 1 or 2 (a number), not {v!r}")
+        return v
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        usage = "must be the broker's host name or IP address, e.g. broker.local"
+        if _CONTROL.search(v) or " " in v:
+            raise ValueError(f"{usage} (it contains a control character or a space)")
+        _check_host(v.strip("[]"), usage)
+        return v
 
 
 class ExecCore(_Section):
@@ -191,9 +392,7 @@ class WebhookCore(_TlsCore):
     @field_validator("url", "stop_url")
     @classmethod
     def _http_url(cls, v: str) -> str:
-        if v and not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError("must be an http:// or https:// URL")
-        return v
+        return _check_url(v, ("http", "https"), "must be an http:// or https:// URL") if v else v
 
 
 class StdoutCore(_Section):
@@ -276,7 +475,7 @@ class Config(_Section):
         except ValidationError as exc:
             err = exc.errors()[0]
             key = next((k for k in update if _param_matches(k, err["loc"])), "/".join(map(str, err["loc"])))
-            raise ConfigError(file, key, err["msg"]) from None
+            raise ConfigError(file, key, _reason(err)) from None
 
 
 FIXED_SETTINGS = {  # Zaparoo settings tagd reports but does not change over the API, and why
@@ -328,6 +527,11 @@ def _reason(err: dict[str, Any]) -> str:
         return f"must be one of {', '.join(CORE_TYPES)}, not {err.get('ctx', {}).get('tag')!r}"
     if err["type"] == "union_tag_not_found":
         return f"required key is missing (one of {', '.join(CORE_TYPES)})"
+    if err["type"] == "bool_type":
+        return f"must be a boolean, true or false, not {err.get('input')!r}"
+    if err["type"] in ("float_type", "int_type"):
+        what = "a whole number" if err["type"] == "int_type" else "a number"
+        return f"must be {what}, not {err.get('input')!r}"
     return err["msg"].removeprefix("Value error, ")
 
 
@@ -354,6 +558,7 @@ def parse_config(text: str, file: str | os.PathLike[str] = "<config>") -> Config
     if not config.database.is_absolute():  # relative to the config file, so the file means the same from any cwd
         base = Path(file).parent if not str(file).startswith("<") else Path.cwd()
         config.database = (base / config.database).resolve()
+    _check_reader_options(config, file)
     _check_mapping_entries(config, file)
     return config
 
@@ -375,12 +580,17 @@ def _check_mapping_entries(config: Config, file: str | os.PathLike[str]) -> None
             raise ConfigError(file, f"mappings.entry[{i}].{_ENTRY_KEYS.get(field, field)}", exc.reason) from None
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Load and validate the config file (default path when None). A missing file gives all defaults."""
+def load_config(path: str | os.PathLike[str] | None = None, required: bool = False) -> Config:
+    """Load and validate the config file (default path when None). A missing file gives all defaults, unless
+    ``required`` (a file the user named, ``tagd run --config FILE``): then it is a ConfigError."""
     file = Path(path) if path is not None else default_config_path()
+    if "\x00" in str(file):
+        raise ConfigError(str(file).replace("\x00", "\\u0000"), "(file)", "the path contains a NUL character")
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
+        if required:
+            raise ConfigError(file, "(file)", "config file not found") from None
         return Config()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(file, "(file)", f"cannot read: {exc}") from None

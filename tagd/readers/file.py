@@ -11,7 +11,7 @@ import os
 import threading
 from typing import Any
 
-from tagd.readers.base import Capability, Reader, ReaderEvent, ReaderInfo, TagGone, TagSeen, register
+from tagd.readers.base import Capability, Reader, ReaderError, ReaderEvent, ReaderInfo, TagGone, TagSeen, register
 from tagd.token import TYPE_FILE, Token
 
 POLL_INTERVAL = 0.1
@@ -30,6 +30,8 @@ class FileReader(Reader):
         self.info: ReaderInfo | None = None
 
     def open(self) -> ReaderInfo:
+        if "\x00" in self.path:  # the OS cannot open it: an error saying so, not a crash on every poll
+            raise ReaderError(f"file reader path {self.path!r} contains a NUL character")
         self._text = ""
         self.info = ReaderInfo("file", self.path, self.path, f"file {self.path}", self.capabilities)
         return self.info
@@ -44,7 +46,7 @@ class FileReader(Reader):
         try:
             with open(self.path, "rb") as f:
                 raw = f.read(MAX_SIZE)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a path the OS cannot take (open() refused it already)
             return ""
         return raw.decode("utf-8", "replace").strip()
 

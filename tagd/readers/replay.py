@@ -40,6 +40,8 @@ class ReplayReader(Reader):
         if self._unplugged:
             self._unplugged = False  # replug: the reader is back
         else:
+            if "\x00" in self.path:  # open() would raise ValueError: an error saying so, not a crash each retry
+                raise ReaderError(f"replay timeline path {self.path!r} contains a NUL character")
             try:
                 self._steps = timeline.load(self.path)
             except timeline.TimelineError as exc:
