@@ -10,7 +10,9 @@ The handler gets each :class:`Request` whole (head and body read, within the lim
 Limits, each answered with its own status before the connection closes: a request head over 16 KiB (431),
 a body over ``max_body`` (413), a malformed request (400), more than ``max_connections`` open (503).
 ``Expect: 100-continue`` is honoured. A request must arrive whole within REQUEST_TIMEOUT of its first byte;
-a keep-alive connection idle for IDLE_TIMEOUT is closed. A handler that raises is logged and answered 500:
+a keep-alive connection idle for IDLE_TIMEOUT is closed, a new one that sends nothing within FIRST_REQUEST_TIMEOUT
+too (idle sockets would otherwise hold every connection slot). While the handler runs, the connection is
+watched: a client that closes it sets :attr:`Request.disconnected`. A client gone mid-request is let go quietly. A handler that raises is logged and answered 500:
 nothing a client sends can stop the server.
 """
 
@@ -36,6 +38,7 @@ MAX_HEAD = 16 * 1024
 READ_CHUNK = 1 << 16
 REQUEST_TIMEOUT = 30.0
 IDLE_TIMEOUT = 75.0
+FIRST_REQUEST_TIMEOUT = 10.0  # a new connection that sends nothing for this long is closed (it holds a slot)
 LINGER = 2.0  # after refusing a request, how long its unread rest is drained before the close
 LINGER_BYTES = 1 << 20
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
@@ -51,6 +54,8 @@ class Request:
     peer: str  # the client's address ("" when unknown)
     body: bytes = b""
     local: str = ""  # the address of ours the request came in on
+    # set when the client closes the connection while the handler runs (a handler may stop waiting for it)
+    disconnected: asyncio.Event = field(default_factory=asyncio.Event)
     @property
     def wants_websocket(self) -> bool:
         return (self.method == "GET" and "websocket" in self.headers.get("upgrade", "").lower()
@@ -83,7 +88,12 @@ Handler = Callable[[Request], Awaitable[Union[Response, Stream, Upgrade]]]
 
 
 def json_response(obj: Any, status: int = 200) -> Response:
-    return Response(status, json.dumps(obj, ensure_ascii=False), "application/json; charset=utf-8")
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        body = text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: its \udXXX escape is still JSON, the raw code point is not UTF-8
+        body = json.dumps(obj).encode()
+    return Response(status, body, "application/json; charset=utf-8")
 
 
 def _host(address: Any) -> str:
@@ -156,12 +166,14 @@ class HttpServer:
         try:
             if len(self._connections) > self.max_connections:
                 raise _Refused(503, "too many connections")
-            while await self._one_request(conn, reader, writer, peer, local):
+            first = True
+            while await self._one_request(conn, reader, writer, peer, local, first):
                 conn.start_next_cycle()
+                first = False
         except _Refused as refused:
             await self._send_refusal(conn, reader, writer, refused)
-        except (ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError, h11.ProtocolError):
-            pass
+        except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, h11.ProtocolError):
+            pass  # the client went away (ENOTCONN, reset …): nothing to answer
         except asyncio.CancelledError:
             pass
         finally:
@@ -169,16 +181,21 @@ class HttpServer:
             writer.close()
 
     async def _one_request(self, conn: h11.Connection, reader: asyncio.StreamReader,
-                           writer: asyncio.StreamWriter, peer: str, local: str) -> bool:
+                           writer: asyncio.StreamWriter, peer: str, local: str, first: bool = False) -> bool:
         """Read, handle and answer one request; True when the connection can take another."""
-        request = await self._read_request(conn, reader, writer, peer, local)
+        request = await self._read_request(conn, reader, writer, peer, local,
+                                           FIRST_REQUEST_TIMEOUT if first else IDLE_TIMEOUT)
         if request is None:
             return False
+        watch = asyncio.ensure_future(self._watch(conn, reader, request))
         try:
             result = await self.handler(request)
         except Exception:
             log.exception("HTTP handler failed on %s %s", request.method, request.path)
             result = Response(500, "internal error")
+        finally:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
         if isinstance(result, Upgrade) and request.wants_websocket:
             await self._upgrade(conn, reader, writer, request, result)
             return False
@@ -187,7 +204,7 @@ class HttpServer:
             return False
         if not isinstance(result, Response):
             result = Response(400, "WebSocket expected")
-        body = result.body.encode() if isinstance(result.body, str) else result.body
+        body = result.body.encode(errors="replace") if isinstance(result.body, str) else result.body
         head = h11.Response(status_code=result.status, headers=[
             ("content-type", result.content_type), ("content-length", str(len(body))), *result.headers])
         with_body = body and request.method != "HEAD"  # HEAD: GET's head, without the content
@@ -195,15 +212,36 @@ class HttpServer:
         await writer.drain()
         return conn.our_state is h11.DONE and conn.their_state is h11.DONE
 
+    async def _watch(self, conn: h11.Connection, reader: asyncio.StreamReader, request: Request) -> None:
+        """While a handler runs: read on, so that a client closing the connection is seen (``disconnected``).
+        What it sends meanwhile (pipelined requests) goes to h11, which keeps it for the next cycle; past a
+        request's worth of it, reading stops (and with it the watch)."""
+        taken = 0
+        while taken <= MAX_HEAD + self.max_body:
+            try:
+                data = await reader.read(READ_CHUNK)
+            except OSError:
+                data = b""
+            try:
+                conn.receive_data(data)
+            except RuntimeError:
+                return
+            if not data:
+                request.disconnected.set()
+                return
+            taken += len(data)
+
     async def _read_request(self, conn: h11.Connection, reader: asyncio.StreamReader,
-                            writer: asyncio.StreamWriter, peer: str, local: str) -> Request | None:
-        """The next request, whole; None when the client closed the connection between requests."""
+                            writer: asyncio.StreamWriter, peer: str, local: str,
+                            idle: float = IDLE_TIMEOUT) -> Request | None:
+        """The next request, whole; None when the client closed the connection between requests (or sent none
+        within ``idle`` seconds)."""
         loop = asyncio.get_running_loop()
         head = _parsed(conn)  # a pipelined request may already be buffered
         deadline = loop.time() + REQUEST_TIMEOUT  # for all of the request, from its first byte
         if head is h11.NEED_DATA:  # between requests: wait as long as a keep-alive connection may idle
             try:
-                conn.receive_data(await asyncio.wait_for(reader.read(READ_CHUNK), IDLE_TIMEOUT))
+                conn.receive_data(await asyncio.wait_for(reader.read(READ_CHUNK), idle))
             except asyncio.TimeoutError:
                 return None
             deadline = loop.time() + REQUEST_TIMEOUT
@@ -263,8 +301,8 @@ class HttpServer:
                 ("connection", "close"), *refused.headers])) + conn.send(h11.Data(data=body)) + conn.send(h11.EndOfMessage()))
             await writer.drain()
             await self._linger(reader, writer)
-        except (ConnectionError, h11.ProtocolError):
-            pass
+        except (OSError, h11.ProtocolError):
+            pass  # the client is gone already (write_eof on a reset socket is ENOTCONN)
 
     @staticmethod
     async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -284,11 +284,20 @@ async def test_settings_update_refuses_a_zaparoo_key_tagd_cannot_change_and_writ
 # --- discrepancies fixed in methods.py (each failed before) ------------------------------------------------------------------------------
 
 
-async def test_settings_update_ignores_unknown_keys(client, daemon):
-    # Settings › settings.update: "An object containing any of the following optional keys"; others are ignored
-    resp = await client.call("settings.update", {"readersScanMode": "hold", "launchGuardEnabled": True, "bogus": 1})
+async def test_settings_update_ignores_keys_only_zaparoo_core_has(client, daemon):
+    # Settings › settings.update: "An object containing any of the following optional keys"; Core's own further
+    # settings (launch guard, audio volume …) may come from the Zaparoo App and are ignored
+    resp = await client.call("settings.update", {"readersScanMode": "hold", "launchGuardEnabled": True, "audioVolume": 50})
     assert resp["result"] == {}
     assert daemon.config.readers.scan.mode == "hold"
+
+
+async def test_settings_update_refuses_a_key_nobody_knows(client, daemon):
+    # a misspelt or invented key was a silent no-op ({"unknownKey": 1} → {}): it is refused, naming the key
+    for params in ({"unknownKey": 1}, {"readersScanMode": "hold", "bogus": 1}):
+        err = error_of(await client.call("settings.update", params))
+        assert err["code"] == 1 and err["message"] == f"invalid params: {list(params)[-1]}: not a setting"
+    assert daemon.config.readers.scan.mode == "tap" and not daemon.config_path.exists()  # nothing was changed
 
 
 async def test_settings_update_with_an_empty_object_is_a_no_op(client, daemon):

@@ -147,3 +147,70 @@ async def test_a_lost_reader_shows_in_the_inbox_and_readers(rig):
     messages = (await call(session, daemon, "inbox"))["result"]["messages"]
     assert messages[0]["category"] == "readers" and "disconnected" in messages[0]["title"]
     assert messages[0]["severity"] == 1
+
+
+async def test_a_second_write_while_one_waits_is_refused_and_the_first_is_written(rig):
+    # both used to answer {} and the tag held the second text: the first caller was told a write that did not stay
+    emu, daemon, recorder, session = rig
+    first = asyncio.ensure_future(call(session, daemon, "readers.write", {"text": "@NES/first"}))
+    assert await eventually(lambda: daemon.pending_writes)
+    async with session.ws_connect(f"ws://127.0.0.1:{daemon.api.port}/api") as ws:  # another client, another transport
+        await ws.send_str(json.dumps({"jsonrpc": "2.0", "id": 7, "method": "readers.write", "params": {"text": "@NES/second"}}))
+        while "id" not in (resp := json.loads((await ws.receive(timeout=5)).data)):
+            pass
+    assert resp["id"] == 7 and resp["error"]["code"] == 1 and "already waiting" in resp["error"]["message"]
+    second = await call(session, daemon, "readers.write", {"text": "@NES/second"})  # over HTTP too
+    assert "already waiting" in second["error"]["message"]
+    tag = EmulatedTag.from_file(FIXTURES / "factory-ntag213.nfc")
+    emu.place(tag)
+    assert (await asyncio.wait_for(first, 5))["result"] == {}
+    assert decode_dump(tag.snapshot()).text == "@NES/first"
+
+
+async def test_after_a_cancel_a_new_write_is_taken_at_once(rig):
+    emu, daemon, recorder, session = rig
+    first = asyncio.ensure_future(call(session, daemon, "readers.write", {"text": "@NES/first"}))
+    assert await eventually(lambda: daemon.pending_writes)
+    assert (await call(session, daemon, "readers.write.cancel", {}))["result"] == {}
+    second = asyncio.ensure_future(call(session, daemon, "readers.write", {"text": "@NES/second"}))
+    assert "cancel" in (await asyncio.wait_for(first, 5))["error"]["message"]
+    assert await eventually(lambda: daemon.pending_writes)
+    tag = EmulatedTag.from_file(FIXTURES / "factory-ntag213.nfc")
+    emu.place(tag)
+    assert (await asyncio.wait_for(second, 5))["result"] == {}
+    assert decode_dump(tag.snapshot()).text == "@NES/second"
+
+
+@pytest.mark.parametrize("transport", ["http", "websocket"])
+async def test_a_client_that_hangs_up_ends_its_pending_write(rig, transport):
+    # over HTTP the write stayed armed after the client went: the next tag got a text nobody waited for
+    emu, daemon, recorder, session = rig
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "readers.write", "params": {"text": "@NES/orphan"}})
+    if transport == "http":
+        reader, writer = await asyncio.open_connection("127.0.0.1", daemon.api.port)
+        writer.write(f"POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode())
+        await writer.drain()
+        assert await eventually(lambda: daemon.pending_writes)
+        await asyncio.sleep(0.3)  # the reader thread is waiting for a tag with it now
+        writer.close()
+    else:
+        ws = await session.ws_connect(f"ws://127.0.0.1:{daemon.api.port}/api")
+        await ws.send_str(body)
+        assert await eventually(lambda: daemon.pending_writes)
+        await asyncio.sleep(0.3)
+        await ws.close()
+    assert await eventually(lambda: not daemon.pending_writes)
+    await asyncio.sleep(0.5)  # the reader thread has let the request go
+    tag = EmulatedTag.from_file(FIXTURES / "factory-ntag213.nfc")
+    emu.place(tag)
+    assert await eventually(lambda: daemon.pipeline.active)
+    await asyncio.sleep(0.3)
+    assert decode_dump(tag.snapshot()).text == ""  # not written
+    emu.remove()
+    assert await eventually(lambda: not daemon.pipeline.active)
+    # and the reader takes the next write
+    pending = asyncio.ensure_future(call(session, daemon, "readers.write", {"text": "@NES/wanted"}))
+    assert await eventually(lambda: daemon.pending_writes)
+    emu.place(tag)
+    assert (await asyncio.wait_for(pending, 5))["result"] == {}
+    assert decode_dump(tag.snapshot()).text == "@NES/wanted"

@@ -1,6 +1,8 @@
 """JSON-RPC 2.0 as Zaparoo Core speaks it, sans-I/O: request text in, response object (or None) out.
 
-- invalid JSON → -32700 "Parse error" with id null;
+- invalid JSON → -32700 "Parse error" with id null; so is JSON that is not valid UTF-8 text (a lone surrogate,
+  even as a ``\\ud800`` escape: nothing downstream could store or send it) or a number JSON has no form for
+  (NaN, Infinity, 1e400), which Python's json would accept and echo back as invalid JSON;
 - not a request object, or ``jsonrpc`` ≠ "2.0" → -32600 "Invalid Request";
 - unknown method → -32601 "Method not found" (names are case-insensitive) — unless a fallback
   (the proxy to the core) takes it;
@@ -12,8 +14,12 @@ Every input gets a well-formed answer; nothing a client sends can raise out of :
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import math
+import re
+from contextvars import ContextVar
 from typing import Any, Awaitable, Callable
 
 from pydantic import BaseModel, ValidationError
@@ -27,7 +33,14 @@ HANDLER_ERROR = 1
 MAX_MESSAGE = 1 << 20
 MAX_BATCH = 100  # requests in one batch array; a longer batch is refused whole rather than half-answered
 
+_RAW_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
 Handler = Callable[[Any], Awaitable[Any]]
+
+# Set by a transport for the requests it dispatches: an event set when the client that sent them goes away
+# (an HTTP POST's connection closed). A handler that waits on the client's behalf (readers.write) ends then.
+CLIENT_GONE: ContextVar["asyncio.Event | None"] = ContextVar("CLIENT_GONE", default=None)
 Fallback = Callable[[str, Any], Awaitable[Any]]
 
 
@@ -48,6 +61,49 @@ def error(id_: Any, code: int, message: str, data: Any = None) -> dict[str, Any]
     if data is not None:
         err["data"] = data
     return {"jsonrpc": "2.0", "id": id_, "error": err}
+
+
+class _BadJson(ValueError):
+    """JSON that parses in Python but is not JSON text tagd can answer: the detail goes in the error message."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _BadJson(f"{name} is not a JSON number")
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise _BadJson(f"number {literal[:40]} is out of range")
+    return value
+
+
+def _lone_surrogate(obj: Any) -> str | None:
+    """The first lone surrogate in any string (key or value) of a parsed message, as ``\\udXXX``; None if none."""
+    stack = [obj]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if m := _RAW_SURROGATE.search(item):
+                return f"\\u{ord(m.group()):04x}"
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def loads(text: str | bytes) -> Any:
+    """json.loads for JSON-RPC: ValueError for anything that is not JSON text (see the module doc)."""
+    if isinstance(text, (bytes, bytearray)):
+        text = bytes(text).decode(json.detect_encoding(text))  # strict: json.loads would let surrogates pass
+    elif m := _RAW_SURROGATE.search(text):
+        raise _BadJson(f"lone surrogate \\u{ord(m.group()):04x} in a string")
+    msg = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    if _ESCAPED_SURROGATE.search(text) and (found := _lone_surrogate(msg)):  # a pair is fine: it is one character
+        raise _BadJson(f"lone surrogate {found} in a string")
+    return msg
 
 
 def params_of(model: type[BaseModel], params: Any) -> Any:
@@ -82,7 +138,9 @@ class Dispatcher:
         if len(text) > MAX_MESSAGE:
             return error(None, INVALID_REQUEST, "Invalid Request", "message too large")
         try:
-            msg = json.loads(text)
+            msg = loads(text)
+        except _BadJson as exc:
+            return error(None, PARSE_ERROR, f"Parse error: {exc}")
         except (ValueError, UnicodeDecodeError, RecursionError):
             return error(None, PARSE_ERROR, "Parse error")
         if isinstance(msg, list):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tagd import __version__
-from tagd.daemon.api.jsonrpc import Dispatcher, RpcError, params_of
+from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, RpcError, params_of
 from tagd.daemon.config import ConfigError, update_settings
 from tagd.daemon.mappings import Mapping, MappingError
 from tagd.readers.base import Capability, WriteError, WriteRequest
@@ -91,6 +91,14 @@ class SettingsParams(_Params):
     systemDefaults: list[SystemDefaultParams] = []
 
 
+# Keys Zaparoo Core's settings.update takes for settings tagd does not have: accepted and ignored (the Zaparoo App
+# may send them), where any other key is refused, so a misspelt key is not silently a no-op.
+CORE_ONLY_SETTINGS = frozenset({
+    "encryption", "backupRemoteEnabled", "playtimeSyncEnabled", "updateChannel", "backupRemoteSchedule",
+    "audioVolume", "launchGuardEnabled", "launchGuardTimeout", "launchGuardDelay", "launchGuardRequireConfirm",
+    "profilesRequireForLaunch", "profilesSwapData", "updateCheck", "updateInstall"})
+
+
 MAPPING_FIELDS = ("label", "enabled", "type", "match", "pattern", "override")
 _HEX = re.compile(r"(?:[0-9a-f]{2})*")
 
@@ -108,14 +116,21 @@ def _capabilities(cap: Capability) -> list[str]:
                                     (Capability.REMOVABLE, "removable")) if flag in cap]
 
 
+MAX_ROW_ID = 2**63 - 1  # SQLite's INTEGER
+
+
 def _row_id(raw: Any) -> int:
-    """Zaparoo lists ids as strings ("1") and takes them back as numbers: accept both (not true, 1.0 or null)."""
-    if isinstance(raw, bool) or not isinstance(raw, (int, str)):
-        raise RpcError(f"invalid params: id: {raw!r} is not an id")
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        raise RpcError(f"invalid params: id: {raw!r} is not an id") from None
+    """Zaparoo lists ids as strings ("1") and takes them back as numbers: accept both (not true, 1.0 or null),
+    but only what can be a row id: 0 … 2**63-1, and as a string only ASCII digits ("٢" is not 2, nor " 2")."""
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
+        value = int(raw) if len(raw) <= 19 else MAX_ROW_ID + 1  # (a 5000-digit string would not even convert)
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    else:
+        raise RpcError(f"invalid params: id: {repr(raw)[:40]} is not an id")
+    if not 0 <= value <= MAX_ROW_ID:
+        raise RpcError(f"invalid params: id: {repr(raw)[:40]} is out of range (0 to {MAX_ROW_ID})")
+    return value
 
 
 def build(daemon: "Daemon") -> Dispatcher:
@@ -141,14 +156,32 @@ def build(daemon: "Daemon") -> Dispatcher:
     async def readers_write(params: Any) -> Any:
         p = params_of(WriteParams, params)
         worker = daemon.write_worker(p.readerId)
+        reader_id = worker.info.reader_id if worker.info else ""
+        # One write per reader at a time: a second one would be written to the same tag right after the first,
+        # and the first caller told "written" for a text the tag no longer holds. Zaparoo serialises them;
+        # tagd refuses the second at once, so its caller knows (cancel the pending one to replace it).
+        if any(rid == reader_id for rid, _ in daemon.pending_writes.values()):
+            raise RpcError(f"a write to reader {reader_id} is already waiting for a tag "
+                           "(readers.write.cancel ends it)")
         request = WriteRequest(p.text, timeout=WRITE_TIMEOUT)
-        daemon.pending_writes[id(request)] = (worker.info.reader_id if worker.info else "", request)
+        daemon.pending_writes[id(request)] = (reader_id, request)
+        # The caller gone (its WebSocket closed: this task is cancelled; its HTTP connection closed: CLIENT_GONE)
+        # ends the write: the next tag must not get a text nobody waits for.
+        gone = CLIENT_GONE.get()
+        watch = asyncio.ensure_future(gone.wait()) if gone is not None else None
+        if watch is not None:
+            watch.add_done_callback(lambda t: t.cancelled() or request.cancel.set())
         try:
             await worker.write(request)
         except WriteError as exc:
             raise RpcError(str(exc)) from None
+        except asyncio.CancelledError:
+            request.cancel.set()  # the worker may be running it: cancelling the future alone would not stop it
+            raise
         finally:
             daemon.pending_writes.pop(id(request), None)
+            if watch is not None:
+                watch.cancel()
         # Not launched: the worker hands the pipeline this tag as TagSeen(written=True). Marking its uid here as
         # well would also swallow the user's next real tap of it (Zaparoo skips only the one sighting).
         return {}
@@ -156,9 +189,10 @@ def build(daemon: "Daemon") -> Dispatcher:
     @rpc.method("readers.write.cancel")
     async def readers_write_cancel(params: Any) -> Any:
         p = params_of(CancelParams, params)
-        for rid, request in list(daemon.pending_writes.values()):
+        for key, (rid, request) in list(daemon.pending_writes.items()):
             if p.readerId is None or p.readerId == rid:
                 request.cancel.set()
+                daemon.pending_writes.pop(key, None)  # ending: a new write may be asked for at once
         return {}
 
     @rpc.method("tokens")
@@ -253,11 +287,15 @@ def build(daemon: "Daemon") -> Dispatcher:
     async def settings_update(params: Any) -> Any:
         if not isinstance(params, dict):
             raise RpcError("invalid params: expected an object of settings")
-        # Types first, for every key the document lists; keys it does not list are ignored, as Zaparoo does.
-        # The fixed ones (runZapScript …) go on to the config, which accepts them at the value tagd reports.
+        # Keys neither the document nor Core knows are refused; Core-only ones are ignored (CORE_ONLY_SETTINGS).
+        # Then types, for every key the document lists. The fixed ones (runZapScript …) go on to the config,
+        # which accepts them at the value tagd reports.
+        unknown = [k for k in params if k not in SettingsParams.model_fields and k not in CORE_ONLY_SETTINGS]
+        if unknown:
+            raise RpcError(f"invalid params: {unknown[0][:60]}: not a setting")
         p = params_of(SettingsParams, params)
         if not p.model_fields_set:
-            return {}  # {} (or only unknown keys): nothing to change, nothing to write
+            return {}  # {} (or only Core-only keys): nothing to change, nothing to write
         params = {k: v for k, v in p.model_dump(mode="json").items() if k in p.model_fields_set}
         try:
             config = await asyncio.to_thread(update_settings, daemon.config, params, daemon.config_path)

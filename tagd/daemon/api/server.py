@@ -23,9 +23,10 @@ import asyncio
 import ipaddress
 import json
 import logging
+import re
 from typing import Any, AsyncIterator, Callable
 
-from tagd.daemon.api.jsonrpc import Dispatcher, notification
+from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, notification
 from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.forwarders import INSTANCE_HEADER, LOOP_DETECTED
 from tagd.token import TYPE_API, Token
@@ -40,6 +41,16 @@ RUN_PREFIXES = ("/run/", "/r/", "/l/")
 MAX_BACKLOG = 1000  # queued messages for one client; past this a notification drops it (it is not reading)
 MAX_MESSAGE = 1 << 20
 HEARTBEAT = 30.0
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def dumps(obj: Any) -> str:
+    """JSON text that always encodes as UTF-8: a lone surrogate (from a core, a tag …) is sent as its
+    ``\\udXXX`` escape instead of making the whole message unsendable."""
+    text = json.dumps(obj, ensure_ascii=False)
+    return json.dumps(obj) if _SURROGATE.search(text) else text
 
 
 def is_loopback(request: Request) -> bool:
@@ -128,7 +139,7 @@ class ApiServer:
 
     # --- notifications -------------------------------------------------------
     def broadcast(self, method: str, params: Any = None) -> None:
-        text = json.dumps(notification(method, params), ensure_ascii=False)
+        text = dumps(notification(method, params))
         for ws, outbox in list(self.clients.items()):
             if outbox.qsize() >= MAX_BACKLOG:
                 log.warning("dropping an API client that stopped reading (%d messages queued)", outbox.qsize())
@@ -142,10 +153,21 @@ class ApiServer:
 
     @staticmethod
     async def _drain(ws: WebSocket, outbox: asyncio.Queue[str]) -> None:
-        """The one writer of a client: sends its outbox in order until the socket goes away."""
+        """The one writer of a client: sends its outbox in order until the socket goes away.
+        A message that cannot be sent (it cannot be encoded) is skipped and logged, never the end of the writer:
+        a writer that died would leave the client connected and answered by nothing."""
+        logged = False
         try:
             while True:
-                await ws.send(await outbox.get())
+                message = await outbox.get()
+                try:
+                    await ws.send(message)
+                except WebSocketClosed:
+                    raise
+                except Exception as exc:
+                    if not logged:
+                        log.error("an API message could not be sent to a client, skipped: %r", exc)
+                        logged = True
         except WebSocketClosed:
             pass
 
@@ -175,10 +197,14 @@ class ApiServer:
     async def _answer(self, outbox: asyncio.Queue[str], data: str | bytes) -> None:
         response = await self.dispatcher.handle_text(data)
         if response is not None:
-            outbox.put_nowait(json.dumps(response, ensure_ascii=False))
+            outbox.put_nowait(dumps(response))
 
     async def _post(self, request: Request) -> Response:
-        response = await self.dispatcher.handle_text(request.body)
+        token = CLIENT_GONE.set(request.disconnected)  # a readers.write ends if the client hangs up
+        try:
+            response = await self.dispatcher.handle_text(request.body)
+        finally:
+            CLIENT_GONE.reset(token)
         if response is None:
             return Response(204)
         return json_response(response)
@@ -186,10 +212,18 @@ class ApiServer:
     async def _events(self) -> AsyncIterator[bytes]:
         q: asyncio.Queue[str] = asyncio.Queue()
         self.sse.add(q)
+        logged = False
         try:
             yield b": connected\n\n"
             while text := await q.get():
-                yield f"data: {text}\n\n".encode()
+                try:
+                    chunk = f"data: {text}\n\n".encode()
+                except UnicodeEncodeError as exc:  # one bad event is skipped, not the end of the stream
+                    if not logged:
+                        log.error("an API event could not be sent to an event stream, skipped: %r", exc)
+                        logged = True
+                    continue
+                yield chunk
         finally:
             self.sse.discard(q)
 
