@@ -24,7 +24,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Iterable, Literal, Union
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
@@ -35,6 +35,8 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 SYSTEM_CONFIG = Path("/etc/tagd/config.toml")
+
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -674,11 +676,8 @@ def dumps_toml(data: dict[str, Any]) -> str:
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
-def save_config(config: Config, path: str | os.PathLike[str]) -> None:
-    """Write the config atomically (temp file in the same dir, fsync, rename). ConfigError if it cannot."""
-    file = Path(path)
-    data = config.model_dump(mode="json", exclude_defaults=True)
-    text = dumps_toml(data)
+def _write_atomically(file: Path, text: str) -> None:
+    """Temp file in the same directory, fsync, rename: a crash leaves the old file or the new one, never half."""
     import tempfile  # only settings.update writes the config: not loaded at start
 
     try:
@@ -697,8 +696,87 @@ def save_config(config: Config, path: str | os.PathLike[str]) -> None:
         raise ConfigError(file, "(file)", f"cannot write: {exc}") from None
 
 
+def save_config(config: Config, path: str | os.PathLike[str]) -> None:
+    """Write the whole config as TOML (non-default values only). ConfigError if it cannot."""
+    _write_atomically(Path(path), dumps_toml(config.model_dump(mode="json", exclude_defaults=True)))
+
+
+# where each settings.update key lives in the file
+SETTINGS_KEYS = {
+    "readersAutoDetect": ("readers", "auto_detect"),
+    "readersScanMode": ("readers", "scan", "mode"),
+    "readersScanExitDelay": ("readers", "scan", "exit_delay"),
+    "readersScanIgnoreSystems": ("readers", "scan", "ignore_system"),
+    "readersConnect": ("readers", "connect"),
+}
+
+
+def _connect_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    defaults = ReaderConnect.model_fields
+    return {k: v for k, v in entry.items() if k in ("driver", "path") or v != defaults[k].default}
+
+
+def _edit_settings(text: str, wanted: Config, keys: Iterable[str]) -> str:
+    """``text`` with only the settings ``keys`` set to their values in ``wanted``: comments and layout stay."""
+    import tomlkit  # only settings.update edits the file
+
+    doc = tomlkit.parse(text)
+    values = wanted.model_dump(mode="json")
+    for key in keys:
+        if key not in SETTINGS_KEYS:
+            continue  # a fixed setting, sent unchanged
+        *parents, leaf = SETTINGS_KEYS[key]
+        table: Any = doc
+        source: Any = values
+        for name in parents:
+            if name not in table:
+                table[name] = tomlkit.table(is_super_table=True)
+            table, source = table[name], source[name]
+        value = source[leaf]
+        if leaf == "connect":
+            entries = [_connect_entry(c) for c in value]
+            if isinstance(table.get(leaf), tomlkit.items.Array) or not entries:
+                array = tomlkit.array()
+                for c in entries:
+                    inline = tomlkit.inline_table()
+                    inline.update(c)
+                    array.append(inline)
+                value = array
+            else:
+                value = tomlkit.aot()
+                for c in entries:
+                    value.append(tomlkit.item(c))
+        table[leaf] = value
+    return tomlkit.dumps(doc)
+
+
 def update_settings(config: Config, update: dict[str, Any], path: str | os.PathLike[str]) -> Config:
-    """``settings.update``: validate the Zaparoo keys, write the file, return the new config."""
+    """``settings.update``: the running config with the Zaparoo keys applied (returned), and the same keys changed
+    in the file as it is on disk now — its comments, its layout and any edit made since the last reload are kept.
+    A file with an error is not overwritten: ConfigError naming it, and nothing changes."""
     new = config.with_settings(update)
-    save_config(new, path)
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        save_config(new, file)
+        return new
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(file, "(file)", f"cannot read: {exc}") from None
+    try:
+        wanted = parse_config(text, file).with_settings(update)
+    except ConfigError as exc:
+        raise ConfigError(exc.file, exc.key, f"{exc.reason} (fix the file: settings.update did not write it)") from None
+    edited = None
+    try:
+        edited = _edit_settings(text, wanted, update)
+        if parse_config(edited, file) != wanted:
+            edited = None
+    except Exception as exc:  # tomlkit could not place a value: write the whole file instead
+        log.debug("editing %s in place failed: %s", file, exc)
+        edited = None
+    if edited is None:
+        log.warning("%s: rewritten whole (its comments are lost): the settings could not be edited in place", file)
+        edited = dumps_toml(wanted.model_dump(mode="json", exclude_defaults=True))
+    _write_atomically(file, edited)
     return new

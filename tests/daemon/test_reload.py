@@ -165,3 +165,27 @@ async def test_a_reload_that_changes_listen_or_database_says_they_wait_for_a_res
     [msg] = [m for m in inbox if m["category"] == "config"]
     assert "database" in msg["body"] and "listen" not in msg["body"] and "restart" in msg["title"].lower()
     assert str(daemon.store.path) == str(tmp / "tagd.db")  # still the open one
+
+
+async def test_settings_update_edits_the_file_on_disk_keeping_its_comments_and_other_edits(rig):
+    daemon, client, tmp = rig
+    config_file = tmp / "config.toml"
+    by_hand = config_file.read_text().replace("[readers]", "# my readers\n[readers]  # keep this") + (
+        '\n[[mappings.entry]]\ntoken_key = "value"\nmatch_pattern = "*zelda*"\nzapscript = "@NES/Zelda"\n')
+    config_file.write_text(by_hand)  # edited since the daemon read it, not reloaded
+    assert (await client.call("settings.update", {"readersScanMode": "hold"}))["result"] == {}
+    text = config_file.read_text()
+    assert "# my readers" in text and "# keep this" in text and "*zelda*" in text
+    assert 'mode = "hold"' in text
+    assert text.replace('\n[readers.scan]\nmode = "hold"\n', "\n") in (by_hand, by_hand + "\n")  # nothing else
+    assert daemon.config.readers.scan.mode == "hold"
+
+
+async def test_settings_update_does_not_overwrite_a_broken_file(rig):
+    daemon, client, tmp = rig
+    config_file = tmp / "config.toml"
+    config_file.write_text("[readers\nauto_detect = false\n")
+    err = (await client.call("settings.update", {"readersScanMode": "hold"}))["error"]
+    assert err["code"] == 1 and "config.toml" in err["message"] and "did not write it" in err["message"]
+    assert config_file.read_text() == "[readers\nauto_detect = false\n"
+    assert daemon.config.readers.scan.mode == "tap"

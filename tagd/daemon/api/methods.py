@@ -299,8 +299,8 @@ def build(daemon: "Daemon") -> Dispatcher:
         params = {k: v for k, v in p.model_dump(mode="json").items() if k in p.model_fields_set}
         try:
             config = await asyncio.to_thread(update_settings, daemon.config, params, daemon.config_path)
-        except ConfigError as exc:
-            raise RpcError(f"invalid params: {exc.key}: {exc.reason}") from None
+        except ConfigError as exc:  # a bad value in the params, or a config file that cannot be written safely
+            raise RpcError(f"invalid params: {exc.key}: {exc.reason}" if exc.file.startswith("<") else str(exc)) from None
         await daemon.apply_config(config)
         return {}
 
