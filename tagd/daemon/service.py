@@ -22,7 +22,7 @@ from tagd.daemon.api import methods
 from tagd.daemon.api.jsonrpc import NotFound, RpcError
 from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.api.server import ApiServer
-from tagd.daemon.config import Config, ConfigError, default_config_path, load_config
+from tagd.daemon.config import Config, ConfigError, default_config_path, load_config, parse_listen
 from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarders, close_all, start_all
 from tagd.daemon.mappings import Mapping, MappingError, MappingTable, load_mapping_file, mapping_files, mappings_dir_for
 from tagd.daemon.pipeline import Pipeline
@@ -77,8 +77,8 @@ class Daemon:
         self._report_mapping_problems(problems)
         self.api = ApiServer(methods.build(self), self.config.api.keys, self.run_token,
                              allowed_origins=self.config.api.allowed_origins, instance=self.instance)
-        host, _, port = self.listen.rpartition(":")
-        await self.api.start(host.strip("[]"), int(port))
+        host, port = parse_listen(self.listen)
+        await self.api.start(host, port)
         self._started.append("api")
         await start_all(self.forwarders)
         self._started.append("forwarders")
