@@ -34,7 +34,7 @@ def _port(text: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tagd.daemon.config import ConfigError, default_config_path, load_config, parse_listen
+    from tagd.daemon.config import ConfigError, check_connect, default_config_path, load_config, parse_listen
     from tagd.daemon.service import Daemon
     from tagd.daemon.store import StoreError
 
@@ -49,6 +49,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             parse_listen(args.listen)
         except ValueError as exc:
             print(f"tagd run: --listen {args.listen!r}: {exc}", file=sys.stderr)
+            return 2
+    for connect in args.reader:
+        try:
+            check_connect(connect)
+        except ValueError as exc:
+            print(f"tagd run: --reader {connect!r}: {exc}", file=sys.stderr)
             return 2
     daemon = Daemon(config, path, extra_readers=args.reader, listen=args.listen)
     try:

@@ -142,6 +142,13 @@ def known_reader_drivers() -> list[str]:
     return sorted(set(registry.MODULES) | set(drivers()))
 
 
+def check_connect(connect: str) -> None:
+    """A connect string (``tagd run --reader``): ``driver:path`` with a known driver; ValueError if not."""
+    from tagd.readers.base import parse_connect
+
+    check_reader_driver(parse_connect(connect)[0])
+
+
 def check_reader_driver(driver: Any) -> str:
     """The driver id as a connect string uses it (``pn532_uart`` → ``pn532uart``); ValueError naming the known
     drivers if there is no such driver. For ``[[readers.connect]] driver`` and ``settings.update``'s

@@ -191,6 +191,16 @@ def test_tagd_run_names_listen_when_it_cannot_bind_and_checks_the_flag(tmp_path:
         assert "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize(("connect", "reason"), [("garbage:/dev/x", "unknown reader driver 'garbage' (known: "),
+                                                  ("no-colon", "is not <driver>:<path>")])
+def test_tagd_run_checks_the_reader_flag(tmp_path: Path, connect: str, reason: str) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'database = "{tmp_path / "t.db"}"\n[readers]\nauto_detect = false\n[api]\nlisten = "127.0.0.1:0"\n')
+    r = run_tagd("--config", str(cfg), "--reader", connect)
+    assert r.returncode == 2 and "--reader" in r.stderr and reason in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+
+
 @pytest.mark.parametrize("port", ["99999", "-1", "x", "١٢"])
 def test_demo_port_is_checked_by_argparse(port: str, capsys: pytest.CaptureFixture[str]) -> None:
     from tagd.cli import main
