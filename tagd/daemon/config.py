@@ -278,7 +278,7 @@ def parse_listen(value: Any) -> tuple[str, int]:
         raise ValueError(f"{usage}, not port {port!r}")
     if host.startswith("[") or host.endswith("]"):
         if not (host.startswith("[") and host.endswith("]")):
-            raise ValueError(f"{usage}: unbalanced brackets in {host!r}")
+            raise ValueError(f"{usage}: unbalanced brackets in {value!r}")
         host = host[1:-1]
         try:
             ipaddress.IPv6Address(host)
@@ -402,6 +402,16 @@ class WebhookCore(_TlsCore):
     @classmethod
     def _http_url(cls, v: str) -> str:
         return _check_url(v, ("http", "https"), "must be an http:// or https:// URL") if v else v
+
+    @field_validator("headers")
+    @classmethod
+    def _http_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():  # HTTP's token characters; a value must not break the header line
+            if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+                raise ValueError(f"header name {name!r} is not an HTTP token (letters, digits, - and the like)")
+            if _CONTROL.search(value.replace("\t", "")):
+                raise ValueError(f"header {name}: the value contains a control character (a line break?)")
+        return v
 
 
 class StdoutCore(_Section):

@@ -44,6 +44,7 @@ class Daemon:
         self.config_path = Path(config_path) if config_path else default_config_path()
         self.extra_readers = extra_readers or []
         self.listen = listen or config.api.listen
+        self._listen_given = listen is not None  # --listen wins over [api] listen, on reloads too
         self.pending_writes: dict[int, tuple[str, Any]] = {}
         self.instance = secrets.token_hex(8)  # tells this daemon's own requests apart (forwarders.INSTANCE_HEADER)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -236,8 +237,11 @@ class Daemon:
             self.api.keys = set(config.api.keys)
             self.api.allowed_origins = list(config.api.allowed_origins)
             self.api.origins = OriginPolicy(self.api.port, self.api.allowed_origins)
-        later = [key for key, before, after in (("[api] listen", old.api.listen, config.api.listen),
-                                                ("database", old.database, config.database)) if before != after]
+        later = []  # compared with what is open, not with the previous file: putting a value back needs no restart
+        if not self._listen_given and config.api.listen != self.listen:
+            later.append("[api] listen")
+        if "store" in self._started and Path(config.database) != self.store.path:
+            later.append("database")
         if later:  # the socket and the database stay open: these wait for a restart, and the inbox says so
             log.warning("restart tagd to apply the new %s", " and ".join(later))
             self.store.add_inbox("Restart tagd to apply a config change", "config", severity=1,

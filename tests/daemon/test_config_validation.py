@@ -74,7 +74,10 @@ def error_of(text: str) -> ConfigError:
     # 5. unknown reader driver, with the known ones listed
     ('[[readers.connect]]\ndriver = "garbage"\npath = "/x"\n', "readers.connect[0].driver",
      "unknown reader driver 'garbage' (known: acr122, acr122pcsc,"),
-    # 6. core URLs and hosts
+    # 6. core URLs and hosts, webhook headers
+    ('[[core]]\ntype = "webhook"\nurl = "http://h/"\nheaders = {"X-A" = "1\\r\\nX-Evil: 1"}\n',
+     "core[0].headers", "control character"),
+    ('[[core]]\ntype = "webhook"\nurl = "http://h/"\nheaders = {"X A" = "1"}\n', "core[0].headers", "HTTP token"),
     (f'[[core]]\ntype = "zaparoo"\nurl = "ws://a{NUL}b/"\n', "core[0].url", ""),
     ('[[core]]\ntype = "zaparoo"\nurl = "ws://a\\tb/"\n', "core[0].url", "control character"),
     ('[[core]]\ntype = "zaparoo"\nurl = "ws://a\\u007fb/"\n', "core[0].url", "control character"),

@@ -189,3 +189,14 @@ async def test_settings_update_does_not_overwrite_a_broken_file(rig):
     assert err["code"] == 1 and "config.toml" in err["message"] and "did not write it" in err["message"]
     assert config_file.read_text() == "[readers\nauto_detect = false\n"
     assert daemon.config.readers.scan.mode == "tap"
+
+
+async def test_putting_listen_and_database_back_needs_no_restart(rig):
+    daemon, client, tmp = rig
+    config_file = tmp / "config.toml"
+    config_file.write_text(f'database = "{tmp / "other.db"}"\n[api]\nlisten = "127.0.0.1:0"\n')
+    assert (await client.call("settings.reload"))["result"] == {}
+    assert (await client.call("inbox.clear"))["result"] == {}
+    config_file.write_text(f'database = "{tmp / "tagd.db"}"\n[api]\nlisten = "127.0.0.1:0"\n')  # what is open
+    assert (await client.call("settings.reload"))["result"] == {}
+    assert [m for m in (await client.call("inbox"))["result"]["messages"] if m["category"] == "config"] == []
