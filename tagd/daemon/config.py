@@ -6,9 +6,9 @@ The reader and mapping keys are Zaparoo Core's own (``[readers] auto_detect``, `
 silently ignored. Every error is a :class:`ConfigError` naming the file, the key path (``core[1].url``)
 and the reason.
 
-``settings.update`` writes the file back (as Zaparoo Core does) with :func:`save_config`: a small TOML
-writer for this schema, writing atomically (temp file + rename). Comments in a hand-edited file are not
-kept; the values are. Settings are never kept in the database, so the file is the one source of truth and
+``settings.update`` writes its keys to the file (as Zaparoo Core does), atomically (temp file + rename): the
+file as it is on disk is edited in place with tomlkit, so comments, layout and edits not yet reloaded stay;
+only a file that does not exist yet is written whole, by :func:`save_config` (a small TOML writer). Settings are never kept in the database, so the file is the one source of truth and
 ``settings.reload`` means what it says.
 
 A missing config file means all defaults, unless the user named it (``tagd run --config FILE``): then it is an
@@ -269,8 +269,7 @@ def parse_listen(value: Any) -> tuple[str, int]:
     usage = "must be HOST:PORT with a port 0-65535, e.g. 127.0.0.1:7497"
     if not isinstance(value, str):
         raise ValueError(usage)
-    if _CONTROL.search(value) or any(ch.isspace() for ch in value):
-        raise ValueError(f"{usage} (it contains a control character or a space)")
+    _printable(value, usage)
     host, sep, port = value.rpartition(":")
     if not sep:
         raise ValueError(usage)
@@ -287,6 +286,12 @@ def parse_listen(value: Any) -> tuple[str, int]:
     elif host:
         _check_host(host, usage)
     return host, int(port)
+
+
+def _printable(value: str, usage: str) -> None:
+    """An address (listen, URL, host) has no control characters and no whitespace."""
+    if _CONTROL.search(value) or any(ch.isspace() for ch in value):
+        raise ValueError(f"{usage} (it contains a control character or a space)")
 
 
 def _check_host(host: str, usage: str) -> None:
@@ -307,8 +312,7 @@ def _check_host(host: str, usage: str) -> None:
 
 def _check_url(v: str, schemes: tuple[str, ...], usage: str) -> str:
     """A URL the forwarder can use: no control characters or spaces, the scheme, a host, a valid port."""
-    if _CONTROL.search(v) or " " in v:
-        raise ValueError(f"{usage} (it contains a control character or a space)")
+    _printable(v, usage)
     from urllib.parse import urlsplit
 
     try:
@@ -376,8 +380,7 @@ class MqttCore(_Section):
     @classmethod
     def _host(cls, v: str) -> str:
         usage = "must be the broker's host name or IP address, e.g. broker.local"
-        if _CONTROL.search(v) or " " in v:
-            raise ValueError(f"{usage} (it contains a control character or a space)")
+        _printable(v, usage)
         _check_host(v.strip("[]"), usage)
         return v
 
@@ -465,17 +468,14 @@ class Config(_Section):
 
         Unknown keys are not handled here: the caller decides which of Zaparoo's other keys it accepts."""
         raw = self.model_dump(mode="python")
-        scan, readers = raw["readers"]["scan"], raw["readers"]
-        where = {
-            "readersAutoDetect": (readers, "auto_detect"),
-            "readersScanMode": (scan, "mode"),
-            "readersScanExitDelay": (scan, "exit_delay"),
-            "readersScanIgnoreSystems": (scan, "ignore_system"),
-        }
+        readers = raw["readers"]
         for key, value in update.items():
-            if key in where:
-                table, field = where[key]
-                table[field] = value
+            if key in SETTINGS_KEYS and key != "readersConnect":
+                *parents, leaf = SETTINGS_KEYS[key]
+                table = raw
+                for name in parents:
+                    table = table[name]
+                table[leaf] = value
             elif key == "readersConnect":
                 if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
                     raise ConfigError(file, key, "must be a list of {driver, path, idSource?, enabled?}")
@@ -497,6 +497,16 @@ class Config(_Section):
             raise ConfigError(file, key, _reason(err)) from None
 
 
+# where each settings.update key lives in the file
+SETTINGS_KEYS = {
+    "readersAutoDetect": ("readers", "auto_detect"),
+    "readersScanMode": ("readers", "scan", "mode"),
+    "readersScanExitDelay": ("readers", "scan", "exit_delay"),
+    "readersScanIgnoreSystems": ("readers", "scan", "ignore_system"),
+    "readersConnect": ("readers", "connect"),
+}
+
+
 FIXED_SETTINGS = {  # Zaparoo settings tagd reports but does not change over the API, and why
     "runZapScript": "tagd always forwards ZapScript: the core decides what runs",
     "debugLogging": "start tagd with -vv for debug logging (tagd -vv run)",
@@ -507,9 +517,8 @@ FIXED_SETTINGS = {  # Zaparoo settings tagd reports but does not change over the
 
 
 def _param_matches(param: str, loc: tuple[Any, ...]) -> bool:
-    field = {"readersAutoDetect": "auto_detect", "readersScanMode": "mode", "readersScanExitDelay": "exit_delay",
-             "readersScanIgnoreSystems": "ignore_system", "readersConnect": "connect"}.get(param)
-    return field in loc
+    path = SETTINGS_KEYS.get(param)
+    return path is not None and path[-1] in loc
 
 
 # --- loading ---------------------------------------------------------------
@@ -716,16 +725,6 @@ def _write_atomically(file: Path, text: str) -> None:
 def save_config(config: Config, path: str | os.PathLike[str]) -> None:
     """Write the whole config as TOML (non-default values only). ConfigError if it cannot."""
     _write_atomically(Path(path), dumps_toml(config.model_dump(mode="json", exclude_defaults=True)))
-
-
-# where each settings.update key lives in the file
-SETTINGS_KEYS = {
-    "readersAutoDetect": ("readers", "auto_detect"),
-    "readersScanMode": ("readers", "scan", "mode"),
-    "readersScanExitDelay": ("readers", "scan", "exit_delay"),
-    "readersScanIgnoreSystems": ("readers", "scan", "ignore_system"),
-    "readersConnect": ("readers", "connect"),
-}
 
 
 def _connect_entry(entry: dict[str, Any]) -> dict[str, Any]:

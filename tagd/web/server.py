@@ -12,8 +12,8 @@ a body over ``max_body`` (413), a malformed request (400), more than ``max_conne
 ``Expect: 100-continue`` is honoured. A request must arrive whole within REQUEST_TIMEOUT of its first byte;
 a keep-alive connection idle for IDLE_TIMEOUT is closed, a new one that sends nothing within FIRST_REQUEST_TIMEOUT
 too (idle sockets would otherwise hold every connection slot). While the handler runs, the connection is
-watched: a client that closes it sets :attr:`Request.disconnected`. A client gone mid-request is let go quietly. A handler that raises is logged and answered 500:
-nothing a client sends can stop the server.
+watched: a client that closes it sets :attr:`Request.disconnected`. A client gone mid-request is let go quietly.
+A handler that raises is logged and answered 500: nothing a client sends can stop the server.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import re
 import logging
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Union
@@ -41,6 +42,7 @@ IDLE_TIMEOUT = 75.0
 FIRST_REQUEST_TIMEOUT = 10.0  # a new connection that sends nothing for this long is closed (it holds a slot)
 LINGER = 2.0  # after refusing a request, how long its unread rest is drained before the close
 LINGER_BYTES = 1 << 20
+_SURROGATE = re.compile("[\ud800-\udfff]")
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 
 
@@ -87,13 +89,15 @@ class Upgrade:
 Handler = Callable[[Request], Awaitable[Union[Response, Stream, Upgrade]]]
 
 
-def json_response(obj: Any, status: int = 200) -> Response:
+def json_text(obj: Any) -> str:
+    """JSON text that always encodes as UTF-8: with a lone surrogate in it (from a core, a tag …) the message is
+    sent with ``\\uXXXX`` escapes (still JSON; the raw code point is not UTF-8) instead of being unsendable."""
     text = json.dumps(obj, ensure_ascii=False)
-    try:
-        body = text.encode()
-    except UnicodeEncodeError:  # a lone surrogate: its \udXXX escape is still JSON, the raw code point is not UTF-8
-        body = json.dumps(obj).encode()
-    return Response(status, body, "application/json; charset=utf-8")
+    return json.dumps(obj) if _SURROGATE.search(text) else text
+
+
+def json_response(obj: Any, status: int = 200) -> Response:
+    return Response(status, json_text(obj), "application/json; charset=utf-8")
 
 
 def _host(address: Any) -> str:

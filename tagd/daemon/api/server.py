@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import logging
-import re
 from typing import Any, AsyncIterator, Callable
 
 from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, notification
 from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.forwarders import INSTANCE_HEADER, LOOP_DETECTED
 from tagd.token import TYPE_API, Token
-from tagd.web.server import HttpServer, Request, Response, Stream, Upgrade, json_response
+from tagd.web.server import HttpServer, Request, Response, Stream, Upgrade, json_response, json_text
 from tagd.web.websocket import WebSocket, WebSocketClosed
 
 log = logging.getLogger(__name__)
@@ -41,16 +39,6 @@ RUN_PREFIXES = ("/run/", "/r/", "/l/")
 MAX_BACKLOG = 1000  # queued messages for one client; past this a notification drops it (it is not reading)
 MAX_MESSAGE = 1 << 20
 HEARTBEAT = 30.0
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def dumps(obj: Any) -> str:
-    """JSON text that always encodes as UTF-8: a lone surrogate (from a core, a tag …) is sent as its
-    ``\\udXXX`` escape instead of making the whole message unsendable."""
-    text = json.dumps(obj, ensure_ascii=False)
-    return json.dumps(obj) if _SURROGATE.search(text) else text
 
 
 def is_loopback(request: Request) -> bool:
@@ -139,7 +127,7 @@ class ApiServer:
 
     # --- notifications -------------------------------------------------------
     def broadcast(self, method: str, params: Any = None) -> None:
-        text = dumps(notification(method, params))
+        text = json_text(notification(method, params))
         for ws, outbox in list(self.clients.items()):
             if outbox.qsize() >= MAX_BACKLOG:
                 log.warning("dropping an API client that stopped reading (%d messages queued)", outbox.qsize())
@@ -197,7 +185,7 @@ class ApiServer:
     async def _answer(self, outbox: asyncio.Queue[str], data: str | bytes) -> None:
         response = await self.dispatcher.handle_text(data)
         if response is not None:
-            outbox.put_nowait(dumps(response))
+            outbox.put_nowait(json_text(response))
 
     async def _post(self, request: Request) -> Response:
         token = CLIENT_GONE.set(request.disconnected)  # a readers.write ends if the client hangs up
