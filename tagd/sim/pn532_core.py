@@ -71,8 +71,7 @@ class Pn532Core:
         until the host lists (selects) again."""
         self.tag = tag
         if tag:
-            tag.active = False
-            tag.reset_auth()
+            tag.enter_field()
 
     def remove(self) -> None:
         """The tag leaves the field. The chip does not know until its next command to it times out."""

@@ -9,9 +9,10 @@ Like a real tag, it goes back to IDLE after a command it refuses or does not kno
 failed authentication) and answers nothing until a reader selects it again (:meth:`select`, which the
 PN532's InListPassiveTarget/InSelect do): a driver that forgets to reselect fails here as on hardware.
 
-What the tag enforces, from the datasheets: Type 2 static lock bits (pages 3–15) and NTAG21x dynamic
-lock bits, one-time-programmable lock and CC bytes (bits only set), READ wrapping at the end, GET_VERSION/READ_SIG only on tags that have them. MIFARE Classic: keys and
-access conditions from each sector trailer (data blocks and trailer parts), Key A reading back as zeros.
+What the tag enforces, from the datasheets: for Type 2 tags, everything :mod:`tagd.sim.type2_tag` says
+(the NTAG21x/EV1 command set with its NAKs, password protection, counters, lock bits). MIFARE Classic:
+keys and access conditions from each sector trailer (data blocks and trailer parts), Key A reading back
+as zeros.
 """
 
 from __future__ import annotations
@@ -20,27 +21,10 @@ import os
 
 from tagd.ndef import classic, type2
 from tagd.ndef.dumps import TagDump, load
+from tagd.sim.type2_tag import ACK, AUTH_ERROR, NO_ANSWER, Nak, Type2Tag
 
-ACK = b"\x0a"  # the 4-bit ACK of a WRITE, as a host sees it with the chip's CRC checking off
-NO_ANSWER = 0x01  # PN532 status "timeout": the tag said nothing
-AUTH_ERROR = 0x14  # PN532 status "MIFARE authentication error"
-
-
-class Nak(int):
-    """A tag's 4-bit NAK (``.code``: 0 invalid argument/address, 1 CRC, 4 counter, 5 EEPROM).
-
-    As an int it is the status a PN532 reports for it through InDataExchange (0x14, the MIFARE error),
-    so code that treats any int answer as "refused" (the ACR122 card) needs no special case."""
-
-    code: int
-
-    def __new__(cls, code: int = 0) -> "Nak":
-        obj = super().__new__(cls, AUTH_ERROR)
-        obj.code = code
-        return obj
-
-    def __repr__(self) -> str:
-        return f"Nak({self.code})"
+# the tag-answer vocabulary is the Type 2 tag's (re-exported: the chip emulators import it from here)
+__all__ = ["ACK", "NO_ANSWER", "AUTH_ERROR", "Nak", "EmulatedTag", "crc_a"]
 
 
 def crc_a(data: bytes) -> bytes:
@@ -71,8 +55,13 @@ class EmulatedTag:
         self.auth_sector: int | None = None
         self.auth_key = ""  # "A" or "B": the key the current sector was opened with
         self.active = True  # selected; False after a refused command (the tag went back to IDLE)
-        self.writes = 0
+        self.classic_writes = 0
         self.kind = type2.TYPE2_KINDS.get(dump.kind)
+        self.t2 = None if dump.is_classic else Type2Tag(self.memory, self.kind, dump.version, dump.signature)
+
+    @property
+    def writes(self) -> int:
+        return self.classic_writes + (self.t2.writes if self.t2 else 0)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> "EmulatedTag":
@@ -108,6 +97,15 @@ class EmulatedTag:
     def reset_auth(self) -> None:
         self.auth_sector = None
         self.auth_key = ""
+        if self.t2:
+            self.t2.reset()
+
+    def enter_field(self) -> None:
+        """Placed on a reader: powered up, idle until selected."""
+        self.active = False
+        self.reset_auth()
+        if self.t2:
+            self.t2.power_on()
 
     def select(self) -> None:
         """A reader activated the tag (WUPA + anticollision + SELECT): it answers again, unauthenticated."""
@@ -124,72 +122,9 @@ class EmulatedTag:
             self.reset_auth()
         return answer
 
-    # Type 2 ---------------------------------------------------------------
     def _type2(self, cmd: bytes) -> bytes | int:
-        pages = len(self.memory) // 4
-        op = cmd[0]
-        if op == 0x30 and len(cmd) >= 2:  # READ: 4 pages, wrapping at the end
-            p = cmd[1]
-            if p >= pages:
-                return Nak(0)
-            return b"".join(self._page((p + i) % pages) for i in range(4))
-        if op == 0x3A and len(cmd) >= 3:  # FAST_READ
-            s, e = cmd[1], cmd[2]
-            if s > e or e >= pages:
-                return Nak(0)
-            return b"".join(self._page(p) for p in range(s, e + 1))
-        if op == 0xA2 and len(cmd) >= 6:  # WRITE
-            return self._write_page(cmd[1], bytes(cmd[2:6]))
-        has_ev1_commands = self.kind is not None and self.kind.version is not None
-        if op == 0x60:  # GET_VERSION: NTAG/EV1 answer (dumps may not have recorded it); a plain Ultralight does not
-            version = self.dump.version or (self.kind.version if self.kind else None)
-            return version if version else NO_ANSWER
-        if op == 0x3C and (has_ev1_commands or self.dump.signature):  # READ_SIG
-            return self.dump.signature or bytes(32)
-        if op == 0x1B and len(cmd) >= 5 and self.kind and self.kind.cfg_page:  # PWD_AUTH
-            pwd_at = (self.kind.cfg_page + 2) * 4
-            stored = bytes(self.memory[pwd_at:pwd_at + 4])
-            # a dump reads PWD as zeros (the real one is unknown): then any password is taken
-            if stored not in (bytes(4), bytes(cmd[1:5])):
-                return Nak(0)
-            return bytes(self.memory[pwd_at + 4:pwd_at + 6])
-        return NO_ANSWER
-
-    def _page(self, p: int) -> bytes:
-        # A real NTAG reads PWD/PACK back as zeros; the dump's bytes are returned instead, so a dump that
-        # recorded them (amiibo tools do) reads back unchanged.
-        return bytes(self.memory[p * 4:(p + 1) * 4])
-
-    def _locked(self, p: int) -> bool:
-        lock0, lock1 = self.memory[10], self.memory[11]
-        if 3 <= p <= 7:
-            return bool(lock0 >> p & 1)
-        if 8 <= p <= 15:
-            return bool(lock1 >> (p - 8) & 1)
-        k = self.kind
-        if k and k.dyn_lock_page and 16 <= p <= k.user_end:
-            at = k.dyn_lock_page * 4
-            bits = self.memory[at] | self.memory[at + 1] << 8
-            group = (p - 16) // (2 if k.name == "ntag213" else 16)
-            return bool(bits >> group & 1)
-        return False
-
-    def _write_page(self, p: int, data: bytes) -> bytes | int:
-        pages = len(self.memory) // 4
-        if p < 2 or p >= pages:
-            return Nak(0)
-        if self._locked(p):
-            return Nak(0)
-        old = self.memory[p * 4:(p + 1) * 4]
-        if p == 2:  # the lock bytes are one-time programmable; bytes 0-1 (BCC1, internal) are read-only
-            data = bytes([old[0], old[1], old[2] | data[2], old[3] | data[3]])
-        elif p == 3:  # the CC too: bits can only be set
-            data = bytes(a | b for a, b in zip(old, data))
-        elif self.kind and p == self.kind.dyn_lock_page:
-            data = bytes([old[0] | data[0], old[1] | data[1], old[2] | data[2], old[3]])
-        self.memory[p * 4:(p + 1) * 4] = data
-        self.writes += 1
-        return ACK
+        assert self.t2 is not None
+        return self.t2.transceive(cmd)
 
     # MIFARE Classic --------------------------------------------------------
     def _conditions(self, block: int) -> tuple[int, int, int]:
@@ -255,5 +190,5 @@ class EmulatedTag:
                 if key in allowed and allowed:
                     new[part] = data[part]
             self.memory[block * 16:(block + 1) * 16] = new
-        self.writes += 1
+        self.classic_writes += 1
         return b""

@@ -47,7 +47,9 @@ def test_amiibo_style_tag_is_read_whole(rig):
     rig.emu.place(FIXTURES / "amiibo-style.bin")
     _, seen = rig.next(TagSeen)
     assert seen.token.type == "Amiibo"
-    assert seen.token.data == (FIXTURES / "amiibo-style.bin").read_bytes().hex()
+    image = bytearray((FIXTURES / "amiibo-style.bin").read_bytes())
+    image[0x85 * 4:0x87 * 4] = bytes(8)  # PWD and PACK read back as zeros from a tag, as on an NTAG215
+    assert seen.token.data == image.hex()
 
 
 def test_removal_is_noticed_without_a_new_tag(rig):

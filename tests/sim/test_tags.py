@@ -56,7 +56,9 @@ def test_fast_read_returns_the_pages_or_a_nak(start, end):
     t = ntag215()
     answer = t.transceive(bytes([0x3A, start, end]))
     if start <= end:
-        assert answer == bytes(t.memory[start * 4:(end + 1) * 4])
+        expected = bytearray(t.memory)
+        expected[0x85 * 4:0x87 * 4] = bytes(8)  # PWD and PACK read back as zeros
+        assert answer == bytes(expected[start * 4:(end + 1) * 4])
     else:
         assert isinstance(answer, Nak)
 
