@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, Sequence
 
 from tagd.ndef import classic, type2
 from tagd.ndef.decode import DecodedTag, decode_tag
@@ -23,6 +23,7 @@ from tagd.token import normalize_uid
 
 log = logging.getLogger(__name__)
 
+PWD_AUTH = 0x1B  # NTAG21x / Ultralight EV1: PWD_AUTH pwd(4) → PACK(2)
 MAX_FAST_READ = 60  # pages per FAST_READ: keeps each answer inside the PN532's buffer
 FIRST_READ_END = 19  # first FAST_READ: CC (page 3) to page 19 — a typical ZapScript (≤ 55 bytes) in one exchange
 
@@ -156,9 +157,47 @@ def read_classic(io: TagIO, uid: bytes, kind: str, keys: list[bytes], whole: boo
     return TagRead(kind, bytes(mem), None, frozenset(unknown))
 
 
-def read_tag(io: TagIO, uid: bytes, sak: int, keys: list[bytes], whole: bool = False) -> TagRead:
+def read_tag(io: TagIO, uid: bytes, sak: int, keys: list[bytes], whole: bool = False,
+             passwords: Sequence[bytes] = ()) -> TagRead:
+    """The tag's memory as far as the token needs it (all of it with ``whole``). A Type 2 tag that refuses
+    a read is tried again after PWD_AUTH with the configured ``passwords`` (read-protected NTAG21x/EV1)."""
     kind = classic_kind(sak)
-    return read_classic(io, uid, kind, keys, whole) if kind else read_type2(io, uid, whole)
+    if kind:
+        return read_classic(io, uid, kind, keys, whole)
+    try:
+        return read_type2(io, uid, whole)
+    except TagLeft:
+        raise
+    except CommandFailed:
+        if not passwords:
+            raise
+    unlock(io, passwords)
+    return read_type2(io, uid, whole)
+
+
+def unlock(io: TagIO, passwords: Sequence[bytes]) -> None:
+    """PWD_AUTH with each password (4 bytes, or 6: PWD then the PACK the tag must answer) until one opens
+    the tag; CommandFailed if none does. The tag is reselected first: a refused command halted it."""
+    for pwd in passwords:
+        io.reselect()
+        try:
+            pack = io.thru(bytes([PWD_AUTH]) + pwd[:4])
+        except TagLeft:
+            raise
+        except CommandFailed:  # a wrong password is a NAK
+            continue
+        if len(pwd) < 6 or pack[:2] == pwd[4:6]:
+            return
+    raise CommandFailed("the tag is password-protected and none of the configured passwords opens it")
+
+
+def protected_from(memory: bytes, kind: str) -> int | None:
+    """AUTH0, the first page an NTAG21x/EV1 guards with its password (None: not protected, or not known)."""
+    k = type2.TYPE2_KINDS.get(kind)
+    if not k or k.cfg_page is None or len(memory) < (k.cfg_page + 1) * 4:
+        return None
+    auth0 = memory[k.cfg_page * 4 + 3]
+    return auth0 if auth0 < k.pages else None
 
 
 def check_target(uid: bytes, request: WriteRequest) -> None:
@@ -187,17 +226,30 @@ def _write_classic(io: TagIO, memory: bytes, message: bytes, keys: list[bytes]) 
             current = classic.ClassicMemory(classic.apply_writes(current.memory, [w]))
 
 
-def write_text(io: TagIO, uid: bytes, sak: int, text: str, keys: list[bytes]) -> DecodedTag:
-    """Write one NDEF Text record in torn-write-safe order and verify; WriteError (or TagLeft) on failure."""
+def _write_type2(io: TagIO, read: TagRead, message: bytes, passwords: Sequence[bytes]) -> None:
+    writes = type2.plan_write(read.memory, message, read.version)
+    guarded = protected_from(read.memory, read.kind)
+    if guarded is not None and any(w.page >= guarded for w in writes):
+        if not passwords:
+            raise WriteError(f"the tag is write-protected by a password from page {guarded}: "
+                             "set the reader's passwords option")
+        unlock(io, passwords)
+    for w in writes:
+        io.write_page(w.page, w.data)
+
+
+def write_text(io: TagIO, uid: bytes, sak: int, text: str, keys: list[bytes],
+               passwords: Sequence[bytes] = ()) -> DecodedTag:
+    """Write one NDEF Text record in torn-write-safe order and verify; WriteError (or TagLeft) on failure.
+    A password-protected NTAG21x/EV1 is opened with PWD_AUTH first (``passwords``)."""
     message = text_message(text)
     try:
-        read = read_tag(io, uid, sak, keys, whole=True)
+        read = read_tag(io, uid, sak, keys, whole=True, passwords=passwords)
         if classic_kind(sak):
             _write_classic(io, read.memory, message, keys)
         else:
-            for w in type2.plan_write(read.memory, message, read.version):
-                io.write_page(w.page, w.data)
-        decoded = read_tag(io, uid, sak, keys).decode(uid)
+            _write_type2(io, read, message, passwords)
+        decoded = read_tag(io, uid, sak, keys, passwords=passwords).decode(uid)
     except (type2.Type2Error, classic.ClassicError) as exc:
         raise WriteError(str(exc)) from None
     except TagLeft:

@@ -61,6 +61,8 @@ class Pn532Reader(Reader):
         super().__init__(path, options)
         self.baud = int(self.options.get("baud", 115200))
         self.keys = [bytes.fromhex(k) for k in self.options.get("keys", [])]
+        # NTAG21x/EV1 passwords (PWD, or PWD + PACK), as keys are for MIFARE Classic; never logged
+        self.passwords = [bytes.fromhex(p) for p in self.options.get("passwords", [])]
         self.transport = transport_factory(path, self.baud)
         self.chip = Pn532Chip(self.transport)
         self.info: ReaderInfo | None = None
@@ -179,7 +181,7 @@ class Pn532Reader(Reader):
         return tagio.classic_kind(target.sak) is not None
 
     def _read(self, target: Target, whole: bool = False) -> DecodedTag:
-        read = tagio.read_tag(self._io(target), target.uid, target.sak, self.keys, whole)
+        read = tagio.read_tag(self._io(target), target.uid, target.sak, self.keys, whole, self.passwords)
         self.last_read = (target, read.memory, read.version, read.unknown)
         return read.decode(target.uid)
 
@@ -216,7 +218,8 @@ class Pn532Reader(Reader):
         target = self._wait_for_tag(request)
         tagio.check_target(target.uid, request)
         try:
-            decoded = tagio.write_text(self._io(target), target.uid, target.sak, request.text, self.keys)
+            decoded = tagio.write_text(self._io(target), target.uid, target.sak, request.text, self.keys,
+                                       self.passwords)
         except Pn532TagLeft:
             self.target = None
             raise WriteError("the tag left the reader during the write") from None
