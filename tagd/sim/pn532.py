@@ -20,13 +20,13 @@ import threading
 import time
 import tty
 
-from tagd.sim.pn532_core import FIRMWARE, TAG_COMMAND_TIME, TRY_TIME, UNKNOWN, Pn532Core, uid_from_cascade
+from tagd.sim.pn532_core import FIRMWARE, TRY_TIME, UNKNOWN, Pn532Core, uid_from_cascade
 from tagd.sim.pn532_link import Faults, Outgoing, Pn532Link
 from tagd.sim.tags import EmulatedTag, crc_a
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Pn532Emulator", "Pn532Core", "Pn532Link", "Faults", "FIRMWARE", "TAG_COMMAND_TIME", "TRY_TIME",
+__all__ = ["Pn532Emulator", "Pn532Core", "Pn532Link", "Faults", "FIRMWARE", "TRY_TIME",
            "UNKNOWN", "crc_a", "uid_from_cascade"]
 
 

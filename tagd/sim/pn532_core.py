@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from tagd.readers.pn532.commands import BrTy, Command, RfItem, Status
+from tagd.readers.pn532.commands import BrTy, Command, RfItem, Status, timeout_seconds
+from tagd.sim import rf_time
 from tagd.sim.tags import ACK as TAG_ACK, NO_ANSWER, EmulatedTag, Nak, crc_a
 
 FIRMWARE = {"1.6": bytes([0x32, 0x01, 0x06, 0x07]), "1.4": bytes([0x32, 0x01, 0x04, 0x07])}
@@ -27,7 +28,7 @@ REG_CIU_TXMODE = 0x6302
 REG_CIU_RXMODE = 0x6303  # bit 7: check and strip the tag's CRC_A (nfcpy clears it for Type 2 tags)
 REG_CIU_FIFODATA = 0x6339
 REGISTER_DEFAULTS = {REG_CIU_TXMODE: 0x80, REG_CIU_RXMODE: 0x80}
-TAG_COMMAND_TIME = 0.005  # what an NTAG takes to execute one command, RF included
+LONGEST_TIMEOUT = 0x10  # RFConfiguration timeout 00 means "none": modelled as the longest, 3.28 s
 TRY_TIME = 0.002  # one passive activation try (REQA/WUPA and its wait) with nothing in the field
 UNKNOWN = object()  # handle() result: answer with the application error frame
 
@@ -64,6 +65,8 @@ class Pn532Core:
         self.new_baud: int | None = None  # set by SetSerialBaudrate; applied after the host's ACK
         self.tag_commands = 0
         self.on_tag_command: Callable[[], None] | None = None
+        self.atr_res_timeout, self.retry_timeout = 0x0B, 0x0A  # RFConfiguration item 02, power-up values
+        self.rf_time = 0.0  # what the last command spent on the RF side (ISO 14443-3 frame times)
 
     # --- the antenna ------------------------------------------------------
     def place(self, tag: EmulatedTag | None) -> None:
@@ -91,6 +94,10 @@ class Pn532Core:
     def abort(self) -> None:
         self.waiting = False
 
+    def retry_timeout_s(self) -> float:
+        """RFConfiguration item 02's fRetryTimeout: how long the chip waits for a target that says nothing."""
+        return timeout_seconds(self.retry_timeout or LONGEST_TIMEOUT) or 0.0
+
     def retry_time(self) -> float:
         """How long a finite MaxRetries InListPassiveTarget keeps trying: (n + 1) tries."""
         return TRY_TIME * (self.max_retries[2] + 1)
@@ -99,21 +106,28 @@ class Pn532Core:
         assert self.tag is not None
         self.listed, self.listed_uid = True, self.tag.uid
         self.tag.select()
+        self.rf_time = rf_time.activation_time(len(self.tag.uid))
         return bytes([0x4B, 0x01, 0x01]) + self.tag.target_data()
 
     def _tag_command(self, cmd: bytes) -> bytes | int:
         self.tag_commands += 1
         if self.on_tag_command:
             self.on_tag_command()  # may remove the tag (fault knob)
-        if self.tag is None or not self.rf_on:
-            return NO_ANSWER
-        return self.tag.transceive(cmd)
+        answer = NO_ANSWER if self.tag is None or not self.rf_on else self.tag.transceive(cmd)
+        if answer == NO_ANSWER:
+            self.rf_time = rf_time.no_answer_time(cmd, self.retry_timeout_s())
+        elif isinstance(answer, bytes) and answer != TAG_ACK:
+            self.rf_time = rf_time.command_time(cmd, answer)
+        else:  # a 4-bit ACK/NAK, or a refusal the chip reports after the exchange
+            self.rf_time = rf_time.command_time(cmd, None)
+        return answer
 
     # --- commands ---------------------------------------------------------
     def handle(self, data: bytes):  # -> bytes | None | UNKNOWN
         if not data or data[0] not in HANDLERS:
             return UNKNOWN
         code, p = data[0], data[1:]
+        self.rf_time = 0.0
         try:
             return HANDLERS[code](self, p)
         except IndexError:  # too few parameters: the chip answers a syntax error
@@ -168,6 +182,8 @@ class Pn532Core:
                 self.listed = False
                 if self.tag:
                     self.tag.active = False  # no field, no power: the tag resets
+        elif p[0] == RfItem.TIMINGS:
+            self.atr_res_timeout, self.retry_timeout = p[2], p[3]
         elif p[0] == RfItem.MAX_RETRIES:
             self.max_retries = (p[1], p[2], p[3])
         return b"\x33"
@@ -226,17 +242,16 @@ class Pn532Core:
         if not self.listed:
             return b"\x55\x27"
         if self.tag is None or self.tag.uid != self.listed_uid:
+            self.rf_time = rf_time.no_answer_time(b"\x52", self.retry_timeout_s())  # WUPA unanswered
             return b"\x55\x01"  # nothing (or another tag) answers that UID
         self.tag.select()
+        self.rf_time = rf_time.activation_time(len(self.tag.uid))
         return b"\x55\x00"
 
     def wait_time(self, data: bytes) -> float:
-        """Extra time the chip spends on a command beyond the wire: the tag executing it."""
-        code = data[0] if data else 0
-        if code in (Command.IN_DATA_EXCHANGE, Command.IN_COMMUNICATE_THRU) or (
-                code == Command.IN_LIST_PASSIVE_TARGET and self.tag):
-            return TAG_COMMAND_TIME
-        return 0.0
+        """Time the chip spent on the last command beyond the wire: its RF exchanges with the tag
+        (:mod:`tagd.sim.rf_time`), or the RetryTimeout when the tag did not answer."""
+        return self.rf_time
 
 
 # Command → handler: the commands this chip knows (anything else gets the application error frame).

@@ -8,6 +8,12 @@ aborts), the baud rate (a SetSerialBaudrate applies after the host's ACK), byte 
 and the fault knobs. The pty emulator (:mod:`tagd.sim.pn532`) and the in-memory transport
 (:mod:`tagd.sim.memory`) are two thin shells over it, so both behave identically.
 
+ACK and NACK from the host (UM0701-02 §6.2.1.3–6.2.1.5): an ACK while a command runs aborts it — no
+response is ever sent for it. A NACK asks for the last response frame again; while a command is still
+running (an InListPassiveTarget waiting for a tag) the chip has no response for it yet, so a NACK
+repeats nothing — in particular not the previous command's answer, which would show a tag that has
+left as a "ghost" — and the command goes on and answers once, when it completes.
+
 Timing: a command is complete when its bytes would have arrived at the line speed (10 bit times a
 byte); the ACK leaves then (plus ``ack_delay``), the response after the chip's own time for the
 command (:meth:`Pn532Core.wait_time`); a finite MaxRetries list with no tag answers after its tries
@@ -130,7 +136,8 @@ class Pn532Link:
         if response is None:
             return []
         self._retrying = None
-        return [self._respond(response, Command.IN_LIST_PASSIVE_TARGET)]
+        delay = self.core.rf_time if response != NOT_FOUND else 0.0  # the activation of the tag found
+        return [self._respond(response, Command.IN_LIST_PASSIVE_TARGET, delay=delay)]
 
     # --- internals ------------------------------------------------------------
     def _on_tag_command(self) -> None:
@@ -162,7 +169,8 @@ class Pn532Link:
 
     def _on_item(self, item: object, arrived: float, now: float) -> list[Outgoing]:
         if isinstance(item, Ack):  # a host ACK aborts the running command (and confirms a baud change)
-            self._abort()
+            self._abort()  # no response will come for it, and none is left to repeat
+            self._last_response = None
             if self.core.new_baud:
                 self.baud = self.core.new_baud if self.baud else None
                 self.core.new_baud = None
@@ -185,6 +193,7 @@ class Pn532Link:
             return []
         out = [self._out(ACK, item.code, not_before=arrived + self.faults.ack_delay)]
         self._abort()  # a new command ends a waiting one
+        self._last_response = None  # until this command answers, a NACK has nothing to repeat (no ghost)
         response = self.core.handle(item.data)
         if response is UNKNOWN:
             return out + [self._out(ERROR_FRAME, item.code)]

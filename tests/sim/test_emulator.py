@@ -13,7 +13,8 @@ import pytest
 from conftest import FIXTURES, until
 from tagd.readers.pn532.frames import (ACK, ERROR_FRAME, NACK, TFI_CHIP, WAKEUP, Ack, BadFrame, ErrorFrame, Frame,
                                        FrameDecoder, Nack, encode_command, encode_frame)
-from tagd.sim.pn532 import TAG_COMMAND_TIME, TRY_TIME, Faults, Pn532Emulator
+from tagd.sim import rf_time
+from tagd.sim.pn532 import TRY_TIME, Faults, Pn532Emulator
 
 NTAG = FIXTURES / "snes-ntag215.nfc"
 
@@ -225,7 +226,7 @@ def test_paced_tag_command_adds_the_tag_time(rig):
     elapsed = time.monotonic() - t0
     assert len(got[1].data) == 2 + 60 * 4
     wire = (10 + 6 + 2 + 242 + 7) * 10 / 115200
-    assert elapsed >= wire + TAG_COMMAND_TIME
+    assert elapsed >= wire + rf_time.command_time(b"\x3a\x00\x3b", bytes(240))
 
 
 @pytest.mark.parametrize("rig", [{"baud": 115200}], indirect=True)

@@ -7,8 +7,8 @@ Reading: NTAG/Ultralight — GET_VERSION, then FAST_READ of the CC and the first
 more FAST_READ for exactly the rest of the NDEF TLV (pages 0–2 are rebuilt from the UID the listing
 already gave). MIFARE Classic — MAD with the MAD key, then the NDEF sectors with the NFC Forum key,
 the default key and the configured keys. Presence: while a tag is there, a READ of page 0 every 50 ms
-(InSelect for a Classic card); no answer within the 25.6 ms RF timeout means it left, so removal is
-noticed within 50 + 26 ms + a few bytes on the wire, ~80 ms at worst on real hardware.
+(InSelect for a Classic card); no answer within the 12.8 ms RF timeout means it left, so removal is
+noticed within 50 + 12.8 ms + a few bytes on the wire, ~65 ms at worst on real hardware.
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ from tagd.readers.pn532.transport import SerialTransport, TransportFactory
 log = logging.getLogger(__name__)
 
 PRESENCE_INTERVAL = 0.05
-PRESENCE_RF_TIMEOUT = 0x09  # RFConfiguration timeout index: 25.6 ms for a tag that does not answer (default 51.2)
+# RFConfiguration item 02 RetryTimeout: 12.8 ms for a tag that does not answer (power-up default 51.2 ms). It
+# bounds every exchange, so it must outlast the slowest answer a tag gives: an NTAG21x ACKs a WRITE after
+# programming its EEPROM, within 10 ms (datasheet T_TimeOut); reads answer within ~0.1 ms.
+PRESENCE_RF_TIMEOUT = 0x08
 LIST_SLICE = 0.5  # poll() returns at least this often while the chip waits for a tag
 
 
