@@ -221,3 +221,24 @@ def test_paced_at_115200_a_tap_costs_a_few_hundred_bytes_and_tens_of_ms():
         assert wire < 400 and t - t0 >= wire * 10 / 115200  # physically possible, and cheap
     finally:
         r.close()
+
+
+def test_baud_option_switches_the_line_speed_after_open_and_back_at_close():
+    r = Rig(baud=115200, options={"baud": 921600})
+    try:
+        r.next(ReaderAdded)
+        assert r.emu.baud == 921600  # SetSerialBaudrate, then the host's ACK
+        r.emu.place(FIXTURES / "snes-ntag215.nfc")
+        assert r.next(TagSeen)[1].token.text == "**launch.system:snes"
+    finally:
+        r.worker.stop()
+    assert until(lambda: r.emu.baud == 115200)  # a fresh open finds the chip at its power-up speed
+    r.emu.stop()
+
+
+def test_baud_option_that_the_chip_has_not_is_a_reader_error():
+    from tagd.readers.base import ReaderError
+    from tagd.readers.pn532.reader import Pn532Reader
+
+    with pytest.raises(ReaderError, match="line speed 100000"):
+        Pn532Reader("/dev/null", {"baud": 100000}).open()

@@ -22,7 +22,8 @@ from typing import Any
 from tagd.ndef.decode import DecodedTag
 from tagd.readers.base import Capability, Reader, ReaderError, ReaderEvent, ReaderInfo, TagGone, TagSeen, \
     WriteCancelled, WriteError, WriteRequest, register
-from tagd.readers.pn532.commands import Status
+from tagd.readers.pn532.commands import Command, Status
+from tagd.readers.pn532.frames import ACK
 from tagd.readers.pn532.chip import AuthError, ChipTimeout, Pn532Chip, Pn532Error, Target, Pn532TagLeft
 from tagd.readers import tagio
 from tagd.readers.pn532.transport import SerialTransport, TransportFactory
@@ -34,6 +35,9 @@ PRESENCE_INTERVAL = 0.05
 # bounds every exchange, so it must outlast the slowest answer a tag gives: an NTAG21x ACKs a WRITE after
 # programming its EEPROM, within 10 ms (datasheet T_TimeOut); reads answer within ~0.1 ms.
 PRESENCE_RF_TIMEOUT = 0x08
+POWER_UP_BAUD = 115200
+SPEEDS = {9600: 0x00, 19200: 0x01, 38400: 0x02, 57600: 0x03, 115200: 0x04, 230400: 0x05, 460800: 0x06,
+          921600: 0x07}  # SetSerialBaudrate codes (1288000 too, which few USB bridges do)
 LIST_SLICE = 0.5  # poll() returns at least this often while the chip waits for a tag
 
 
@@ -62,11 +66,12 @@ class Pn532Reader(Reader):
         """``transport_factory(path, baud)`` makes the byte pipe: a serial port by default, the emulator
         in memory in tests (:meth:`tagd.sim.memory.MemoryPn532.transport`)."""
         super().__init__(path, options)
-        self.baud = int(self.options.get("baud", 115200))
+        # the line speed to run at: the chip powers up at 115200 and is switched (SetSerialBaudrate) after open
+        self.baud = int(self.options.get("baud", POWER_UP_BAUD))
         self.keys = [bytes.fromhex(k) for k in self.options.get("keys", [])]
         # NTAG21x/EV1 passwords (PWD, or PWD + PACK), as keys are for MIFARE Classic; never logged
         self.passwords = [bytes.fromhex(p) for p in self.options.get("passwords", [])]
-        self.transport = transport_factory(path, self.baud)
+        self.transport = transport_factory(path, POWER_UP_BAUD)
         self.chip = Pn532Chip(self.transport)
         self.info: ReaderInfo | None = None
         self.target: Target | None = None
@@ -76,12 +81,20 @@ class Pn532Reader(Reader):
 
     # --- lifecycle --------------------------------------------------------
     def open(self) -> ReaderInfo:
+        if self.baud not in SPEEDS:
+            raise ReaderError(f"PN532 line speed {self.baud} is not one the chip has "
+                              f"({', '.join(str(b) for b in sorted(SPEEDS))})")
         self.transport.open()
         try:
-            self.chip.wake_up()
-            self.chip.decoder.reset()
-            self.chip.sam_configuration()
-            fw = self.chip.firmware_version()
+            try:
+                fw = self._start()
+            except ChipTimeout:
+                if self.baud == POWER_UP_BAUD:
+                    raise
+                self.transport.set_baud(self.baud)  # still at the speed a previous run switched to
+                fw = self._start()
+            if self.transport.baud != self.baud:
+                self._switch_speed(self.baud)
             self.chip.set_max_retries(0xFF, 0x01, 0xFF)
             self.chip.set_timeouts(0x0B, PRESENCE_RF_TIMEOUT)
         except (ReaderError, Pn532Error) as exc:
@@ -93,10 +106,25 @@ class Pn532Reader(Reader):
         self.info = ReaderInfo("pn532", self.path, stable, name, self.capabilities)
         return self.info
 
+    def _start(self) -> bytes:
+        self.chip.wake_up()
+        self.chip.decoder.reset()
+        self.chip.sam_configuration()
+        return self.chip.firmware_version()
+
+    def _switch_speed(self, baud: int) -> None:
+        """SetSerialBaudrate, then the host's ACK (the chip changes speed on it), then ours follows."""
+        self.chip.command(Command.SET_SERIAL_BAUDRATE, bytes([SPEEDS[baud]]))
+        self.transport.write(ACK)
+        time.sleep(0.001)  # the chip switches after the ACK's last byte
+        self.transport.set_baud(baud)
+
     def close(self) -> None:
         if self.transport.is_open:
             try:
                 self.chip.abort()
+                if self.transport.baud != POWER_UP_BAUD:  # leave the chip as a fresh open expects it
+                    self._switch_speed(POWER_UP_BAUD)
             except Exception:
                 pass
         self.transport.close()
