@@ -9,7 +9,8 @@
   written; a PN532's InDataExchange sends both phases as one ``A0 p d16``), GET_VERSION ``60``,
   READ_SIG ``3C 00``, READ_CNT ``39 n`` (NTAG: the NFC counter, n = 2; EV1: counters 0–2),
   INCR_CNT ``A5 n d4`` (EV1), CHECK_TEARING_EVENT ``3E n`` (EV1), PWD_AUTH ``1B pwd4`` → PACK.
-- Password protection from the configuration pages: AUTH0 (CFG0 byte 3) is the first protected page;
+- Password protection from the configuration pages, in effect from the activation after they are
+  written (nfcpy's protect() relies on this: it writes CFG0 before CFG1, PWD and PACK): AUTH0 (CFG0 byte 3) is the first protected page;
   ACCESS (CFG1 byte 0) bit 7 PROT makes reads need the password too (a READ then rolls over at AUTH0),
   bit 6 CFGLCK freezes CFG0/CFG1, bit 4 NFC_CNT_EN counts the first READ after power-up, bit 3
   NFC_CNT_PWD_PROT guards READ_CNT, bits 2–0 AUTHLIM end PWD_AUTH after that many failures (NAK 4).
@@ -68,6 +69,8 @@ class Type2Tag:
         self.authenticated = False
         self.compat_page: int | None = None  # COMPATIBILITY_WRITE waiting for its 16 data bytes
         self.fresh = True  # powered up, no READ yet (the NFC counter counts the first one)
+        self._auth0, self._access = 0xFF, 0x00
+        self.reset()
 
     # --- state ----------------------------------------------------------------
     @property
@@ -90,11 +93,11 @@ class Type2Tag:
 
     @property
     def auth0(self) -> int:
-        return self._cfg(0, 3, 0xFF)
+        return self._auth0
 
     @property
     def access(self) -> int:
-        return self._cfg(1, 0, 0x00)
+        return self._access
 
     def _pwd_at(self) -> int | None:
         k = self.kind
@@ -106,9 +109,11 @@ class Type2Tag:
         self.fresh = True
 
     def reset(self) -> None:
-        """Selected again (or halted): authentication and a half-done COMPATIBILITY_WRITE are gone."""
+        """Selected again (or halted): authentication and a half-done COMPATIBILITY_WRITE are gone, and
+        the configuration pages take effect (a new AUTH0/ACCESS applies from the next activation)."""
         self.authenticated = False
         self.compat_page = None
+        self._auth0, self._access = self._cfg(0, 3, 0xFF), self._cfg(1, 0, 0x00)
 
     def _read_blocked(self, p: int) -> bool:
         return bool(self.access & PROT) and p >= self.auth0 and not self.authenticated

@@ -71,3 +71,70 @@ def test_nfcpy_reads_a_plain_ultralight_through_a_v1_4_clone(nfcpy_path):
     assert "PN532v1.4" in seen["device"] and "Ultralight" in seen["tag"]
     assert seen["text"] == "**launch.system:nes"
     assert emu.commands[0x4A] >= 2  # listed again after the unanswered GET_VERSION
+
+
+def with_tag(path: str, action) -> dict:
+    """nfcpy opens the reader and runs ``action(tag, out)`` on the first tag it sees."""
+    import nfc
+
+    out: dict = {}
+
+    def on_connect(tag):
+        action(tag, out)
+        return False
+
+    clf = nfc.ContactlessFrontend(path)
+    try:
+        t0 = time.monotonic()
+        clf.connect(rdwr={"on-connect": on_connect}, terminate=lambda: time.monotonic() - t0 > 5)
+    finally:
+        clf.close()
+    return out
+
+
+def test_nfcpy_tag_classes_get_the_extra_type2_commands_answered(nfcpy_path):
+    """Issue 14 item 6 through an independent stack: nfcpy's NTAG21x class reads the signature (READ_SIG),
+    protects the tag with a password (WRITE to the config pages: PWD, PACK, AUTH0, ACCESS.PROT),
+    authenticates (PWD_AUTH → PACK), and a wrong password is refused, as on a real NTAG215."""
+    emu, path = nfcpy_path
+    password = b"\x12\x34\x56\x78\x9a\xbc"
+
+    def protect(tag, out):
+        out["signature"] = tag.signature
+        out["protected"] = tag.protect(password, read_protect=True, protect_from=4)
+
+    got = with_tag(path, protect)
+    assert len(got["signature"]) == 32 and got["protected"] is True
+    cfg = 0x83 * 4
+    assert emu.tag.memory[cfg + 3] == 4 and emu.tag.memory[cfg + 4] & 0x80  # AUTH0 4, PROT set
+    assert bytes(emu.tag.memory[cfg + 8:cfg + 14]) == password
+
+    def right(tag, out):
+        out["right"] = tag.authenticate(password)
+        out["page4"] = bytes(tag.read(4)[:4]) if out["right"] else None
+
+    got = with_tag(path, right)
+    assert got["right"] is True and got["page4"] == bytes(emu.tag.memory[16:20])
+
+    def wrong(tag, out):  # a NAK sends a real tag back to idle: one try per activation
+        out["wrong"] = tag.authenticate(b"\x00\x00\x00\x00\x00\x00")
+
+    assert with_tag(path, wrong)["wrong"] is False
+
+
+def test_nfcpy_cannot_read_a_read_protected_page_without_the_password(nfcpy_path):
+    import nfc.tag.tt2
+
+    emu, path = nfcpy_path
+    cfg = 0x83 * 4
+    emu.tag.memory[cfg + 3], emu.tag.memory[cfg + 4] = 4, 0x80
+    emu.tag.memory[cfg + 8:cfg + 14] = b"\x12\x34\x56\x78\x9a\xbc"
+
+    def read(tag, out):
+        try:
+            out["page4"] = bytes(tag.read(4))
+        except nfc.tag.tt2.Type2TagCommandError as exc:
+            out["error"] = str(exc)
+
+    got = with_tag(path, read)
+    assert "error" in got and "page4" not in got

@@ -156,6 +156,8 @@ def test_write_to_config_pages_sets_auth0_and_the_password():
     assert tag.transceive(bytes([0xA2, cfg + 2]) + PWD) == ACK
     assert tag.transceive(bytes([0xA2, cfg + 3]) + PACK + b"\x00\x00") == ACK
     assert tag.transceive(bytes([0xA2, cfg, 0x04, 0x00, 0x00, 0x05])) == ACK  # AUTH0 = 5
+    assert tag.transceive(bytes([0xA2, cfg + 1, 0x00, 0x00, 0x00, 0x00])) == ACK  # in effect from the next activation
+    tag.select()
     assert isinstance(tag.transceive(bytes.fromhex("A20511223344")), Nak)
     tag.select()
     assert tag.transceive(b"\x1b" + PWD) == PACK
