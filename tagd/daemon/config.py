@@ -24,10 +24,12 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Literal, Union
+from typing import Annotated, Any, Iterable, Literal, Mapping, Union
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator
+
+from tagd.readers import registry
 
 try:
     import tomllib
@@ -136,10 +138,9 @@ class Readers(_Section):
 def known_reader_drivers() -> list[str]:
     """Every driver name a connect string may use: the built-ins (aliases too, without importing their modules)
     and any driver registered at run time."""
-    from tagd.readers import registry
     from tagd.readers.base import drivers
 
-    return sorted(set(registry.MODULES) | set(drivers()))
+    return sorted(set(registry.names()) | set(drivers()))
 
 
 def check_connect(connect: str) -> None:
@@ -163,56 +164,9 @@ def check_reader_driver(driver: Any) -> str:
     return name.replace("_", "")
 
 
-def _hex_key(v: Any) -> None:
-    if not isinstance(v, str):
-        raise ValueError(f"must be a 6-byte key in hex (e.g. \"a0a1a2a3a4a5\"), not {v!r}")
-    try:
-        key = bytes.fromhex(v)
-    except ValueError:
-        raise ValueError(f"{v!r} is not hex (a key is 12 hex digits, e.g. \"a0a1a2a3a4a5\")") from None
-    if len(key) != 6:
-        raise ValueError(f"{v!r} is {len(key)} bytes: a MIFARE Classic key is 6 (12 hex digits)")
-
-
-def _keys(v: Any) -> None:
-    if not isinstance(v, list):
-        raise ValueError("must be a list of 6-byte keys in hex, e.g. [\"a0a1a2a3a4a5\"]")
-    for i, k in enumerate(v):
-        try:
-            _hex_key(k)
-        except ValueError as exc:
-            raise ValueError(f"[{i}]: {exc}") from None
-
-
-def _baud(v: Any) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 10_000_000:
-        raise ValueError(f"must be a positive whole number of bits per second (e.g. 115200), not {v!r}")
-
-
-def _bool(v: Any) -> None:
-    if not isinstance(v, bool):
-        raise ValueError(f"must be true or false, not {v!r}")
-
-
-def _str_list(v: Any) -> None:
-    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
-        raise ValueError(f"must be a list of strings, not {v!r}")
-
-
-_PN532_OPTIONS = {"baud": _baud, "keys": _keys}  # tagd/readers/pn532/reader.py
-_PCSC_OPTIONS = {"keys": _keys, "buzzer": _bool, "led_on_read": _bool}  # tagd/readers/acr122.py
-_SERIAL_OPTIONS = {"baud": _baud}  # tagd/readers/simpleserial.py
-# [readers.options.<driver>]: the options each driver reads from its options dict, and a check of each value.
-# The drivers take what they are given (int(), bytes.fromhex()), so a wrong type must stop here, at load.
+# [readers.options.<driver>]: the options each driver reads, with a check of each value (the registry's table).
 # An alias (pn532, acr122pcsc, simple_serial) also gets the options of the drivers it extends.
-READER_OPTIONS: dict[str, dict[str, Any]] = {
-    "pn532uart": _PN532_OPTIONS, "pn532": _PN532_OPTIONS,
-    "pcsc": _PCSC_OPTIONS, "acr122": _PCSC_OPTIONS, "acr122pcsc": _PCSC_OPTIONS,
-    "simpleserial": _SERIAL_OPTIONS, "simple_serial": _SERIAL_OPTIONS,
-    "nfcpy": {"targets": _str_list},  # tagd/readers/nfcpy_reader.py
-    "replay": {"loop": _bool},  # tagd/readers/replay.py
-    "file": {},
-}
+READER_OPTIONS: dict[str, Mapping[str, Any]] = {n: spec.options for n, spec in registry.by_name().items()}
 
 
 def _check_reader_options(config: Config, file: str | os.PathLike[str]) -> None:
