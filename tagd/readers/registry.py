@@ -48,6 +48,20 @@ def keys(v: Any) -> None:
             raise ValueError(f"[{i}]: {exc}") from None
 
 
+def passwords(v: Any) -> None:
+    """NTAG21x / Ultralight EV1 passwords in hex: PWD (4 bytes) or PWD + the PACK the tag must answer (6).
+    Errors never quote the value: it is a secret."""
+    if not isinstance(v, list):
+        raise ValueError("must be a list of passwords in hex, 8 digits (PWD) or 12 (PWD + PACK)")
+    for i, p in enumerate(v):
+        try:
+            size = len(bytes.fromhex(p)) if isinstance(p, str) else -1
+        except ValueError:
+            size = -1
+        if size not in (4, 6):
+            raise ValueError(f"[{i}]: must be 8 hex digits (PWD) or 12 (PWD + PACK)")
+
+
 def baud(v: Any) -> None:
     if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 10_000_000:
         raise ValueError(f"must be a positive whole number of bits per second (e.g. 115200), not {v!r}")
@@ -79,7 +93,8 @@ class DriverSpec:
 _PCSC_OPTIONS = {"keys": keys, "buzzer": boolean, "led_on_read": boolean}  # tagd/readers/acr122.py
 
 DRIVERS: dict[str, DriverSpec] = {
-    "pn532uart": DriverSpec("tagd.readers.pn532.reader", ("pn532",), {"baud": baud, "keys": keys}),
+    "pn532uart": DriverSpec("tagd.readers.pn532.reader", ("pn532",),
+                            {"baud": baud, "keys": keys, "passwords": passwords}),
     "pcsc": DriverSpec("tagd.readers.acr122", (), _PCSC_OPTIONS),
     # acr122pcsc: Zaparoo Core's name for this driver
     "acr122": DriverSpec("tagd.readers.acr122", ("acr122pcsc",), _PCSC_OPTIONS),

@@ -36,6 +36,9 @@ def error_of(text: str) -> ConfigError:
     ("[readers.options.pn532uart]\nkeys = [5]\n", "readers.options.pn532uart.keys", "[0]: must be a 6-byte key"),
     ('[readers.options.pn532uart]\nkeys = ["zz"]\n', "readers.options.pn532uart.keys", "is not hex"),
     ('[readers.options.pn532uart]\nkeys = ["a0a1"]\n', "readers.options.pn532uart.keys", "is 2 bytes"),
+    ('[readers.options.pn532uart]\npasswords = "12345678"\n', "readers.options.pn532uart.passwords", "must be a list"),
+    ('[readers.options.pn532uart]\npasswords = ["123456"]\n', "readers.options.pn532uart.passwords", "[0]: must be 8"),
+    ('[readers.options.pn532uart]\npasswords = ["zz345678"]\n', "readers.options.pn532uart.passwords", "8 hex digits"),
     ("[readers.options.pn532uart]\nbaud = [1]\n", "readers.options.pn532uart.baud", "positive whole number"),
     ('[readers.options.pn532uart]\nbaud = "fast"\n', "readers.options.pn532uart.baud", "positive whole number"),
     ("[readers.options.pn532uart]\nbaud = true\n", "readers.options.pn532uart.baud", "positive whole number"),
@@ -211,3 +214,8 @@ def test_demo_port_is_checked_by_argparse(port: str, capsys: pytest.CaptureFixtu
     with pytest.raises(SystemExit) as info:
         main(["demo", "--once", f"--port={port}"])
     assert info.value.code == 2 and "argument --port: must be a port 0-65535" in capsys.readouterr().err
+
+
+def test_a_bad_password_option_is_named_but_never_quoted():
+    err = error_of('[readers.options.pn532uart]\npasswords = ["1234567890abcd"]\n')
+    assert "passwords" in str(err) and "1234567890abcd" not in str(err)
