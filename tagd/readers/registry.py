@@ -24,6 +24,7 @@ MODULES = {
     "acr122": "tagd.readers.acr122",
     "acr122pcsc": "tagd.readers.acr122",
     "nfcpy": "tagd.readers.nfcpy_reader",
+    "mqtt": "tagd.readers.mqtt",
 }
 
 _unavailable: dict[str, str] = {}
