@@ -31,7 +31,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from tagd.daemon.fabric import topics as fab
-from tagd.readers.base import Capability, ReaderAdded, ReaderEvent, ReaderLost, TagGone, TagSeen
+from tagd.daemon.forwarders import Forwarder
+from tagd.readers.base import Capability, ReaderAdded, ReaderEvent, ReaderLost, TagGone, TagSeen, WriteError
 from tagd.token import Token
 
 log = logging.getLogger(__name__)
@@ -279,3 +280,52 @@ class FabricNode:
         if correlation is not None:
             out.CorrelationData = correlation
         self._publish(response_topic, answer, qos=1, properties=out)
+
+
+class FabricForwarder(Forwarder):
+    """``[[core]] type = "mqtt"`` with ``node``: this tagd is a satellite; the hub decides what a tap launches.
+
+    It publishes the local readers' raw events (the service hands them to :meth:`reader_event`), so a launch
+    here is nothing to send: the hub launches from the tap event it already has."""
+
+    kind = "mqtt"
+
+    def __init__(self, config: Any, name: str = "mqtt") -> None:
+        super().__init__(name)
+        scheme = "mqtts" if config.tls else "mqtt"
+        self.settings = NodeSettings(
+            broker=f"{scheme}://{config.host}:{int(config.port)}", node=config.node, prefix=config.prefix,
+            username=config.username, password=config.password, ca_file=config.ca_file,
+            home_assistant=config.home_assistant, session_expiry=int(config.session_expiry))
+        self.write_fn: WriteFn | None = None  # the daemon's write path, set by the service
+        self.node: FabricNode | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.node is not None and self.node.connected
+
+    async def start(self) -> None:
+        from tagd import __version__
+
+        self.node = FabricNode(self.settings, __version__, self._write)
+        await self.node.start()
+
+    async def _write(self, reader_id: str, text: str, timeout: float, cancel: threading.Event) -> Token:
+        if self.write_fn is None:
+            raise WriteError("this tagd does not take writes from the fabric")
+        return await self.write_fn(reader_id, text, timeout, cancel)
+
+    async def launch(self, token: Token) -> None:
+        return None  # the hub launches: it received the tap as an event
+
+    def reader_event(self, event: ReaderEvent) -> None:
+        if self.node is not None:
+            self.node.on_reader_event(event)
+
+    def daemon_notification(self, method: str, params: Any) -> None:
+        if self.node is not None:
+            self.node.on_notification(method, params)
+
+    async def close(self) -> None:
+        if self.node is not None:
+            await self.node.close()
