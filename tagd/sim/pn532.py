@@ -20,6 +20,10 @@ file, writes EIO); ``replug()`` makes a new one, with a power-cycled chip, and r
 
 Not modelled: PowerDown sleep and the wake-up it needs, SAMConfiguration being mandatory after
 power-up, InAutoPoll, ISO 14443-4 targets and other baud-rate/type targets (BrTy ≠ 00 finds none).
+
+Why it is long: the chip core (one handler per command the drivers and nfcpy send) and its pty shell (framing,
+the timing model above, faults, unplug) are described and tested as one device; they are two classes that could
+become two modules if either grows.
 """
 
 from __future__ import annotations

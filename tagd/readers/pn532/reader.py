@@ -263,11 +263,4 @@ class _ChipIO:
             raise TagGoneError(0x01, "reselect")
 
 
-@register
-class Pn532Alias(Pn532Reader):
-    """``pn532:/dev/ttyUSB0`` is accepted too."""
-
-    driver = "pn532"
-
-
 __all__ = ["Pn532Reader", "usb_topology", "ChipTimeout"]
