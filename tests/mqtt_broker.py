@@ -29,7 +29,8 @@ class Broker:
     def __init__(self, tmp: Path, port: int, persistence: bool = False) -> None:
         self.port = port
         self.conf = tmp / f"mosquitto-{port}.conf"
-        store = f"persistence true\npersistence_location {tmp}/\nautosave_interval 1\n" if persistence else \
+        # as root mosquitto drops to its own user, which could not write the test's private directory
+        store = f"persistence true\npersistence_location {tmp}/\nautosave_interval 1\nuser root\n" if persistence else \
             "persistence false\n"
         self.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{store}")
         self.proc: subprocess.Popen[bytes] | None = None

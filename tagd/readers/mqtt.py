@@ -29,13 +29,13 @@ import threading
 import time
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from tagd.daemon.fabric import topics as fab
+from tagd.daemon.fabric.topics import hub_prefix, parse_mqtt_path  # noqa: F401 (re-exported)
 from tagd.readers.base import (Capability, Reader, ReaderAdded, ReaderError, ReaderEvent, ReaderInfo, ReaderLost,
                                TagGone, TagSeen, WriteCancelled, WriteError, WriteRequest, register)
 
@@ -44,37 +44,6 @@ log = logging.getLogger(__name__)
 POLL = 0.5
 _LOST = object()
 CONNECT_TIMEOUT = 5.0
-
-
-def parse_mqtt_path(path: str) -> tuple[str, int, str, bool]:
-    """``"broker:1883/zaparoo/tokens"`` → ``("broker", 1883, "zaparoo/tokens", False)``; ValueError naming what is
-    missing. As Core: no scheme means ``mqtt://``; ``mqtts://`` and ``ssl://`` are TLS (default port 8883)."""
-    text = path.strip()
-    if not text:
-        raise ValueError("mqtt reader path is empty: use host:port/topic")
-    if "://" not in text:
-        text = "mqtt://" + text
-    parts = urlsplit(text)
-    if parts.scheme not in ("mqtt", "mqtts", "ssl", "tcp"):
-        raise ValueError(f"mqtt reader path {path!r}: scheme must be mqtt:// or mqtts://")
-    tls = parts.scheme in ("mqtts", "ssl")
-    if not parts.hostname:
-        raise ValueError(f"mqtt reader path {path!r}: a broker host is required (host:port/topic)")
-    try:
-        port = parts.port or (8883 if tls else 1883)
-    except ValueError:
-        raise ValueError(f"mqtt reader path {path!r}: the port is not a number") from None
-    topic = parts.path.lstrip("/")
-    if not topic:
-        raise ValueError(f"mqtt reader path {path!r}: a topic is required (host:port/topic)")
-    return parts.hostname, port, topic, tls
-
-
-def hub_prefix(topic: str) -> str | None:
-    """``"tagd/+"`` → ``"tagd"`` (hub mode); any other topic → None (Core mode)."""
-    if topic.endswith("/+") and "+" not in topic[:-2] and "#" not in topic:
-        return topic[:-2]
-    return None
 
 
 @register

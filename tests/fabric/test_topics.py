@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tagd.daemon.fabric import topics as fab
-from tagd.readers.mqtt import hub_prefix, parse_mqtt_path
+from tagd.daemon.fabric.topics import hub_prefix, parse_mqtt_path
 from tagd.token import Token
 
 
@@ -163,3 +163,13 @@ def test_sensor_discovery_has_stable_unique_ids_and_availability() -> None:
         _device_ok(p["device"])
         ids.append(p["unique_id"])
     assert len(set(ids)) == len(ids)
+
+
+def test_a_bad_mqtt_reader_path_is_a_config_error_naming_the_key(tmp_path) -> None:
+    from tagd.daemon.config import ConfigError, load_config
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[readers.connect]]\ndriver = "mqtt"\npath = "broker:1883"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(cfg)
+    assert info.value.key.startswith("readers.connect[0]") and "topic is required" in str(info.value)

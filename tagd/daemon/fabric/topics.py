@@ -32,6 +32,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from tagd.token import Token
 
@@ -90,6 +91,37 @@ class Topics:
 def hub_subscriptions(prefix: str = PREFIX) -> list[str]:
     """What a hub subscribes to (QoS 1 each)."""
     return [f"{prefix}/+/state", f"{prefix}/+/readers/+", f"{prefix}/+/events"]
+
+
+def parse_mqtt_path(path: str) -> tuple[str, int, str, bool]:
+    """``"broker:1883/zaparoo/tokens"`` → ``("broker", 1883, "zaparoo/tokens", False)``; ValueError naming what is
+    missing. As Core: no scheme means ``mqtt://``; ``mqtts://`` and ``ssl://`` are TLS (default port 8883)."""
+    text = path.strip()
+    if not text:
+        raise ValueError("mqtt reader path is empty: use host:port/topic")
+    if "://" not in text:
+        text = "mqtt://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("mqtt", "mqtts", "ssl", "tcp"):
+        raise ValueError(f"mqtt reader path {path!r}: scheme must be mqtt:// or mqtts://")
+    tls = parts.scheme in ("mqtts", "ssl")
+    if not parts.hostname:
+        raise ValueError(f"mqtt reader path {path!r}: a broker host is required (host:port/topic)")
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError:
+        raise ValueError(f"mqtt reader path {path!r}: the port is not a number") from None
+    topic = parts.path.lstrip("/")
+    if not topic:
+        raise ValueError(f"mqtt reader path {path!r}: a topic is required (host:port/topic)")
+    return parts.hostname, port, topic, tls
+
+
+def hub_prefix(topic: str) -> str | None:
+    """``"tagd/+"`` → ``"tagd"`` (hub mode); any other topic → None (Core mode)."""
+    if topic.endswith("/+") and "+" not in topic[:-2] and "#" not in topic:
+        return topic[:-2]
+    return None
 
 
 # --- payloads --------------------------------------------------------------
