@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ContextManager, Protocol
 
 if TYPE_CHECKING:
     from tagd.daemon.config import Config
+    from tagd.daemon.mappings import Mapping
     from tagd.daemon.pipeline import Pipeline
     from tagd.daemon.store import Store
     from tagd.readers.base import ReaderInfo, ReaderWorker, WriteRequest
@@ -24,6 +25,7 @@ class ApiEnv(Protocol):
     config_path: Path  # the file settings.update edits and settings.reload reads
     store: Store  # history, mappings, inbox
     pipeline: Pipeline  # the active and last tokens
+    file_mappings: list[Mapping]  # the config's [[mappings.entry]] and the mapping files, as last read
 
     def reader_infos(self) -> list[ReaderInfo]:
         """The connected readers."""
@@ -56,5 +58,8 @@ class ApiEnv(Protocol):
     async def apply_config(self, config: Config) -> None:
         """Make a new config the running one."""
 
+    async def core_version(self) -> tuple[str | None, str | None]:
+        """The zaparoo core's (version, platform), (None, None) without one (for ``version``)."""
+
     async def proxy(self, method: str, params: Any) -> Any:
-        """A method tagd does not serve, sent to the zaparoo core (NotFound without one)."""
+        """A method tagd does not serve, sent to the zaparoo core (without one, what nocore.py answers)."""
