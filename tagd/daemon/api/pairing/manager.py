@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from tagd.daemon.api.pairing.clients import ROLES, PairedClient
 from tagd.daemon.api.pairing.pake import SERVER, Pake, PakeError
 from tagd.daemon.api.pairing.session import PairingKeys, transcript_mac
 
@@ -25,7 +26,6 @@ SESSION_TTL = 120.0
 MAX_ATTEMPTS = 3
 MAX_CLIENTS = 50
 MAX_NAME = 128
-ROLES = ("admin", "member")
 
 
 class PairingError(Exception):
@@ -34,22 +34,6 @@ class PairingError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status, self.message = status, message
-
-
-@dataclass
-class PairedClient:
-    client_id: str
-    name: str
-    auth_token: str  # not secret (sent in clear on every first frame), it finds the key
-    pairing_key: bytes = field(repr=False)  # secret: never logged, never answered
-    role: str = "member"
-    created_at: int = 0
-    last_seen_at: int = 0
-
-    def public(self) -> dict[str, object]:
-        """What the ``clients`` method shows: no token, no key."""
-        return {"clientId": self.client_id, "clientName": self.name, "role": self.role,
-                "createdAt": self.created_at, "lastSeenAt": self.last_seen_at}
 
 
 class ClientStore(Protocol):
