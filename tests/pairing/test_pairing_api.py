@@ -276,3 +276,22 @@ async def test_local_clients_need_nothing(rig):
         while "id" not in msg:  # the tap's tokens.added may come first
             msg = json.loads((await ws.receive(timeout=5)).data)
         assert msg["result"] == {}
+
+
+async def test_a_member_client_cannot_change_settings_but_an_admin_can(rig):
+    daemon, emu, local, remote = rig
+    admin = await pair(daemon, local, remote, "admin phone")
+    await asyncio.sleep(1.0)
+    member = await pair(daemon, local, remote, "kid's tablet")
+    for client, allowed in ((member, False), (admin, True)):
+        async with remote.ws_connect(base(daemon) + "/api") as ws:
+            s = Session(ws, EncryptedChannel(client.auth_token, client.pairing_key))
+            current = (await s.call("clients.current"))["result"]
+            reply = await s.call("settings.update", {})
+            assert ("error" not in reply) is allowed, reply
+            if allowed:
+                assert current["role"] == "admin" and "settings.write" in current["capabilities"]
+            else:
+                assert current == {"role": "member", "capabilities": [], "paired": True}
+                assert reply["error"]["message"] == "client role does not permit this method"
+                assert "result" in await s.call("run", {"text": "**launch.system:nes"})  # members still launch

@@ -52,12 +52,31 @@ def capabilities() -> tuple[str | None, list[str]]:
     return role, [c for c in ADMIN_CAPABILITIES if authenticated or c not in AUTHENTICATED_ONLY]
 
 
+# What a paired member may not do, as Core's handlers require it (settings, profiles, updates are admin's)
+REQUIRED_CAPABILITY = {
+    "settings.update": "settings.write", "settings.playtime.limits.update": "settings.write",
+    "settings.reload": "settings.write", "settings.logs.download": "settings.write",
+    "profiles.new": "profiles.manage", "profiles.update": "profiles.manage", "profiles.delete": "profiles.manage",
+    "update.apply": "update.apply",
+}
+
+
+def guard(method: str) -> None:
+    """The dispatcher's guard: a remote caller whose role lacks a method's capability is refused, as Core does."""
+    needed = REQUIRED_CAPABILITY.get(method)
+    if needed is None or CALLER.get().local:
+        return
+    if needed not in capabilities()[1]:
+        raise RpcError("client role does not permit this method")
+
+
 def _local_only() -> None:
     if not CALLER.get().local:
         raise RpcError("method is only available from localhost")
 
 
 def register(rpc: Dispatcher, pairing: PairingService, store: Store) -> None:
+    rpc.guard = guard
     @rpc.method("clients")
     async def clients(params: Any) -> Any:
         _local_only()
