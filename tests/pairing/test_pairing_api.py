@@ -295,3 +295,50 @@ async def test_a_member_client_cannot_change_settings_but_an_admin_can(rig):
                 assert current == {"role": "member", "capabilities": [], "paired": True}
                 assert reply["error"]["message"] == "client role does not permit this method"
                 assert "result" in await s.call("run", {"text": "**launch.system:nes"})  # members still launch
+
+
+async def test_tagd_pair_shows_the_pin_and_its_lifetime_and_ends_when_the_app_pairs(rig):
+    import io
+
+    from tagd.cli.clients import clients, pair as cli_pair
+
+    daemon, emu, local, remote = rig
+    out = io.StringIO()
+    url = f"ws://127.0.0.1:{daemon.api.port}/api"
+    shown = asyncio.ensure_future(cli_pair(url, "", out))
+    for _ in range(100):
+        if "PIN:" in out.getvalue():
+            break
+        await asyncio.sleep(0.05)
+    pin = out.getvalue().split("PIN: ")[1].split()[0]
+    assert "valid for 5:00" in out.getvalue() or "valid for 4:5" in out.getvalue()
+    app = PairingClient(pin, "Pixel")
+    async with remote.post(base(daemon) + "/api/pair/start", json=app.start_body()) as r:
+        start = await r.json()
+    await asyncio.sleep(1.0)
+    async with remote.post(base(daemon) + "/api/pair/finish", json=app.finish_body(start)) as r:
+        assert r.status == 200
+    assert await asyncio.wait_for(shown, 5) == 0
+    assert "Paired with Pixel." in out.getvalue()
+    listing = io.StringIO()
+    assert await clients(url, None, listing) == 0
+    assert "Pixel" in listing.getvalue() and "admin" in listing.getvalue()
+    assert await clients(url, listing.getvalue().split()[0], io.StringIO()) == 0
+    assert daemon.store.clients() == []
+
+
+async def test_tagd_pair_cancelled_cancels_the_pin(rig):
+    import io
+
+    from tagd.cli.clients import pair as cli_pair
+
+    daemon, emu, local, remote = rig
+    out = io.StringIO()
+    shown = asyncio.ensure_future(cli_pair(f"ws://127.0.0.1:{daemon.api.port}/api", "", out))
+    for _ in range(100):
+        if "PIN:" in out.getvalue():
+            break
+        await asyncio.sleep(0.05)
+    shown.cancel()
+    assert await asyncio.wait_for(shown, 5) == 1
+    assert "cancelled" in out.getvalue() and daemon.pairing.pending() is None
