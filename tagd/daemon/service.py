@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Iterator
 
 from tagd.daemon import sdnotify
-from tagd.daemon.api import methods
+from tagd.daemon.api import client_methods, methods
+from tagd.daemon.api.access import AccessPolicy
 from tagd.daemon.api.jsonrpc import RpcError
 from tagd.daemon.api.origins import OriginPolicy
+from tagd.daemon.api.pairing_service import PairingService
 from tagd.daemon.api.server import ApiServer
 from tagd.daemon.config import Config, ConfigError, default_config_path, load_config, parse_listen
 from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarders, close_all, start_all
@@ -84,8 +86,11 @@ class Daemon:
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
         self._started.append("pipeline")
         self._report_mapping_problems(problems)
-        self.api = ApiServer(methods.build(self), self.config.api.keys, self.run_token,
-                             allowed_origins=self.config.api.allowed_origins, instance=self.instance)
+        self.pairing = PairingService(self.store, self.notify)
+        rpc = methods.build(self)
+        client_methods.register(rpc, self.pairing, self.store)
+        self.api = ApiServer(rpc, self.config.api.keys, self.run_token, allowed_origins=self.config.api.allowed_origins,
+                             instance=self.instance, access=self._access(self.config), pairing=self.pairing)
         host, port = parse_listen(self.listen)
         await self.api.start(host, port)
         self._started.append("api")
@@ -99,6 +104,10 @@ class Daemon:
         self.manager.start()
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
         log.info("tagd ready: API on %s:%d, %d reader(s) configured", host, self.api.port, len(connect))
+
+    @staticmethod
+    def _access(config: Config) -> AccessPolicy:
+        return AccessPolicy(keys=config.api.keys)
 
     async def stop(self, notify: bool = True) -> None:
         """Readers first (no new events), then in-flight launches, forwarders, API clients, and the store last."""
@@ -272,8 +281,8 @@ class Daemon:
             self.pipeline.forwarders = list(new)
             await close_all(previous)
             log.info("cores reconfigured: %s", ", ".join(fw.name for fw in new) or "none")
-        if old.api.keys != config.api.keys or old.api.allowed_origins != config.api.allowed_origins:
-            self.api.keys = set(config.api.keys)
+        self.api.access = self._access(config)  # keys, allowed_ips and encryption apply to the next request
+        if old.api.allowed_origins != config.api.allowed_origins:
             self.api.allowed_origins = list(config.api.allowed_origins)
             self.api.origins = OriginPolicy(self.api.port, self.api.allowed_origins)
         later = []  # compared with what is open, not with the previous file: putting a value back needs no restart
