@@ -7,6 +7,8 @@ App can browse media and launchers through tagd.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,7 @@ from tagd import __version__
 from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, RpcError, params_of
 from tagd.daemon.config import ConfigError, update_settings
 from tagd.daemon.mappings import Mapping, MappingError
+from tagd.daemon.store import StoreError
 from tagd.readers.base import Capability, WriteError, WriteRequest
 from tagd.token import TYPE_API, Token
 
@@ -23,6 +26,9 @@ if TYPE_CHECKING:
     from tagd.daemon.service import Daemon
 
 WRITE_TIMEOUT = 30.0
+HISTORY_PAGE = 25  # tokens.history entries by default: Zaparoo Core answers the latest 25
+HISTORY_PAGE_MAX = 100  # the largest page asked for (Core's media.history limit)
+HISTORY_PAGE_BYTES = 256 * 1024  # a page ends early once its texts and data reach this much (≥ 1 entry)
 
 
 class _Params(BaseModel):
@@ -42,6 +48,13 @@ class RunParams(_Params):
 class WriteParams(_Params):
     text: str = Field(min_length=1)
     readerId: str | None = None
+
+
+class HistoryParams(_Params):
+    """tokens.history paging, as Core pages media.history: a page size and the cursor of the previous answer."""
+
+    limit: int = Field(HISTORY_PAGE, gt=0, le=HISTORY_PAGE_MAX)
+    cursor: str | None = None
 
 
 class CancelParams(_Params):
@@ -133,8 +146,37 @@ def _row_id(raw: Any) -> int:
     return value
 
 
+def _history_cursor(cursor: str | None) -> int | None:
+    """Core's cursor format (base64 of ``{"lastId": n}``) → the row id to page on from; None = the newest."""
+    if not cursor:
+        return None
+    try:
+        last = json.loads(base64.b64decode(cursor, validate=True))["lastId"]
+    except (ValueError, TypeError, KeyError):
+        raise RpcError("invalid params: cursor: not a cursor from a tokens.history answer") from None
+    if not isinstance(last, int) or isinstance(last, bool) or not 0 < last <= MAX_ROW_ID:
+        raise RpcError("invalid params: cursor: not a cursor from a tokens.history answer")
+    return last
+
+
+def history_page(rows: list[Any], limit: int) -> dict[str, Any]:
+    """At most ``limit`` entries (``rows`` holds one more if there are), ending early at HISTORY_PAGE_BYTES, with
+    Core's pagination object: the answer to one small request stays small however long the stored texts are."""
+    entries, size = [], 0
+    for row in rows[:limit]:
+        if entries and size >= HISTORY_PAGE_BYTES:
+            break
+        entries.append(row)
+        size += len(row.text) + len(row.data) + len(row.uid)
+    more = len(entries) < len(rows)
+    pagination: dict[str, Any] = {"hasNextPage": more, "pageSize": limit}
+    if more:
+        pagination["nextCursor"] = base64.b64encode(json.dumps({"lastId": entries[-1].id}).encode()).decode()
+    return {"entries": [e.to_json() for e in entries], "pagination": pagination}
+
+
 def build(daemon: "Daemon") -> Dispatcher:
-    rpc = Dispatcher(fallback=daemon.proxy)
+    rpc = Dispatcher(fallback=daemon.proxy, reported=(StoreError,))
 
     @rpc.method("version")
     async def version(_: Any) -> Any:
@@ -202,9 +244,11 @@ def build(daemon: "Daemon") -> Dispatcher:
                 "last": last.to_json() if last else None}
 
     @rpc.method("tokens.history")
-    async def history(_: Any) -> Any:
-        entries = await asyncio.to_thread(daemon.store.history, 100)
-        return {"entries": [e.to_json() for e in entries]}
+    async def history(params: Any) -> Any:
+        # Core takes no params here (it ignores any): only an object with limit or cursor pages
+        p = params_of(HistoryParams, params if isinstance(params, dict) else {})
+        rows = await asyncio.to_thread(daemon.store.history, p.limit + 1, _history_cursor(p.cursor))
+        return history_page(rows, p.limit)
 
     @rpc.method("run")
     async def run(params: Any) -> Any:
