@@ -68,6 +68,8 @@ class Pipeline:
         self._locks: dict[int, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        self._mapping_lock = asyncio.Lock()
+        self._mapping_queue = 0  # launches in or waiting for _mapping_lock
         self._unrecorded = 0  # launches whose history row could not be written since the last that could
         self._unsaved_inbox: set[str] = set()  # inbox texts already logged as not stored
 
@@ -205,13 +207,29 @@ class Pipeline:
             self._exit_task = None
 
     async def _launch(self, token: Token) -> bool:
-        launched = self.mappings.apply(token)
+        launched = await self._apply_mappings(token)
         results = await asyncio.gather(*(self._forward(fw, launched) for fw in self.forwarders))
         success = any(results)
         self._record(launched, success)
         log.info("launch %r from %s: %s", launched.text, launched.reader_id or launched.source or "api",
                  "ok" if success else "failed")
         return success
+
+    async def _apply_mappings(self, token: Token) -> Token:
+        """The mapped token. A long text that a regex must see is matched in a worker thread, so the loop (API, other
+        taps) goes on meanwhile; launches still leave this step in the order they entered it (a FIFO lock, taken only
+        while a threaded match is running or waiting), so a slow match is never overtaken by the tap after it."""
+        table = self.mappings
+        if not self._mapping_queue and not table.slow_for(token):
+            return table.apply(token)
+        self._mapping_queue += 1
+        try:
+            async with self._mapping_lock:
+                if table.slow_for(token):
+                    return await asyncio.to_thread(table.apply, token)
+                return table.apply(token)
+        finally:
+            self._mapping_queue -= 1
 
     def _record(self, token: Token, success: bool) -> None:
         """History is a record, not a reason to lose the launch: when it cannot be written (a full disk) the log says
@@ -229,7 +247,9 @@ class Pipeline:
             if self._unrecorded:
                 log.warning("history is recorded again; %d launch(es) before this one were not recorded",
                             self._unrecorded)
-                self._unrecorded = 0
+                self._mapping_lock = asyncio.Lock()
+        self._mapping_queue = 0  # launches in or waiting for _mapping_lock
+        self._unrecorded = 0
 
     def _lock(self, fw: Forwarder) -> asyncio.Lock:
         return self._locks.setdefault(id(fw), asyncio.Lock())
