@@ -23,6 +23,7 @@ and 10,000 exact mappings cost three dict lookups (``evaluations`` counts the sc
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import time
 from pathlib import Path
@@ -36,6 +37,8 @@ try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
+
+log = logging.getLogger(__name__)
 
 TYPES = ("uid", "text", "data")
 MATCHES = ("exact", "partial", "regex")
@@ -195,7 +198,11 @@ class MappingTable:
             if m.match == "exact":
                 self._exact[m.type].setdefault(_exact_key(m), pos)  # the first one wins
             else:
-                self._scan.append((pos, m.type, _matcher(m)))
+                try:
+                    self._scan.append((pos, m.type, _matcher(m)))
+                except MappingError as exc:  # stored by an older tagd that allowed it: skipped, not a failed start
+                    log.error("mapping %s skipped: %s", m.id if m.id is not None else m.source, exc)
+                    continue
                 if m.match == "regex":
                     self._regex_types.add(m.type)
         self.evaluations = 0  # partial/regex patterns tried so far (for tests and the benchmark)

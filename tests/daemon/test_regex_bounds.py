@@ -99,3 +99,15 @@ async def test_a_tap_after_a_slow_match_is_forwarded_after_it(make_rig):
     quick = rig.p._spawn(rig.p._launch(Token(text="quick", source="api")))
     await asyncio.gather(slow, quick)
     assert rig.fw.launched == ["slow", "fast"]
+
+
+def test_a_too_complex_regex_stored_by_an_older_tagd_is_skipped_not_a_failed_start(tmp_path):
+    from tagd.daemon.store import Store
+
+    store = Store(tmp_path / "tagd.db")
+    store._db.execute("INSERT INTO mappings (added_ns, type, match, pattern, override) "
+                      "VALUES (1, 'text', 'regex', '(.*a){1000}', 'old')")
+    store.add_mapping(type="text", match="exact", pattern="zelda", override="z")
+    table = MappingTable.from_sources(store.mappings())
+    assert table.apply(Token(text="zelda")).text == "z" and table.match(Token(text="a" * 1000)) is None
+    store.close()
