@@ -37,7 +37,7 @@ from typing import Any, Awaitable, Callable, Iterable
 from tagd.daemon.forwarders import Forwarder, ForwardError
 from tagd.daemon.mappings import Mapping, MappingTable
 from tagd.daemon.store import StoreError
-from tagd.readers.base import ReaderAdded, ReaderEvent, ReaderInfo, ReaderLost, TagGone, TagSeen
+from tagd.readers.base import ReaderAdded, ReaderEvent, ReaderFailed, ReaderInfo, ReaderLost, TagGone, TagSeen
 from tagd.token import Token, normalize_uid
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,8 @@ class Pipeline:
             self._reader_added(event.info)
         elif isinstance(event, ReaderLost):
             self._reader_lost(event.reader_id, event.reason)
+        elif isinstance(event, ReaderFailed):
+            self.inbox(f"Reader {event.connect} does not open", "readers", severity=1, body=event.reason)
         return None
 
     async def run_token(self, token: Token) -> bool:

@@ -251,6 +251,11 @@ class Daemon:
     def reader_infos(self) -> list[ReaderInfo]:
         return self.manager.infos() if self.manager is not None else []
 
+    def readers_not_open(self) -> list[tuple[str, str, str]]:
+        """(driver, path, why) of each reader that is trying to open and failing, for ``readers``."""
+        workers = self.manager.workers() if self.manager is not None else []
+        return [(w.reader.driver, w.reader.path, w.error) for w in workers if w.info is None and w.error]
+
     def write_worker(self, reader_id: str | None) -> ReaderWorker:
         """readers.write's choice: the given reader, else the last scan's reader, else the first that writes."""
         workers = self.manager.workers() if self.manager is not None else []

@@ -192,6 +192,9 @@ def build(daemon: "Daemon") -> Dispatcher:
         for info in daemon.reader_infos():
             out.append({"id": info.path, "readerId": info.reader_id, "driver": info.driver, "info": info.name,
                         "connected": True, "capabilities": _capabilities(info.capabilities)})
+        for driver, path, why in daemon.readers_not_open():  # its readerId is known once it opens (USB topology)
+            out.append({"id": path, "readerId": "", "driver": driver, "info": f"not connected: {why}",
+                        "connected": False, "capabilities": [], "error": why})
         return {"readers": out}
 
     @rpc.method("readers.write")
