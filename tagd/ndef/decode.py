@@ -19,7 +19,7 @@ from tagd.ndef.tlv import TlvError, needed_length
 from tagd.token import TYPE_AMIIBO, TYPE_MIFARE, TYPE_NTAG, Token
 
 if TYPE_CHECKING:
-    from tagd.ndef.dumps import TagDump
+    from tagd.ndef.tagdump import TagDump
 
 CLASSIC_KINDS = frozenset(classic.SIZES)
 AMIIBO_SIZE = 540  # 135 NTAG215 pages
@@ -123,5 +123,5 @@ def _decode_classic(uid: bytes, memory: bytes, unknown: frozenset[int]) -> Decod
 
 
 def decode_dump(dump: "TagDump") -> DecodedTag:
-    """Decode a dump file's tag (tagd.ndef.dumps.TagDump: kind, uid, memory, version, unknown)."""
+    """Decode a dump file's tag (tagd.ndef.tagdump.TagDump: kind, uid, memory, version, unknown)."""
     return decode_tag(dump.kind, dump.uid, dump.memory, dump.version, dump.unknown)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from tagd.ndef import classic
-from tagd.ndef.dumps import DumpError, TagDump, classic_dump, type2_dump
+from tagd.ndef.tagdump import DumpError, TagDump, classic_dump, type2_dump
 
 FLIPPER_TYPE2_NAMES = {"ntag213": "NTAG213", "ntag215": "NTAG215", "ntag216": "NTAG216",
                        "ultralight": "Mifare Ultralight", "ultralight_ev1": "Mifare Ultralight 11"}

@@ -324,3 +324,22 @@ def test_flipper_output_has_counters_for_ntag_only():
     d = ntag("ultralight")
     d.version = None
     assert not any(ln.startswith("Counter") for ln in flipper_lines(d))
+
+
+def test_format_modules_import_the_dump_model_and_never_dumps_itself():
+    """Issue 11: no circle — dumps imports the formats, each format imports only the model (tagd.ndef.tagdump)."""
+    import ast
+    import pathlib
+
+    import tagd.ndef
+
+    root = pathlib.Path(tagd.ndef.__file__).parent
+    for module in ("flipper_nfc", "proxmark", "raw_image", "tagdump"):
+        tree = ast.parse((root / f"{module}.py").read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "tagd.ndef"
+                 for a in n.names}
+        assert "tagd.ndef.dumps" not in imported and "dumps" not in names, module
+    assert set(dumps.FORMATS) == {"nfc", "json", "bin", "mfd"}
+    assert all(callable(load) and callable(dump) for load, dump in dumps.FORMATS.values())
