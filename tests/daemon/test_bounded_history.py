@@ -30,7 +30,7 @@ async def test_a_batch_of_history_requests_over_huge_entries_answers_a_bounded_s
     """100 launches of 60 KB each, then a batch of 5: was 100 whole entries per answer (30 MB; the issue's 100 KB
     texts and 20 requests made 205 MB), must be one bounded page each."""
     fill(daemon.store, 100, size=20_000)
-    answers = await call(daemon, "tokens.history", n=5)
+    answers = await call(daemon, "tokens.history", {"limit": 100}, n=5)
     assert len(answers) == 5
     total = len(json.dumps(answers))
     per_page_cap = HISTORY_PAGE_BYTES + HISTORY_TEXT_MAX + HISTORY_DATA_MAX + 4096
@@ -71,6 +71,13 @@ async def test_history_default_page_is_cores_25_newest_first(daemon):
     fill(daemon.store, 30, size=10)
     result = (await call(daemon, "tokens.history"))["result"]
     assert len(result["entries"]) == HISTORY_PAGE == 25 and result["entries"][0]["text"].startswith("029")
+    assert set(result) == {"entries"}  # as the API document (and Core) answer; pagination is for paging callers
+
+
+async def test_a_plain_history_request_is_bounded_too(daemon):
+    fill(daemon.store, 100, size=20_000)
+    answer = await call(daemon, "tokens.history")
+    assert len(json.dumps(answer)) <= HISTORY_PAGE_BYTES + HISTORY_TEXT_MAX + HISTORY_DATA_MAX + 4096
 
 
 async def test_history_refuses_a_bad_limit_or_cursor_naming_it(daemon):

@@ -251,7 +251,10 @@ def build(daemon: "Daemon") -> Dispatcher:
         # Core takes no params here (it ignores any): only an object with limit or cursor pages
         p = params_of(HistoryParams, params if isinstance(params, dict) else {})
         rows = await asyncio.to_thread(daemon.store.history, p.limit + 1, _history_cursor(p.cursor))
-        return history_page(rows, p.limit)
+        page = history_page(rows, p.limit)
+        if not p.model_fields_set:  # the document's answer (Core's): {"entries": …}; paging callers get pagination
+            del page["pagination"]
+        return page
 
     @rpc.method("run")
     async def run(params: Any) -> Any:
