@@ -46,6 +46,11 @@ Notify = Callable[[str, Any], None]
 WRITTEN_TTL = 60.0  # seconds a mark_written() uid stays suppressed if the tag is not seen again
 
 
+def _clip(text: str, keep: int = 200) -> str:
+    """A text as much as a log line should hold: a 1 MB ``run`` text must not become a 1 MB line per launch."""
+    return text if len(text) <= keep else f"{text[:keep]}… ({len(text)} characters)"
+
+
 class Pipeline:
     def __init__(self, config: Any, store: Any, mappings: MappingTable, forwarders: Iterable[Forwarder],
                  notify: Notify | None = None, *, connect_grace: float = 1.0,
@@ -213,7 +218,7 @@ class Pipeline:
         results = await asyncio.gather(*(self._forward(fw, launched) for fw in self.forwarders))
         success = any(results)
         self._record(launched, success)
-        log.info("launch %r from %s: %s", launched.text, launched.reader_id or launched.source or "api",
+        log.info("launch %r from %s: %s", _clip(launched.text), launched.reader_id or launched.source or "api",
                  "ok" if success else "failed")
         return success
 
@@ -249,9 +254,7 @@ class Pipeline:
             if self._unrecorded:
                 log.warning("history is recorded again; %d launch(es) before this one were not recorded",
                             self._unrecorded)
-                self._mapping_lock = asyncio.Lock()
-        self._mapping_queue = 0  # launches in or waiting for _mapping_lock
-        self._unrecorded = 0
+                self._unrecorded = 0
 
     def _lock(self, fw: Forwarder) -> asyncio.Lock:
         return self._locks.setdefault(id(fw), asyncio.Lock())
