@@ -25,6 +25,7 @@ whatever was sent to ``run``.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import sqlite3
 import threading
@@ -32,7 +33,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from tagd.daemon.mappings import Mapping, MappingError
 from tagd.token import Token, format_scan_time
@@ -182,6 +183,8 @@ class Store:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        # called with each new inbox message, outside the lock (the daemon sends it to clients as inbox.added)
+        self.on_inbox: Callable[[InboxMessage], None] | None = None
         try:
             _make_parent(self.path)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=self.timeout)
@@ -341,7 +344,13 @@ class Store:
                 (text, body, category, int(severity), now),
             )
         assert cur.lastrowid is not None
-        return InboxMessage(cur.lastrowid, text, category, now, int(severity), body)
+        message = InboxMessage(cur.lastrowid, text, category, now, int(severity), body)
+        if self.on_inbox is not None:
+            try:
+                self.on_inbox(message)
+            except Exception:  # telling clients must not undo the message
+                logging.getLogger(__name__).exception("announcing an inbox message failed")
+        return message
 
     def inbox(self) -> list[InboxMessage]:
         """All messages, oldest first."""
