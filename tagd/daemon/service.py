@@ -14,8 +14,9 @@ import os
 import secrets
 import signal
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable
+from typing import TYPE_CHECKING, Any, Awaitable, Iterator
 
 from tagd.daemon import sdnotify
 from tagd.daemon.api import methods
@@ -27,7 +28,7 @@ from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarde
 from tagd.daemon.mappings import Mapping, MappingError, MappingTable, load_mapping_file, mapping_files, mappings_dir_for
 from tagd.daemon.pipeline import Pipeline
 from tagd.daemon.store import Store, StoreError
-from tagd.readers.base import Capability, ReaderInfo, ReaderWorker, WriteError, asyncio_sink
+from tagd.readers.base import Capability, ReaderInfo, ReaderWorker, WriteError, WriteRequest, asyncio_sink
 
 if TYPE_CHECKING:
     from tagd.readers.manager import ReaderManager
@@ -45,7 +46,7 @@ class Daemon:
         self.extra_readers = extra_readers or []
         self.listen = listen or config.api.listen
         self._listen_given = listen is not None  # --listen wins over [api] listen, on reloads too
-        self.pending_writes: dict[int, tuple[str, Any]] = {}
+        self._writes: dict[int, tuple[str, WriteRequest]] = {}  # readers.write calls waiting for a tag
         self.instance = secrets.token_hex(8)  # tells this daemon's own requests apart (forwarders.INSTANCE_HEADER)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.store: Store
@@ -291,6 +292,31 @@ class Daemon:
         if not writable:
             raise RpcError("no connected reader can write tags")
         return writable[0]
+
+    @contextmanager
+    def begin_write(self, reader_id: str, request: WriteRequest) -> Iterator[None]:
+        """readers.write: ``request`` is the write waiting on ``reader_id`` while the block runs. One per reader:
+        WriteError if one already waits there."""
+        if any(rid == reader_id for rid, _ in self._writes.values()):
+            raise WriteError(f"a write to reader {reader_id} is already waiting for a tag "
+                             "(readers.write.cancel ends it)")
+        self._writes[id(request)] = (reader_id, request)
+        try:
+            yield
+        finally:
+            self._writes.pop(id(request), None)
+
+    def cancel_writes(self, reader_id: str | None = None) -> None:
+        """readers.write.cancel: end the waiting writes on one reader (or on all); a new one may be asked at once."""
+        for key, (rid, request) in list(self._writes.items()):
+            if reader_id is None or reader_id == rid:
+                request.cancel.set()
+                self._writes.pop(key, None)
+
+    @property
+    def pending_writes(self) -> list[str]:
+        """The readers a readers.write is waiting on (for status and tests)."""
+        return [rid for rid, _ in self._writes.values()]
 
     def zaparoo_core(self) -> Any:
         """The first ``[[core]]`` of type zaparoo, or None."""
