@@ -130,6 +130,7 @@ class Dispatcher:
         self.methods: dict[str, Handler] = {}
         self.fallback = fallback
         self.reported = reported
+        self.guard: Callable[[str], None] | None = None  # (lower-cased method) → raises RpcError to refuse it
 
     def method(self, name: str) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
@@ -184,6 +185,8 @@ class Dispatcher:
         return {"jsonrpc": "2.0", "id": id_, "result": result}
 
     async def _call(self, method: str, params: Any) -> Any:
+        if self.guard is not None:
+            self.guard(method.lower())
         handler = self.methods.get(method.lower())
         if handler is not None:
             return await handler(params)
