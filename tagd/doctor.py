@@ -71,6 +71,12 @@ def _invoking_user() -> str:
     return getpass.getuser()
 
 
+def _missing_packages(names: list[str]) -> list[str]:
+    from tagd.syspackages import missing
+
+    return missing(names)
+
+
 def _shipped_dir() -> Path | None:
     from tagd.system_files import source_dir
 
@@ -89,6 +95,7 @@ class System:
     reachable: Callable[[str, int], str | None] = _reachable
     pyscard_error: Callable[[], str | None] = _pyscard_error
     shipped_dir: Callable[[], Path | None] = _shipped_dir
+    missing_packages: Callable[[list[str]], list[str]] = _missing_packages
 
     def path(self, rel: str) -> Path:
         return Path(self.root) / rel
@@ -170,18 +177,29 @@ def check_kernel_modules(sys_: System) -> Result:
     return Result("kernel NFC modules", True, "pn533/nfc not loaded")
 
 
+def _not_installed(sys_: System, purpose: str, lead: str = "") -> str:
+    """``"; <lead>not installed: a, b"`` for the listed packages of a purpose that dpkg lacks, else ``""``."""
+    from tagd.syspackages import names
+
+    absent = sys_.missing_packages(names(purpose))
+    return f"; {lead}not installed: {', '.join(absent)}" if absent else ""
+
+
 def check_pcsc(sys_: System) -> list[Result]:
+    from tagd.syspackages import apt_install
+
     sock = sys_.path(PCSCD_SOCKET)
     if sock.exists():
         pcscd = Result("pcscd", True, f"running (socket /{PCSCD_SOCKET})")
     elif sys_.process_running("pcscd"):
         pcscd = Result("pcscd", True, "running (process found; no socket at the usual place)")
     else:
-        pcscd = Result("pcscd", False, f"not running (no /{PCSCD_SOCKET}, no pcscd process): the ACR122U needs it",
-                       "sudo apt install pcscd libccid && sudo systemctl enable --now pcscd.socket")
+        pcscd = Result("pcscd", False, f"not running (no /{PCSCD_SOCKET}, no pcscd process): the ACR122U needs it"
+                       + _not_installed(sys_, "pcsc"), apt_install("pcsc") + " && sudo systemctl enable --now pcscd.socket")
     err = sys_.pyscard_error()
-    pyscard = Result("pyscard", err is None, "importable" if err is None else f"cannot import: {err}",
-                     "" if err is None else "sudo apt install libpcsclite-dev && pip install 'tagd[pcsc]'")
+    pyscard = Result("pyscard", True, "importable") if err is None else \
+        Result("pyscard", False, f"cannot import: {err}" + _not_installed(sys_, "build", "to build it, "),
+               apt_install("build") + " && pip install 'tagd[pcsc]'")
     return [pcscd, pyscard]
 
 

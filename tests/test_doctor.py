@@ -42,7 +42,7 @@ def make_root(tmp_path, *, tty_group="dialout", tty_mode=0o660, user_groups=("di
     cfg.write_text(config)
     sys_ = System(root=str(root), user="alice", stat=lambda p: fake_stat(GIDS[tty_group], tty_mode),
                   port_in_use=lambda h, p: False, reachable=lambda h, p: None, pyscard_error=lambda: None,
-                  shipped_dir=lambda: UDEV)
+                  shipped_dir=lambda: UDEV, missing_packages=lambda names: [])
     return sys_, str(cfg)
 
 

@@ -116,6 +116,19 @@ async def test_call_relays_core_errors_with_code_and_message(core: FakeCore) -> 
         assert (info.value.code, info.value.message) == (1, "no such system")
 
 
+async def test_garbage_from_the_core_is_ignored_and_the_connection_kept(core: FakeCore) -> None:
+    """A deeply nested message (RecursionError in the parser) or an error with a non-numeric code took the
+    reader task down with it; now each is one ignored message."""
+    async with running(core.port) as fw:
+        await wait_for(lambda: fw.connected)
+        for ws in core.clients:
+            await ws.send_str("[" * 100_000)
+            await ws.send_str('{"jsonrpc": "2.0", "id": "not-ours", "error": {"code": "x"}}')
+        with pytest.raises(CoreError):
+            await fw.call("boom")
+        assert fw.connected and fw.connections == 1
+
+
 async def test_a_core_that_does_not_answer_times_out(core: FakeCore) -> None:
     async with running(core.port, timeout=0.3) as fw:
         await wait_for(lambda: fw.connected)
@@ -156,6 +169,7 @@ async def test_core_down_fails_fast_and_reconnects_when_it_returns() -> None:
 async def test_a_launch_cuts_the_backoff_short_when_the_core_is_back(monkeypatch) -> None:
     """A Core that just restarted gets the first tap, not only the one after the backoff (up to 10 s) ran out."""
     monkeypatch.setattr("tagd.daemon.forwarders.zaparoo.BACKOFF_FIRST", 30.0)
+    monkeypatch.setattr("tagd.daemon.forwarders.zaparoo.BACKOFF_MAX", 30.0)
     port = free_port()
     fw = forwarder(port)
     await fw.start()

@@ -1,8 +1,11 @@
 """Forward launches to Zaparoo Core over its WebSocket JSON-RPC API (seeds/001): ``run`` per launch, ``stop`` on exit.
 
 One long-lived connection, kept up by a background task that reconnects with exponential backoff
-(0.5 s doubling to 10 s). Core's notifications (``media.started``, ``media.stopped``, ``tokens.added`` …)
-arrive on the same socket and go to ``on_notification``; every client of Core gets them without asking.
+(0.5 s doubling to 10 s: :func:`tagd.web.retry.backoff`). Core's notifications (``media.started``,
+``media.stopped``, ``tokens.added`` …) arrive on the same socket and go to ``on_notification``; every client of
+Core gets them without asking. The JSON-RPC itself — request ids, matching answers, telling notifications
+apart, ignoring what Core sends that is none of those — is :class:`tagd.daemon.api.rpc_client.RpcClient`;
+this module is the I/O around it.
 
 Down means fast failure, but a tap is news: a launch that finds the core down does not wait out the backoff
 (up to 10 s, so a Core that just restarted would miss the first taps); it starts a connection attempt now and
@@ -21,16 +24,16 @@ generic request the API server uses to proxy methods tagd does not serve; Core's
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
-import uuid
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from tagd.daemon.api.rpc_client import ErrorReply, Notification, Result, RpcClient
 from tagd.daemon.forwarders import LOOP_DETECTED, Forwarder, ForwardError
 from tagd.token import Token
 from tagd.web.client import HttpError, connect_websocket, tls_context
+from tagd.web.retry import backoff
 from tagd.web.websocket import WebSocket, WebSocketClosed
 
 log = logging.getLogger(__name__)
@@ -68,7 +71,8 @@ class ZaparooForwarder(Forwarder):
         self.connections = 0  # successful connects so far (tests, diagnostics)
         self._ws: WebSocket | None = None
         self._task: asyncio.Task[None] | None = None
-        self._pending: dict[str, asyncio.Future[Any]] = {}
+        self._rpc = RpcClient()
+        self._pending: dict[str, asyncio.Future[Any]] = {}  # the I/O side of self._rpc.pending
         self._settled = asyncio.Event()  # set when not in the middle of a connection attempt
         self._connected = asyncio.Event()
         self._retry_now = asyncio.Event()  # set by a launch to cut the backoff short
@@ -111,7 +115,7 @@ class ZaparooForwarder(Forwarder):
     # --- connection ---------------------------------------------------------
 
     async def _run(self) -> None:
-        backoff = BACKOFF_FIRST
+        delays = backoff(BACKOFF_FIRST, BACKOFF_MAX)
         url, headers = self._connect_url_and_headers()
         while True:
             self._settled.clear()
@@ -126,14 +130,14 @@ class ZaparooForwarder(Forwarder):
                 else:
                     self.last_error = _describe(exc) or "connection failed"
                 self._settled.set()
-                log.debug("%s: cannot connect to %s: %s (retry in %.1f s)", self.name, self.url, self.last_error, backoff)
-                await self._backoff(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX)
+                delay = next(delays)
+                log.debug("%s: cannot connect to %s: %s (retry in %.1f s)", self.name, self.url, self.last_error, delay)
+                await self._backoff(delay)
                 continue
             self._ws = ws
             self.connections += 1
             self.last_error = ""
-            backoff = BACKOFF_FIRST
+            delays = backoff(BACKOFF_FIRST, BACKOFF_MAX)
             self._connected.set()
             self._settled.set()
             log.info("%s: connected to %s", self.name, self.url)
@@ -145,7 +149,7 @@ class ZaparooForwarder(Forwarder):
                 self.last_error = "connection lost"
                 self._fail_pending(f"connection to {self.url} lost")
             log.warning("%s: connection to %s lost; reconnecting", self.name, self.url)
-            await self._backoff(backoff)
+            await self._backoff(next(delays))
 
     async def _backoff(self, delay: float) -> None:
         """Sleep ``delay`` seconds before the next attempt, or less if a launch asks for one now."""
@@ -157,28 +161,20 @@ class ZaparooForwarder(Forwarder):
 
     async def _read(self, ws: WebSocket) -> None:
         async for data in ws:
-            if not isinstance(data, str):
-                continue
-            try:
-                obj = json.loads(data)
-            except ValueError:
-                continue  # e.g. "pong"
-            if isinstance(obj, dict):
-                self._dispatch(obj)
+            if isinstance(data, str):
+                self._dispatch(self._rpc.receive(data))
 
-    def _dispatch(self, obj: dict[str, Any]) -> None:
-        msg_id = obj.get("id")
-        if msg_id is not None and str(msg_id) in self._pending:
-            fut = self._pending[str(msg_id)]
-            if fut.done():
-                return
-            err = obj.get("error")
-            if isinstance(err, dict):
-                fut.set_exception(CoreError(int(err.get("code", 0) or 0), str(err.get("message", "")), err.get("data")))
-            else:
-                fut.set_result(obj.get("result"))
-        elif isinstance(obj.get("method"), str) and msg_id is None:
-            self._notify(obj["method"], obj.get("params"))
+    def _dispatch(self, reply: Result | ErrorReply | Notification | None) -> None:
+        if isinstance(reply, Notification):
+            self._notify(reply.method, reply.params)
+            return
+        fut = self._pending.get(reply.id) if reply is not None else None
+        if fut is None or fut.done():
+            return
+        if isinstance(reply, ErrorReply):
+            fut.set_exception(CoreError(reply.code, reply.message, reply.data))
+        else:
+            fut.set_result(reply.value)
 
     def _fail_pending(self, reason: str) -> None:
         for fut in self._pending.values():
@@ -204,15 +200,12 @@ class ZaparooForwarder(Forwarder):
     # --- requests -----------------------------------------------------------
 
     async def _request(self, ws: WebSocket, method: str, params: Any, timeout: float) -> Any:
-        req_id = str(uuid.uuid4())
+        req_id, text = self._rpc.request(method, params)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending[req_id] = fut
-        message: dict[str, Any] = {"jsonrpc": "2.0", "id": req_id, "method": method}
-        if params is not None:
-            message["params"] = params
         try:
             try:
-                await ws.send(json.dumps(message))
+                await ws.send(text)
             except WebSocketClosed as exc:
                 raise ForwardError(f"{self.name}: sending {method} failed: {_describe(exc)}") from None
             try:
@@ -221,6 +214,7 @@ class ZaparooForwarder(Forwarder):
                 raise ForwardError(f"{self.name}: zaparoo core did not answer {method} within {timeout:g} s") from None
         finally:
             self._pending.pop(req_id, None)
+            self._rpc.forget(req_id)
 
     async def call(self, method: str, params: Any = None, timeout: float | None = None) -> Any:
         """Send any JSON-RPC request to Core and return its result (CoreError for Core's errors)."""
