@@ -149,7 +149,7 @@ def read_classic(io: TagIO, uid: bytes, kind: str, keys: list[bytes], whole: boo
                 try:
                     mem[b * 16:(b + 1) * 16] = io.read_block(b)[:16]
                     continue
-                except TagGone:
+                except TagLeft:
                     raise
                 except CommandFailed:  # refused all the same: the card halted, wake it for the next block
                     io.reselect()
@@ -201,10 +201,10 @@ def uid_only(uid: bytes, sak: int, why: str) -> DecodedTag:
 
 def read_or_uid(io: TagIO, uid: bytes, sak: int, keys: list[bytes], whole: bool = False) -> tuple[DecodedTag, TagRead | None]:
     """Read and decode the tag; a tag that refuses the reads gives :func:`uid_only` (and no TagRead)
-    instead of an exception, so no tag can take a reader down. TagGone still raises: the tag left."""
+    instead of an exception, so no tag can take a reader down. TagLeft still raises: the tag left."""
     try:
         read = read_tag(io, uid, sak, keys, whole)
-    except TagGone:
+    except TagLeft:
         raise
     except CommandFailed as exc:
         log.info("tag %s: read failed: %s", uid.hex(), exc)
