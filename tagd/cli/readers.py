@@ -93,7 +93,9 @@ def _run_worker(connect: str):
 def cmd_scan(args: argparse.Namespace) -> int:
     from tagd.readers.base import ReaderFailed, ReaderLost, TagGone, TagSeen
 
-    worker, events = _run_worker(_pick(args.reader))
+    connect = _pick(args.reader)
+    worker, events = _run_worker(connect)
+    scripted = connect.startswith("replay:")
     try:
         while True:
             ev = events.get()
@@ -106,6 +108,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
                     return 0
             elif isinstance(ev, TagGone):
                 print(json.dumps({"removed": True}), flush=True)
+            elif isinstance(ev, ReaderLost) and args.once and scripted:
+                # a replay timeline that cannot play its tag (an unreadable dump) has no first tag to wait for
+                print(f"tagd scan: {ev.reason}", file=sys.stderr, flush=True)
+                return 2
             elif isinstance(ev, ReaderLost):
                 print(f"tagd scan: reader lost ({ev.reason}); retrying", file=sys.stderr, flush=True)
             elif isinstance(ev, ReaderFailed):

@@ -17,11 +17,14 @@ as zeros.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from tagd.ndef import classic, type2
 from tagd.ndef.dumps import TagDump, load
 from tagd.sim.type2_tag import ACK, AUTH_ERROR, NO_ANSWER, Nak, Type2Tag
+
+log = logging.getLogger(__name__)
 
 # the tag-answer vocabulary is the Type 2 tag's (re-exported: the chip emulators import it from here)
 __all__ = ["ACK", "NO_ANSWER", "AUTH_ERROR", "Nak", "EmulatedTag", "crc_a"]
@@ -65,7 +68,12 @@ class EmulatedTag:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> "EmulatedTag":
-        return cls(load(path), os.fspath(path))
+        """The tag a dump file holds (DumpError if none); what the loader had to resolve (a UID line that is
+        not the UID in the pages, a SAK that contradicts the memory) is logged, as it changes what is presented."""
+        dump = load(path)
+        for note in dump.notes:
+            log.warning("%s: %s", os.fspath(path), note)
+        return cls(dump, os.fspath(path))
 
     # --- identity ---------------------------------------------------------
     @property
