@@ -78,6 +78,7 @@ class Daemon:
         self.file_mappings, problems = self._read_file_mappings()
         table = MappingTable.from_sources(self.store.mappings(), self.file_mappings)
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
+        self.pipeline.write_tag = self.write_tag
         self._started.append("pipeline")
         self._report_mapping_problems(problems)
         self.api = ApiServer(methods.build(self), self.config.api.keys, self.run_token,
@@ -267,6 +268,18 @@ class Daemon:
 
     def reader_infos(self) -> list[ReaderInfo]:
         return self.manager.infos() if self.manager is not None else []
+
+    async def write_tag(self, reader_id: str, request: Any) -> None:
+        """A next-tag write (pipeline): on this reader, cancellable by readers.write.cancel like an API write."""
+        worker = next((w for w in (self.manager.workers() if self.manager is not None else [])
+                       if w.info and w.info.reader_id == reader_id), None)
+        if worker is None or worker.info is None or Capability.WRITE not in worker.info.capabilities:
+            raise WriteError(f"reader {reader_id or '(none)'} cannot write tags")
+        self.pending_writes[id(request)] = (reader_id, request)
+        try:
+            await worker.write(request)
+        finally:
+            self.pending_writes.pop(id(request), None)
 
     def write_worker(self, reader_id: str | None) -> ReaderWorker:
         """readers.write's choice: the given reader, else the last scan's reader, else the first that writes."""
