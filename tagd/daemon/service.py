@@ -285,11 +285,8 @@ class Daemon:
                        if w.info and w.info.reader_id == reader_id), None)
         if worker is None or worker.info is None or Capability.WRITE not in worker.info.capabilities:
             raise WriteError(f"reader {reader_id or '(none)'} cannot write tags")
-        self.pending_writes[id(request)] = (reader_id, request)
-        try:
+        with self.begin_write(reader_id, request):
             await worker.write(request)
-        finally:
-            self.pending_writes.pop(id(request), None)
 
     def write_worker(self, reader_id: str | None) -> ReaderWorker:
         """readers.write's choice: the given reader, else the last scan's reader, else the first that writes."""
