@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import signal
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +31,9 @@ from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarde
 from tagd.daemon.mappings import Mapping, MappingError, MappingTable, load_mapping_file, mapping_files, mappings_dir_for
 from tagd.daemon.pipeline import Pipeline
 from tagd.daemon.store import Store
-from tagd.readers.base import Capability, ReaderInfo, ReaderWorker, WriteError, WriteRequest, asyncio_sink
+from tagd.readers.base import (Capability, ReaderEvent, ReaderInfo, ReaderWorker, WriteError, WriteRequest,
+                               asyncio_sink)
+from tagd.token import Token
 
 if TYPE_CHECKING:
     from tagd.readers.manager import ReaderManager
@@ -97,7 +100,7 @@ class Daemon:
         from tagd.readers.manager import ReaderManager  # the drivers load after the API answers
 
         connect = self._connect_strings(self.config)
-        self.manager = ReaderManager(asyncio_sink(loop, self.pipeline.submit), connect,
+        self.manager = ReaderManager(asyncio_sink(loop, self._reader_event), connect,
                                      self.config.readers.auto_detect, self.config.readers.options)
         self.manager.start()
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
@@ -159,6 +162,8 @@ class Daemon:
         for fw in forwarders:
             fw.on_notification = self.relay
             fw.instance_headers = {INSTANCE_HEADER: self.instance}
+            if hasattr(fw, "write_fn"):  # a fabric satellite writes on this daemon's readers for its hub
+                fw.write_fn = self.write_text
         return forwarders
 
     def _connect_strings(self, config: Config) -> list[str]:
@@ -185,8 +190,23 @@ class Daemon:
             self.store.add_inbox("A mapping file has an error and was skipped", "mappings", severity=2,
                                  body=problem, unique=True)
 
+    def _reader_event(self, event: ReaderEvent) -> None:
+        """A reader event on the loop: the forwarders that watch readers (a fabric satellite) see it, then the
+        pipeline applies it."""
+        for fw in self.forwarders:
+            try:
+                fw.reader_event(event)
+            except Exception:  # a broken observer must not lose the tap
+                log.exception("%s: reader event observer failed", fw.name)
+        self.pipeline.submit(event)
+
     def notify(self, method: str, params: Any = None) -> None:
         self.api.broadcast(method, params)
+        for fw in self.forwarders:
+            try:
+                fw.daemon_notification(method, params)
+            except Exception:
+                log.exception("%s: notification observer failed", fw.name)
 
     def relay(self, method: str, params: Any = None) -> None:
         """A core's notification, for tagd's clients — except those about readers and tokens, which tagd
@@ -279,32 +299,41 @@ class Daemon:
     def reader_infos(self) -> list[ReaderInfo]:
         return self.manager.infos() if self.manager is not None else []
 
-    async def write_tag(self, reader_id: str, request: Any) -> None:
-        """A next-tag write (pipeline): on this reader, cancellable by readers.write.cancel like an API write."""
-        worker = next((w for w in (self.manager.workers() if self.manager is not None else [])
-                       if w.info and w.info.reader_id == reader_id), None)
-        if worker is None or worker.info is None or Capability.WRITE not in worker.info.capabilities:
-            raise WriteError(f"reader {reader_id or '(none)'} cannot write tags")
-        with self.begin_write(reader_id, request):
+    async def write_tag(self, reader_id: str, request: WriteRequest) -> None:
+        """A next-tag write (pipeline): on the reader that saw the tag, held like a readers.write (so
+        readers.write.cancel ends it). WriteError if that reader cannot write."""
+        try:
+            worker, rid = self.write_worker(reader_id)
+        except RpcError as exc:
+            raise WriteError(exc.message) from None
+        request.reader_id = rid
+        with self.begin_write(rid, request):
             await worker.write(request)
 
-    def write_worker(self, reader_id: str | None) -> ReaderWorker:
-        """readers.write's choice: the given reader, else the last scan's reader, else the first that writes."""
+    def write_worker(self, reader_id: str | None) -> tuple[ReaderWorker, str]:
+        """readers.write's choice: the given reader, else the last scan's reader, else the first that writes.
+
+        Returns the worker and the readerId to write on (a worker may serve readers of other nodes)."""
         workers = self.manager.workers() if self.manager is not None else []
-        writable = [w for w in workers if w.info and Capability.WRITE in w.info.capabilities]
+        writable = [(w, info) for w in workers for info in w.infos if Capability.WRITE in info.capabilities]
+        wanted = reader_id or (self.pipeline.last.reader_id if self.pipeline.last is not None else None)
+        for w, info in writable:
+            if wanted and info.reader_id == wanted:
+                return w, info.reader_id
         if reader_id:
-            for w in writable:
-                if w.info and w.info.reader_id == reader_id:
-                    return w
             raise RpcError(f"no connected write-capable reader {reader_id}")
-        last = self.pipeline.last
-        if last is not None and last.reader_id:
-            for w in writable:
-                if w.info and w.info.reader_id == last.reader_id:
-                    return w
         if not writable:
             raise RpcError("no connected reader can write tags")
-        return writable[0]
+        return writable[0][0], writable[0][1].reader_id
+
+    async def write_text(self, reader_id: str, text: str, timeout: float, cancel: threading.Event) -> Token:
+        """Write ``text`` on a reader for another node (a fabric hub's request): the same checks as readers.write,
+        one write per reader, the written tag reaching the pipeline as not to be launched."""
+        worker, rid = self.write_worker(reader_id)
+        request = WriteRequest(text, timeout=timeout, reader_id=rid, cancel=cancel)
+        with self.begin_write(rid, request):
+            seen = await worker.write(request)
+        return seen.token
 
     @contextmanager
     def begin_write(self, reader_id: str, request: WriteRequest) -> Iterator[None]:

@@ -188,9 +188,8 @@ def build(env: ApiEnv) -> Dispatcher:
     @rpc.method("readers.write")
     async def readers_write(params: Any) -> Any:
         p = params_of(WriteParams, params)
-        worker = env.write_worker(p.readerId)
-        reader_id = worker.info.reader_id if worker.info else ""
-        request = WriteRequest(p.text, timeout=WRITE_TIMEOUT)
+        worker, reader_id = env.write_worker(p.readerId)
+        request = WriteRequest(p.text, timeout=WRITE_TIMEOUT, reader_id=reader_id)
         try:
             # One write per reader at a time: a second one would be written to the same tag right after the first,
             # and the first caller told "written" for a text the tag no longer holds. Zaparoo serialises them;
