@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Iterator
 
 from tagd.daemon import sdnotify
 from tagd.daemon.api import client_methods, methods
-from tagd.daemon.api.access import AccessPolicy
+from tagd.daemon.api.access import AccessPolicy, is_loopback_address
 from tagd.daemon.api.jsonrpc import RpcError
 from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.api.pairing_service import PairingService
@@ -60,6 +60,7 @@ class Daemon:
         self._started: list[str] = []  # what stop() has to undo, in start order
         self._core_about: tuple[str, str] | None = None  # the zaparoo core's (version, platform), last known
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.discovery: Any = None  # tagd.daemon.discovery.Discovery while advertising
 
     # --- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -99,12 +100,32 @@ class Daemon:
         self.manager = ReaderManager(asyncio_sink(loop, self.pipeline.submit), connect,
                                      self.config.readers.auto_detect, self.config.readers.options)
         self.manager.start()
+        await self._start_discovery(self.config, host)
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
         log.info("tagd ready: API on %s:%d, %d reader(s) configured", host, self.api.port, len(connect))
 
     @staticmethod
     def _access(config: Config) -> AccessPolicy:
-        return AccessPolicy(keys=config.api.keys)
+        return AccessPolicy(allowed_ips=config.service.allowed_ips, keys=config.api.keys,
+                            encryption=config.service.encryption)
+
+    async def _start_discovery(self, config: Config, host: str) -> None:
+        """mDNS as Core: on unless switched off — and only when a phone could reach the API (not loopback-only),
+        unless ``[service.discovery] interfaces`` names where to advertise. zeroconf loads only then."""
+        disco = config.service.discovery
+        beyond_loopback = host in ("", "0.0.0.0", "::") or not is_loopback_address(host)
+        if not disco.enabled or not (beyond_loopback or disco.interfaces):
+            return
+        from tagd.daemon.discovery import Discovery
+
+        self.discovery = Discovery(self.api.port, disco.instance_name, list(disco.interfaces) or None)
+        try:
+            await self.discovery.start()
+        except Exception as exc:  # no multicast, no zeroconf …: the API works on, typed addresses still do
+            log.warning("mDNS discovery could not start: %s", exc)
+            self.discovery = None
+        else:
+            self._started.append("discovery")
 
     async def stop(self, notify: bool = True) -> None:
         """Readers first (no new events), then in-flight launches, forwarders, API clients, and the store last."""
@@ -114,6 +135,9 @@ class Daemon:
             await asyncio.to_thread(self.manager.stop)
             self.manager = None
         started, self._started = self._started, []
+        if "discovery" in started and self.discovery is not None:
+            await self.discovery.stop()
+            self.discovery = None
         if "pipeline" in started:
             await self.pipeline.stop()
         if "forwarders" in started:
@@ -265,6 +289,12 @@ class Daemon:
         if old.api.allowed_origins != config.api.allowed_origins:
             self.api.allowed_origins = list(config.api.allowed_origins)
             self.api.origins = OriginPolicy(self.api.port, self.api.allowed_origins)
+        if old.service.discovery != config.service.discovery and "api" in self._started:
+            if "discovery" in self._started:
+                self._started.remove("discovery")
+                await self.discovery.stop()
+                self.discovery = None
+            await self._start_discovery(config, parse_listen(self.listen)[0])
         later = []  # compared with what is open, not with the previous file: putting a value back needs no restart
         if not self._listen_given and config.api.listen != self.listen:
             later.append("[api] listen")
