@@ -217,18 +217,8 @@ class Type2Tag:
         return ACK
 
     def _locked(self, p: int) -> bool:
-        lock0, lock1 = self.memory[10], self.memory[11]
-        if 3 <= p <= 7:
-            return bool(lock0 >> p & 1)
-        if 8 <= p <= 15:
-            return bool(lock1 >> (p - 8) & 1)
-        k = self.kind
-        if k and k.dyn_lock_page and 16 <= p <= k.user_end:
-            at = k.dyn_lock_page * 4
-            bits = self.memory[at] | self.memory[at + 1] << 8
-            group = (p - 16) // (k.pages_per_dyn_lock_bit or 16)
-            return bool(bits >> group & 1)
-        return False
+        """Static and dynamic lock bits, read as tagd.ndef.type2 reads them (one table of lock layouts per kind)."""
+        return p in type2.Type2Memory(bytes(self.memory), None, self.kind.name if self.kind else None).locked_pages
 
     def _write_refused(self, p: int) -> Nak | None:
         if p < 2 or p >= self.pages or self._locked(p):
