@@ -75,6 +75,10 @@ class Daemon:
         self._loop = loop
         self.store.on_inbox = self._inbox_added
         self._started.append("store")
+        self.spawn(self._prune_history())
+        if self.config.core_only_sections():
+            log.info("the config's Zaparoo Core sections %s are the core's: tagd uses none of them",
+                     ", ".join(f"[{name}]" for name in self.config.core_only_sections()))
         self.forwarders = self._build_forwarders(self.config)
         self.file_mappings, problems = self._read_file_mappings()
         table = MappingTable.from_sources(self.store.mappings(), self.file_mappings)
@@ -82,7 +86,7 @@ class Daemon:
         self._started.append("pipeline")
         self._report_mapping_problems(problems)
         self.api = ApiServer(methods.build(self), self.config.api.keys, self.run_token,
-                             allowed_origins=self.config.api.allowed_origins, instance=self.instance)
+                             allowed_origins=self.config.allowed_origins(), instance=self.instance)
         host, port = parse_listen(self.listen)
         await self.api.start(host, port)
         self._started.append("api")
@@ -91,8 +95,9 @@ class Daemon:
         from tagd.readers.manager import ReaderManager  # the drivers load after the API answers
 
         connect = self._connect_strings(self.config)
-        self.manager = ReaderManager(asyncio_sink(loop, self.pipeline.submit), connect,
-                                     self.config.readers.auto_detect, self.config.readers.options)
+        detect = self.config.readers.detected_drivers()
+        self.manager = ReaderManager(asyncio_sink(loop, self.pipeline.submit), connect, bool(detect),
+                                     self.config.readers.options, detect=detect)
         self.manager.start()
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
         log.info("tagd ready: API on %s:%d, %d reader(s) configured", host, self.api.port, len(connect))
@@ -152,7 +157,7 @@ class Daemon:
         return forwarders
 
     def _connect_strings(self, config: Config) -> list[str]:
-        return [c.connect_string for c in config.readers.connect if c.enabled] + self.extra_readers
+        return config.readers.connect_strings() + self.extra_readers
 
     def _read_file_mappings(self) -> tuple[list[Mapping], list[str]]:
         """The config's entries, then each mapping file in path order. A broken file is skipped and named in
@@ -199,6 +204,18 @@ class Daemon:
         else:
             self._loop.call_soon_threadsafe(self.notify, "inbox.added", params)
 
+    async def _prune_history(self, every: float = 86_400.0) -> None:
+        """``[readers] scan_history`` days of tokens.history are kept (Core's key; unset keeps all, as tagd always
+        did): pruned at start, then daily."""
+        while True:
+            days = self.config.readers.scan_history
+            if days:
+                try:
+                    await asyncio.to_thread(self.store.prune_history, days)
+                except Exception:  # a locked or full database must not end the daemon
+                    log.exception("pruning history failed")
+            await asyncio.sleep(every)
+
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -241,9 +258,11 @@ class Daemon:
         self.pipeline.config = config
         if self.manager is not None and (old.readers.connect != config.readers.connect
                                          or old.readers.auto_detect != config.readers.auto_detect
+                                         or old.readers.drivers != config.readers.drivers
                                          or old.readers.options != config.readers.options):
-            await asyncio.to_thread(self.manager.reconfigure, self._connect_strings(config),
-                                    config.readers.auto_detect, config.readers.options)
+            detect = config.readers.detected_drivers()
+            await asyncio.to_thread(self.manager.reconfigure, self._connect_strings(config), bool(detect),
+                                    config.readers.options, detect)
         if old.core != config.core and "forwarders" in self._started:
             # the new cores connect before the old ones close; a launch in flight finishes on the old list
             new = self._build_forwarders(config)
@@ -252,9 +271,9 @@ class Daemon:
             self.pipeline.forwarders = list(new)
             await close_all(previous)
             log.info("cores reconfigured: %s", ", ".join(fw.name for fw in new) or "none")
-        if old.api.keys != config.api.keys or old.api.allowed_origins != config.api.allowed_origins:
+        if old.api.keys != config.api.keys or old.allowed_origins() != config.allowed_origins():
             self.api.keys = set(config.api.keys)
-            self.api.allowed_origins = list(config.api.allowed_origins)
+            self.api.allowed_origins = config.allowed_origins()
             self.api.origins = OriginPolicy(self.api.port, self.api.allowed_origins)
         later = []  # compared with what is open, not with the previous file: putting a value back needs no restart
         if not self._listen_given and config.api.listen != self.listen:
