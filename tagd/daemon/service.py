@@ -13,22 +13,27 @@ import logging
 import os
 import secrets
 import signal
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Iterator
 
 from tagd.daemon import sdnotify
-from tagd.daemon.api import methods
+from tagd.daemon.api import client_methods, methods
+from tagd.daemon.api.access import AccessPolicy
 from tagd.daemon.api.jsonrpc import RpcError
 from tagd.daemon.api.origins import OriginPolicy
+from tagd.daemon.api.pairing_service import PairingService
 from tagd.daemon.api.server import ApiServer
 from tagd.daemon.config import Config, ConfigError, default_config_path, load_config, parse_listen
 from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarders, close_all, start_all
 from tagd.daemon.mappings import Mapping, MappingError, MappingTable, load_mapping_file, mapping_files, mappings_dir_for
 from tagd.daemon.pipeline import Pipeline
-from tagd.daemon.store import Store
-from tagd.readers.base import Capability, ReaderInfo, ReaderWorker, WriteError, WriteRequest, asyncio_sink
+from tagd.daemon.store import Store, StoreError
+from tagd.readers.base import (Capability, ReaderEvent, ReaderInfo, ReaderWorker, WriteError, WriteRequest,
+                               asyncio_sink)
+from tagd.token import Token
 
 if TYPE_CHECKING:
     from tagd.readers.manager import ReaderManager
@@ -70,8 +75,10 @@ class Daemon:
 
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
-        Path(self.config.database).parent.mkdir(parents=True, exist_ok=True)
-        self.store = await asyncio.to_thread(Store, self.config.database)
+        try:
+            self.store = await asyncio.to_thread(Store, self.config.database)
+        except StoreError as exc:  # say which setting gave the path: the user's fix is there or at the file
+            raise StoreError(f"{self.config_path}: database: {exc}") from None
         self._loop = loop
         self.store.on_inbox = self._inbox_added
         self._started.append("store")
@@ -85,8 +92,12 @@ class Daemon:
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
         self._started.append("pipeline")
         self._report_mapping_problems(problems)
-        self.api = ApiServer(methods.build(self), self.config.api.keys, self.run_token,
-                             allowed_origins=self.config.allowed_origins(), instance=self.instance)
+        self.pairing = PairingService(self.store, self.notify)
+        rpc = methods.build(self)
+        client_methods.register(rpc, self.pairing, self.store)
+        self.api = ApiServer(rpc, self.config.api.keys, self.run_token,
+                             allowed_origins=self.config.allowed_origins(), instance=self.instance,
+                             access=self._access(self.config), pairing=self.pairing)
         host, port = parse_listen(self.listen)
         await self.api.start(host, port)
         self._started.append("api")
@@ -96,11 +107,15 @@ class Daemon:
 
         connect = self._connect_strings(self.config)
         detect = self.config.readers.detected_drivers()
-        self.manager = ReaderManager(asyncio_sink(loop, self.pipeline.submit), connect, bool(detect),
+        self.manager = ReaderManager(asyncio_sink(loop, self._reader_event), connect, bool(detect),
                                      self.config.readers.options, detect=detect)
         self.manager.start()
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
         log.info("tagd ready: API on %s:%d, %d reader(s) configured", host, self.api.port, len(connect))
+
+    @staticmethod
+    def _access(config: Config) -> AccessPolicy:
+        return AccessPolicy(keys=config.api.keys)
 
     async def stop(self, notify: bool = True) -> None:
         """Readers first (no new events), then in-flight launches, forwarders, API clients, and the store last."""
@@ -138,8 +153,8 @@ class Daemon:
             problems = await self.reload_config()
         except ConfigError as exc:
             log.error("reload refused, nothing changed: %s", exc)
-            self.store.add_inbox("The config file has an error; the reload changed nothing", "config", severity=2,
-                                 body=str(exc))
+            self.pipeline.inbox("The config file has an error; the reload changed nothing", "config", severity=2,
+                                body=str(exc))
         except Exception:  # a bug in a reload must not leave systemd thinking tagd is still reloading
             log.exception("reload failed")
         else:
@@ -154,6 +169,8 @@ class Daemon:
         for fw in forwarders:
             fw.on_notification = self.relay
             fw.instance_headers = {INSTANCE_HEADER: self.instance}
+            if hasattr(fw, "write_fn"):  # a fabric satellite writes on this daemon's readers for its hub
+                fw.write_fn = self.write_text
         return forwarders
 
     def _connect_strings(self, config: Config) -> list[str]:
@@ -177,11 +194,25 @@ class Daemon:
     def _report_mapping_problems(self, problems: list[str]) -> None:
         for problem in problems:
             log.error("mappings: %s (skipped)", problem)
-            self.store.add_inbox("A mapping file has an error and was skipped", "mappings", severity=2,
-                                 body=problem, unique=True)
+            self.pipeline.inbox("A mapping file has an error and was skipped", "mappings", severity=2, body=problem)
+
+    def _reader_event(self, event: ReaderEvent) -> None:
+        """A reader event on the loop: the forwarders that watch readers (a fabric satellite) see it, then the
+        pipeline applies it."""
+        for fw in self.forwarders:
+            try:
+                fw.reader_event(event)
+            except Exception:  # a broken observer must not lose the tap
+                log.exception("%s: reader event observer failed", fw.name)
+        self.pipeline.submit(event)
 
     def notify(self, method: str, params: Any = None) -> None:
         self.api.broadcast(method, params)
+        for fw in self.forwarders:
+            try:
+                fw.daemon_notification(method, params)
+            except Exception:
+                log.exception("%s: notification observer failed", fw.name)
 
     def relay(self, method: str, params: Any = None) -> None:
         """A core's notification, for tagd's clients — except those about readers and tokens, which tagd
@@ -271,8 +302,8 @@ class Daemon:
             self.pipeline.forwarders = list(new)
             await close_all(previous)
             log.info("cores reconfigured: %s", ", ".join(fw.name for fw in new) or "none")
-        if old.api.keys != config.api.keys or old.allowed_origins() != config.allowed_origins():
-            self.api.keys = set(config.api.keys)
+        self.api.access = self._access(config)  # keys, allowed_ips and encryption apply to the next request
+        if old.allowed_origins() != config.allowed_origins():
             self.api.allowed_origins = config.allowed_origins()
             self.api.origins = OriginPolicy(self.api.port, self.api.allowed_origins)
         later = []  # compared with what is open, not with the previous file: putting a value back needs no restart
@@ -282,29 +313,41 @@ class Daemon:
             later.append("database")
         if later:  # the socket and the database stay open: these wait for a restart, and the inbox says so
             log.warning("restart tagd to apply the new %s", " and ".join(later))
-            self.store.add_inbox("Restart tagd to apply a config change", "config", severity=1,
-                                 body=f"the new {' and '.join(later)} take effect when tagd restarts", unique=True)
+            self.pipeline.inbox("Restart tagd to apply a config change", "config", severity=1,
+                                body=f"the new {' and '.join(later)} take effect when tagd restarts")
 
     def reader_infos(self) -> list[ReaderInfo]:
         return self.manager.infos() if self.manager is not None else []
 
-    def write_worker(self, reader_id: str | None) -> ReaderWorker:
-        """readers.write's choice: the given reader, else the last scan's reader, else the first that writes."""
+    def readers_not_open(self) -> list[tuple[str, str, str]]:
+        """(driver, path, why) of each reader that is trying to open and failing, for ``readers``."""
         workers = self.manager.workers() if self.manager is not None else []
-        writable = [w for w in workers if w.info and Capability.WRITE in w.info.capabilities]
+        return [(w.reader.driver, w.reader.path, w.error) for w in workers if w.info is None and w.error]
+
+    def write_worker(self, reader_id: str | None) -> tuple[ReaderWorker, str]:
+        """readers.write's choice: the given reader, else the last scan's reader, else the first that writes.
+
+        Returns the worker and the readerId to write on (a worker may serve readers of other nodes)."""
+        workers = self.manager.workers() if self.manager is not None else []
+        writable = [(w, info) for w in workers for info in w.infos if Capability.WRITE in info.capabilities]
+        wanted = reader_id or (self.pipeline.last.reader_id if self.pipeline.last is not None else None)
+        for w, info in writable:
+            if wanted and info.reader_id == wanted:
+                return w, info.reader_id
         if reader_id:
-            for w in writable:
-                if w.info and w.info.reader_id == reader_id:
-                    return w
             raise RpcError(f"no connected write-capable reader {reader_id}")
-        last = self.pipeline.last
-        if last is not None and last.reader_id:
-            for w in writable:
-                if w.info and w.info.reader_id == last.reader_id:
-                    return w
         if not writable:
             raise RpcError("no connected reader can write tags")
-        return writable[0]
+        return writable[0][0], writable[0][1].reader_id
+
+    async def write_text(self, reader_id: str, text: str, timeout: float, cancel: threading.Event) -> Token:
+        """Write ``text`` on a reader for another node (a fabric hub's request): the same checks as readers.write,
+        one write per reader, the written tag reaching the pipeline as not to be launched."""
+        worker, rid = self.write_worker(reader_id)
+        request = WriteRequest(text, timeout=timeout, reader_id=rid, cancel=cancel)
+        with self.begin_write(rid, request):
+            seen = await worker.write(request)
+        return seen.token
 
     @contextmanager
     def begin_write(self, reader_id: str, request: WriteRequest) -> Iterator[None]:

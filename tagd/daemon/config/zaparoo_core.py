@@ -2,7 +2,8 @@
 
 Core saves ``config_schema``, ``debug_logging``, ``error_reporting`` and ``[audio] scan_feedback`` into every
 config.toml it writes, so a Core user's file has them even if they never touched them; they are read here with
-Core's types (the App's debugLogging, errorReporting and audioScanFeedback settings are these keys in Core). The sections about what Core itself does — launching media (``[launchers]``, ``[media]``,
+Core's types (the App's debugLogging, errorReporting and audioScanFeedback settings are these keys in Core).
+The sections about what Core itself does — launching media (``[launchers]``, ``[media]``,
 ``[systems]``, ``[playtime]``, ``[profiles]``, ``[groovy]``, ``[input]``, ``[zapscript]``, ``[scraper]``) and
 maintaining itself (``[updates]``, ``[backup]``) — belong to the core tagd forwards to: a file that has them
 loads, tagd keeps them as written and uses none of them (a log line at start says so). The reader, scan,

@@ -81,7 +81,7 @@ def parse_allowed_ip(entry: str) -> Network:
     try:
         return ipaddress.ip_network(host, strict=False)
     except ValueError:
-        raise ValueError(f"{entry!r} is not an IP address or CIDR range (e.g. 192.168.1.20 or 192.168.1.0/24)") from None
+        raise ValueError(f"{entry!r} is not an IP address or CIDR range (e.g. 192.168.1.20, 192.168.1.0/24)") from None
 
 
 class ZaparooService(Section):
