@@ -105,6 +105,8 @@ class StoreError(Exception):
 def explain(exc: BaseException, path: Path) -> str:
     """What an SQLite (or OS) error means for the user, with the remedy that fits it."""
     if isinstance(exc, OSError):
+        if exc.errno == errno.EROFS:
+            return f"{path}: the file system holding it is read-only ({exc.strerror})"
         return f"{path}: {exc.strerror or exc}"
     name = getattr(exc, "sqlite_errorname", "") or ""
     text = str(exc)
