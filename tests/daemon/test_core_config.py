@@ -252,29 +252,21 @@ def test_the_mappings_behave_as_in_core(core: Config) -> None:
 
 def test_the_service_table_is_read_as_core_reads_it(core: Config) -> None:
     service = core.service
-    assert service.listen == "0.0.0.0:7497" and service.configured_listen and not service.encryption
+    assert core.api.listen == "0.0.0.0:7497" and not service.encryption  # api_listen/api_port set [api] listen
     assert ipaddress.ip_address("192.168.1.77") in service.allowed_networks()[1]
     assert ipaddress.ip_address("2001:db8::5") in service.allowed_networks()[4]
-    assert service.discovery.on and service.discovery.instance_name == "Living Room MiSTer"
+    assert service.discovery.enabled and service.discovery.instance_name == "Living Room MiSTer"
     assert service.device_id == "4d01c19f-09ba-4871-a58a-82fb49f5b518"
     assert service.publishers.mqtt[0].filter == ["media.started", "media.stopped", "tokens.added"]
-    assert core.allowed_origins() == ["zaparoo.example.lan"]  # Core's list reaches the API's origin policy
-
-
-@pytest.mark.parametrize(("listen", "port", "address"), [
-    ("", None, ":7497"), ("127.0.0.1", 8000, "127.0.0.1:8000"), ("::1", None, "[::1]:7497"),
-    ("0.0.0.0:9000", 8000, ":8000"),  # a listen value with its own port is ignored, as Core does
-])
-def test_api_listen_and_api_port_give_cores_address(listen: str, port: int | None, address: str) -> None:
-    text = f'[service]\napi_listen = "{listen}"\n' + (f"api_port = {port}\n" if port is not None else "")
-    assert parse_config(text).service.listen == address
+    assert not service.remote_control.enabled and service.online_base_url == "https://api.zaparoo.com"
+    assert core.api.allowed_origins == ["zaparoo.example.lan"]  # Core's list reaches the API's origin policy
 
 
 @pytest.mark.parametrize(("text", "key", "reason"), [
     ('[service]\nallowed_ips = ["192.168.1.300"]\n', "service.allowed_ips", "not an IP address or CIDR"),
-    ("[service]\napi_port = 80\n", "service.api_port", "1024 to 65535"),
+    ("[service]\napi_port = 80\n", "service.api_port", "1024"),
     ('[service]\nencryption = "yes"\n', "service.encryption", "boolean"),
-    ('[service]\nallow_run = ["(unclosed"]\n', "service.allow_run", "missing )"),
+    ('[[service.publishers.mqtt]]\nbrokr = "x"\n', "service.publishers.mqtt[0].brokr", "unknown key"),
     ("[service]\napi_prot = 7497\n", "service.api_prot", "unknown key"),
 ])
 def test_a_bad_service_value_names_its_key(text: str, key: str, reason: str) -> None:
@@ -331,3 +323,25 @@ def test_scan_history_keeps_that_many_days(tmp_path: Path) -> None:
         assert store.prune_history(0, now) == 0  # 0 keeps everything, as in Core
     finally:
         store.close()
+
+
+async def test_history_is_pruned_at_start_and_again_with_the_days_the_config_says_then() -> None:
+    from tagd.daemon.retention import prune_history_daily
+
+    calls: list[int] = []
+    days = iter([30, None, 7])
+
+    class FakeStore:
+        def prune_history(self, keep: int) -> int:
+            calls.append(keep)
+            return 0
+
+    task = asyncio.ensure_future(prune_history_daily(FakeStore(), lambda: next(days, None), every=0.01))
+    try:
+        for _ in range(200):
+            if len(calls) == 2:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+    assert calls == [30, 7]  # unset (None) keeps everything: no prune that pass

@@ -53,7 +53,7 @@ from tagd.daemon.config.schema import (
 )
 from tagd.daemon.config.settings import FIXED_SETTINGS, SETTINGS_KEYS, AppSettings
 from tagd.daemon.config.writing import config_text, save_config, update_settings
-from tagd.daemon.config.zaparoo_service import ZaparooService, parse_allowed_ip
+from tagd.daemon.config.zaparoo_service import Discovery, Service
 
 __all__ = [
     "CONTROL_CHARS", "READER_OPTIONS", "Bool", "Float", "Int", "check_connect", "check_host", "check_no_nul",
@@ -62,5 +62,5 @@ __all__ = [
     "Api", "Config", "CoreConfig", "DriverSettings", "ExecCore", "MappingEntry", "Mappings", "MqttCore",
     "ReaderConnect", "Readers", "ReaderScan", "Seconds", "StdoutCore", "WebhookCore", "ZaparooCore",
     "default_database_path", "FIXED_SETTINGS", "SETTINGS_KEYS", "AppSettings", "config_text", "save_config",
-    "update_settings", "ZaparooService", "parse_allowed_ip", "LaunchGuard",
+    "update_settings", "Service", "Discovery", "LaunchGuard",
 ]

@@ -28,7 +28,7 @@ from tagd.daemon.config.checks import (
 from tagd.daemon.config.settings import AppSettings
 from tagd.daemon.config.zaparoo_core import CoreKeys
 from tagd.daemon.config.zaparoo_readers import check_driver_key, connect_enabled, detected_drivers, scan_mode_for
-from tagd.daemon.config.zaparoo_service import ZaparooService
+from tagd.daemon.config.zaparoo_service import Service
 
 
 _Section = Section  # the name the models below were written with
@@ -157,7 +157,9 @@ class Mappings(_Section):
 
 
 class Api(_Section):
-    listen: str = "127.0.0.1:7497"
+    # every interface: the Zaparoo App on a phone must reach it; what others on the LAN may do is the access
+    # policy's (tagd/daemon/api/access.py): nothing but pairing and /health without a key, allowed_ips or a pairing
+    listen: str = ":7497"
     keys: list[str] = []
     allowed_origins: list[str] = []
 
@@ -307,12 +309,20 @@ class Config(AppSettings, _Section, CoreKeys):
     readers: Readers = Readers()
     mappings: Mappings = Mappings()
     api: Api = Api()
-    service: ZaparooService = ZaparooService()  # Zaparoo Core's [service] (zaparoo_service.py)
+    service: Service = Service()
     core: list[CoreConfig] = []
     database: Path = Field(default_factory=default_database_path)
 
-    def allowed_origins(self) -> list[str]:
-        """Web origins the API accepts besides loopback's: ``[api] allowed_origins`` and Core's
-        ``[service] allowed_origins`` (the same list under Core's name)."""
-        return [*self.api.allowed_origins, *(o for o in self.service.allowed_origins
-                                              if o not in self.api.allowed_origins)]
+    @model_validator(mode="after")
+    def _service_listen(self) -> Config:
+        """Core's ``[service] api_listen``/``api_port`` set ``[api] listen``; both given and different is an error."""
+        wanted = self.service.listen()
+        if wanted is not None and wanted != self.api.listen:
+            if "listen" in self.api.model_fields_set:
+                raise ValueError(f"[api] listen {self.api.listen!r} and [service] api_listen/api_port ({wanted!r}) "
+                                 "disagree: set one of them")
+            self.api.listen = wanted
+        extra = [o for o in self.service.allowed_origins if o not in self.api.allowed_origins]
+        if extra:
+            self.api.allowed_origins = [*self.api.allowed_origins, *extra]
+        return self

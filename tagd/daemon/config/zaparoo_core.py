@@ -65,3 +65,11 @@ class CoreKeys(BaseModel):
     def core_only_sections(self) -> list[str]:
         """The Core sections this file has that tagd leaves to the core."""
         return [name for name in CORE_ONLY_SECTIONS if getattr(self, name)]
+
+
+def log_core_only_sections(config: CoreKeys) -> None:
+    """Say once at start which of Core's own sections the file has and tagd leaves alone."""
+    names = config.core_only_sections()
+    if names:
+        log.info("the config's Zaparoo Core sections %s are the core's: tagd uses none of them",
+                 ", ".join(f"[{name}]" for name in names))

@@ -2,41 +2,35 @@
 
 tagd's own ``[api]`` table came first; ``[service]`` is Core's spelling of the same concerns (where the API
 listens, who may connect, discovery) plus Core's hooks, publishers and Zaparoo Online keys (documented in
-zaparoo.org's config reference, some newer than Core's pkg/config). The values are checked here; what the
-daemon does with them lives with the feature (pairing and access, discovery, the API server). Where Core skips
-a bad value with a log line (an allowed_ips entry that is no address), tagd refuses the file naming the key:
-a typo in an access list must not silently open or close the door.
+zaparoo.org's config reference, some newer than Core's pkg/config). The API's keys are served with Core's
+meaning: ``api_port`` / ``api_listen`` set ``[api] listen`` (``Config``'s validator), ``allowed_ips`` and
+``encryption`` are the access policy's (api/access.py), ``discovery`` starts mDNS, ``allowed_origins`` joins
+``[api] allowed_origins``. Core's others load and do nothing here: tagd has no boot hooks, publishers or
+Zaparoo Online client of its own, and makes no request to Zaparoo Online whatever they say.
 
-Core's meanings, for the helpers below: ``api_port`` (default 7497) and ``api_listen`` (a host; a value that
-already has a port is ignored, the port comes from ``api_port``) give the address ``api_listen:api_port``, every
-interface when api_listen is empty. ``allowed_ips`` entries are IPs, ``IP:port`` (the port is dropped) or
-CIDR ranges. ``discovery.enabled`` defaults to on.
+Core's rules, for the helpers below: ``api_port`` (default 7497, 1024-65535) and ``api_listen`` (a host; a value
+that already has a port is ignored, the port comes from ``api_port``) give ``api_listen:api_port``, every
+interface when api_listen is empty. ``allowed_ips`` entries are IPs, ``IP:port`` (the port is dropped) or CIDR
+ranges; where Core skips a bad one with a log line, tagd refuses the file naming the key (a typo in an access
+list must not silently open or close the door).
 """
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Union
+from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, Strict, field_validator
 
-from tagd.daemon.config.checks import Bool, Int, Section, check_each, check_printable
+from tagd.daemon.api.access import IpNetwork, parse_allowed
+from tagd.daemon.config.checks import Bool, Int, Section, check_each, parse_listen
 
 DEFAULT_API_PORT = 7497  # Core's
-MIN_API_PORT = 1024  # Core refuses lower ports for the API (0 = any free port, as Core allows it)
-
-Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 
 class Discovery(Section):
-    """``[service.discovery]``: mDNS advertisement (``_zaparoo._tcp``); on unless ``enabled = false``."""
-
-    enabled: Bool | None = None
-    instance_name: str = ""
-
-    @property
-    def on(self) -> bool:
-        return self.enabled is None or self.enabled
+    enabled: Bool = True  # advertise _zaparoo._tcp over mDNS (when the API listens beyond loopback)
+    instance_name: str = ""  # default: the host name
+    interfaces: list[str] = []  # tagd's: addresses to advertise on (default: every LAN interface's)
 
 
 class MqttPublisher(Section):
@@ -58,113 +52,63 @@ class PixelCadePublisher(Section):
     port: Int = Field(default=0, ge=0, le=65535)
 
 
+class Publishers(Section):
+    mqtt: list[MqttPublisher] = []
+    pixelcade: list[PixelCadePublisher] = []
+
+
 class RemoteControl(Section):
     """``[service.remote_control]``: commands from apps authorised through Zaparoo Online (off by default)."""
 
     enabled: Bool = False
 
 
-class Publishers(Section):
-    mqtt: list[MqttPublisher] = []
-    pixelcade: list[PixelCadePublisher] = []
+class Service(Section):
+    """Core's ``[service]`` table (a Core config.toml always has ``device_id``)."""
 
-
-def parse_allowed_ip(entry: str) -> Network:
-    """One ``allowed_ips`` entry as Core reads it: ``192.168.1.20``, ``192.168.1.20:7497`` (the port is dropped),
-    ``[::1]:7497``, ``192.168.1.0/24`` (host bits allowed, as Go's ParseCIDR); ValueError if it is none of these."""
-    text = entry.strip()
-    host = text
-    if text.startswith("[") and "]:" in text:
-        host = text[1:text.index("]:")]
-    elif text.count(":") == 1:  # IPv4 with a port (an IPv6 address has several colons)
-        host = text.rpartition(":")[0]
-    try:
-        return ipaddress.ip_network(host, strict=False)
-    except ValueError:
-        raise ValueError(f"{entry!r} is not an IP address or CIDR range (e.g. 192.168.1.20, 192.168.1.0/24)") from None
-
-
-class ZaparooService(Section):
-    """``[service]``."""
-
-    api_port: Int | None = None
-    api_listen: str = ""
-    device_id: str = ""
+    api_port: Annotated[int, Strict(), Field(ge=1024, le=65535)] | None = None  # Core's range
+    api_listen: str = ""  # a host (or address) to listen on; with a port in it, Core ignores it, so does tagd
+    allowed_ips: list[str] = []  # addresses or CIDR ranges let in without pairing or a key
+    encryption: Bool = False  # true: remote WebSockets must be paired, encrypted clients
+    discovery: Discovery = Discovery()
+    allowed_origins: list[str] = []  # Core's place for [api] allowed_origins: both lists count
+    device_id: str = ""  # Core's own identity; tagd has its own
     on_boot: str = ""  # ZapScript Core runs when it starts
     on_ready: str = ""  # ZapScript Core runs when its API is ready
-    allow_run: list[str] = []  # regexes: ZapScript the API's `run` may run unasked (Core's allow list)
-    allowed_origins: list[str] = []
-    allowed_ips: list[str] = []
-    encryption: Bool = False  # remote WebSocket clients must be paired (encrypted); loopback is always exempt
-    discovery: Discovery = Discovery()
+    allow_run: list[str] = []  # regexes of ZapScript Core's `run` may run (Core skips one it cannot compile)
     publishers: Publishers = Publishers()
-    # Zaparoo Online (account linking, cloud backup, remote control) is Core's service, not tagd's: these load so
-    # a Core file does, and tagd makes no request to it whatever they say.
     online_base_url: str = ""
     internet_check: Bool = True
     remote_control: RemoteControl = RemoteControl()
 
-    @field_validator("api_port")
+    @field_validator("allowed_ips")
     @classmethod
-    def _port(cls, v: int | None) -> int | None:
-        if v is not None and v != 0 and not MIN_API_PORT <= v <= 65535:
-            raise ValueError(f"must be a port from {MIN_API_PORT} to 65535 (Core ignores {v} and uses "
-                             f"{DEFAULT_API_PORT}), not {v}")
+    def _networks(cls, v: list[str]) -> list[str]:
+        check_each(v, parse_allowed)
         return v
 
     @field_validator("api_listen")
     @classmethod
-    def _host(cls, v: str) -> str:
-        if v:
-            check_printable(v, "must be a host name or IP address to listen on, e.g. 0.0.0.0")
+    def _listen_host(cls, v: str) -> str:
+        if v and not _has_port(v):
+            parse_listen(f"[{v}]:0" if ":" in v else f"{v}:0")
         return v
 
-    @field_validator("allowed_ips")
-    @classmethod
-    def _ips(cls, v: list[str]) -> list[str]:
-        check_each(v, parse_allowed_ip)
-        return v
+    def listen(self) -> str | None:
+        """The ``HOST:PORT`` these keys ask for, as Core builds it; None when neither key is set."""
+        if self.api_port is None and not self.api_listen:
+            return None
+        port = self.api_port or DEFAULT_API_PORT
+        host = "" if _has_port(self.api_listen) else self.api_listen
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
-    @field_validator("allow_run")
-    @classmethod
-    def _regexes(cls, v: list[str]) -> list[str]:
-        check_each(v, _regex)
-        return v
-
-    @property
-    def port(self) -> int:
-        """The API port as Core computes it (7497 unless api_port is set)."""
-        return DEFAULT_API_PORT if self.api_port is None else self.api_port
-
-    @property
-    def listen(self) -> str:
-        """Core's API address as tagd writes one (``HOST:PORT``, ``:PORT`` = every interface)."""
-        host = self.api_listen.strip()
-        if not host or _has_port(host):  # Core ignores a listen value that carries its own port
-            return f":{self.port}"
-        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
-
-    @property
-    def configured_listen(self) -> bool:
-        """True when the file sets where Core's API listens (api_port or api_listen)."""
-        return self.api_port is not None or bool(self.api_listen.strip())
-
-    def allowed_networks(self) -> list[Network]:
-        """``allowed_ips`` parsed (IPs as one-address networks)."""
-        return [parse_allowed_ip(entry) for entry in self.allowed_ips]
+    def allowed_networks(self) -> list[IpNetwork]:
+        """``allowed_ips`` parsed (an address as a one-address network)."""
+        return [parse_allowed(entry) for entry in self.allowed_ips]
 
 
-def _regex(pattern: str) -> None:
-    from tagd.daemon.mappings import MappingError, compile_regex  # google-re2 only when allow_run is set
-
-    try:
-        compile_regex(pattern)
-    except MappingError as exc:
-        raise ValueError(exc.reason) from None
-
-
-def _has_port(host: str) -> bool:
-    """Go's net.SplitHostPort succeeds: ``host:port``, ``[v6]:port`` (a bare IPv6 address has too many colons)."""
-    if host.startswith("["):
-        return "]:" in host
-    return host.count(":") == 1
+def _has_port(value: str) -> bool:
+    """``host:port`` or ``[v6]:port`` (what Go's SplitHostPort accepts); a bare IPv6 address has no port."""
+    if value.startswith("["):
+        return "]:" in value
+    return value.count(":") == 1
