@@ -4,6 +4,10 @@ Reader threads hand events to the loop (``asyncio_sink``) where the pipeline app
 pipeline's notifications and the core's (media.started …) go to every API client. Start-up does the
 least it can before the API answers: the store opens, the API listens, then readers open in their own
 threads.
+
+Why it is long: this is the composition root — the one place that builds, starts, reloads and stops every part
+in order (store, pipeline, API, pairing, discovery, forwarders, publishers, readers) and hands each the narrow
+environment it may use; the parts' logic lives in their own modules.
 """
 
 from __future__ import annotations
