@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 TYPE_NTAG = "NTAG"
 TYPE_MIFARE = "MIFARE"
 TYPE_AMIIBO = "Amiibo"
+TYPE_FELICA = "FeliCa"  # Zaparoo Core's name: the token of a FeliCa card (uid = its IDm)
 TYPE_API = "api"
 TYPE_FILE = "file"
 TYPE_SERIAL = "serial"

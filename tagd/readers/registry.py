@@ -114,7 +114,7 @@ _PCSC_OPTIONS = {"keys": keys, "buzzer": boolean, "led_on_read": boolean}  # tag
 # read an ACR122U, which tagd reads through pcscd. Underscores do not count (pn532_uart is pn532uart), as in Core.
 DRIVERS: dict[str, DriverSpec] = {
     "pn532uart": DriverSpec("tagd.readers.pn532.reader", ("pn532", "legacypn532uart"),
-                            {"baud": baud, "keys": keys, "passwords": passwords}),
+                            {"baud": baud, "keys": keys, "passwords": passwords, "felica": boolean}),
     "pcsc": DriverSpec("tagd.readers.acr122", (), _PCSC_OPTIONS),
     "acr122": DriverSpec("tagd.readers.acr122", ("acr122pcsc", "acr122usb"), _PCSC_OPTIONS),
     # simple_serial: the other name Core accepts for it in config files

@@ -62,6 +62,7 @@ class Pn532Core:
         self.registers: dict[int, int] = dict(REGISTER_DEFAULTS)
         self.waiting = False  # an InListPassiveTarget is waiting for a tag
         self.wanted_uid = b""  # ... for this one (its InitiatorData), or any
+        self.wanted_felica: bytes | None = None  # ... or a FeliCa card answering this Polling
         self.new_baud: int | None = None  # set by SetSerialBaudrate; applied after the host's ACK
         self.tag_commands = 0
         self.on_tag_command: Callable[[], None] | None = None
@@ -86,10 +87,29 @@ class Pn532Core:
 
     def complete_wait(self) -> bytes | None:
         """If a waiting InListPassiveTarget can now be answered, its response."""
-        if self.waiting and self.tag is not None and (not self.wanted_uid or self.wanted_uid == self.tag.uid):
+        if not self.waiting or self.tag is None:
+            return None
+        if self.wanted_felica is not None:
+            response = self._felica_response(self.wanted_felica)
+        elif not self.tag.felica and (not self.wanted_uid or self.wanted_uid == self.tag.uid):
+            response = self._listed_response()
+        else:
+            return None
+        if response is not None:
             self.waiting = False
-            return self._listed_response()
-        return None
+        return response
+
+    def _felica_response(self, polling: bytes) -> bytes | None:
+        """A FeliCa card answering the list's Polling (InitiatorData ``00 SC SC RC TSN``): its POL_RES."""
+        if self.tag is None or not self.tag.felica or len(polling) < 4:
+            return None
+        pol_res = self.tag.felica.polling_response(int.from_bytes(polling[1:3], "big"), polling[3])
+        if pol_res is None:
+            return None
+        self.listed, self.listed_uid = True, self.tag.uid
+        self.tag.select()
+        self.rf_time = rf_time.felica_exchange_time(6, len(pol_res)) + 2.4e-3
+        return bytes([0x4B, 0x01, 0x01]) + pol_res
 
     def abort(self) -> None:
         self.waiting = False
@@ -114,7 +134,9 @@ class Pn532Core:
         if self.on_tag_command:
             self.on_tag_command()  # may remove the tag (fault knob)
         answer = NO_ANSWER if self.tag is None or not self.rf_on else self.tag.transceive(cmd)
-        if answer == NO_ANSWER:
+        if self.tag is not None and self.tag.felica and isinstance(answer, bytes):
+            self.rf_time = rf_time.felica_exchange_time(len(cmd), len(answer))
+        elif answer == NO_ANSWER:
             self.rf_time = rf_time.no_answer_time(cmd, self.retry_timeout_s())
         elif isinstance(answer, bytes) and answer != TAG_ACK:
             self.rf_time = rf_time.command_time(cmd, answer)
@@ -189,15 +211,25 @@ class Pn532Core:
         return b"\x33"
 
     def _in_list_passive_target(self, p: bytes):
-        if p[1] != BrTy.TYPE_A_106:  # only 106 kbps type A
-            return b"\x4b\x00"
         self.rf_on = True  # the chip switches the field on for an initiator command
+        if p[1] in (BrTy.FELICA_212, BrTy.FELICA_424):
+            polling = bytes(p[2:7])
+            found = self._felica_response(polling)
+            if found is not None:
+                return found
+            self.listed = False
+            if self.max_retries[2] == 0xFF:
+                self.waiting, self.wanted_uid, self.wanted_felica = True, b"", polling
+                return None
+            return b"\x4b\x00"
+        if p[1] != BrTy.TYPE_A_106:  # type B and Jewel targets are not modelled
+            return b"\x4b\x00"
         wanted = uid_from_cascade(bytes(p[2:]))  # InitiatorData for 106A: only that tag is selected
-        if self.tag is not None and (not wanted or wanted == self.tag.uid):
+        if self.tag is not None and not self.tag.felica and (not wanted or wanted == self.tag.uid):
             return self._listed_response()
         self.listed = False
         if self.max_retries[2] == 0xFF:
-            self.waiting, self.wanted_uid = True, wanted
+            self.waiting, self.wanted_uid, self.wanted_felica = True, wanted, None
             return None
         return b"\x4b\x00"
 
@@ -215,7 +247,7 @@ class Pn532Core:
             return bytes([code, int(answer)]) if isinstance(answer, Nak) else bytes([code, 0x00])
         if isinstance(answer, int):
             return bytes([code, answer])
-        if through and not self.crc_checked:
+        if through and not self.crc_checked and not (self.tag and self.tag.felica):
             answer += crc_a(answer)
         return bytes([code, 0x00]) + answer
 

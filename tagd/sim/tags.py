@@ -22,6 +22,7 @@ import os
 
 from tagd.ndef import classic, type2
 from tagd.ndef.dumps import TagDump, load
+from tagd.sim.felica_tag import FelicaCard
 from tagd.sim.type2_tag import ACK, AUTH_ERROR, NO_ANSWER, Nak, Type2Tag
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,11 @@ class EmulatedTag:
         self.active = True  # selected; False after a refused command (the tag went back to IDLE)
         self.classic_writes = 0
         self.kind = type2.TYPE2_KINDS.get(dump.kind)
-        self.t2 = None if dump.is_classic else Type2Tag(self.memory, self.kind, dump.version, dump.signature)
+        # a FeliCa dump (kind "felica": uid = IDm, version = PMm, memory = Lite-S blocks) answers as a FeliCa card
+        self.felica = FelicaCard(dump.uid, dump.version or bytes(8), bytes(dump.memory)) if dump.kind == "felica" \
+            else None
+        self.t2 = None if dump.is_classic or self.felica else Type2Tag(self.memory, self.kind, dump.version,
+                                                                       dump.signature)
 
     @property
     def writes(self) -> int:
@@ -124,6 +129,8 @@ class EmulatedTag:
     def transceive(self, cmd: bytes) -> bytes | int:
         if not cmd or not self.active:
             return NO_ANSWER
+        if self.felica:
+            return self.felica.transceive(cmd)  # FeliCa has no halt: a refused command leaves it as it was
         answer = self._classic(cmd) if self.is_classic else self._type2(cmd)
         if isinstance(answer, int):  # refused: the tag drops back to IDLE until selected again
             self.active = False

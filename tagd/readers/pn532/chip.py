@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from tagd.readers.base import ReaderError
 from tagd.readers.tagio import CommandFailed, TagLeft
-from tagd.readers.pn532.commands import Command, RfItem, Status
+from tagd.ndef import felica
+from tagd.readers.pn532.commands import BrTy, Command, RfItem, Status
 from tagd.readers.pn532.transport import Transport
 from tagd.readers.pn532.frames import ACK, NACK, TFI_CHIP, WAKEUP, Ack, BadFrame, ErrorFrame, Frame, FrameDecoder, \
     Nack, encode_command
@@ -59,6 +60,16 @@ class Target:
     atqa: int
     sak: int
     uid: bytes
+
+
+@dataclass(frozen=True)
+class FelicaTarget:
+    """A FeliCa card as InListPassiveTarget (212/424 kbps) reports it: its POL_RES."""
+
+    tg: int
+    uid: bytes  # the IDm
+    pmm: bytes
+    system: int | None  # the system code, when the Polling asked for it
 
 
 class Pn532Chip:
@@ -191,6 +202,15 @@ class Pn532Chip:
             return None
         tg, atqa, sak, n = data[1], (data[2] << 8) | data[3], data[4], data[5]
         return Target(tg, atqa, sak, bytes(data[6:6 + n]))
+
+    def list_felica(self, rate: int = BrTy.FELICA_212, timeout: float = 0.5) -> FelicaTarget | None:
+        """InListPassiveTarget of one FeliCa card: Polling for any system code, asking for it (request 01)."""
+        data = self.command(Command.IN_LIST_PASSIVE_TARGET, bytes([1, rate]) + felica.polling()[1:], timeout)
+        if len(data) < 20 or data[0] == 0 or data[3] != felica.POLLING_RES:
+            return None
+        tg, n = data[1], data[2]
+        system = int.from_bytes(data[20:22], "big") if n >= 20 and len(data) >= 22 else None
+        return FelicaTarget(tg, bytes(data[4:12]), bytes(data[12:20]), system)
 
     def list_target(self, timeout: float = 1.0) -> Target | None:
         self.start_list()

@@ -24,7 +24,8 @@ from tagd.readers.base import Capability, Reader, ReaderError, ReaderEvent, Read
     WriteCancelled, WriteError, WriteRequest, register
 from tagd.readers.pn532.commands import Command, Status
 from tagd.readers.pn532.frames import ACK
-from tagd.readers.pn532.chip import AuthError, ChipTimeout, Pn532Chip, Pn532Error, Target, Pn532TagLeft
+from tagd.ndef import felica
+from tagd.readers.pn532.chip import FelicaTarget,  AuthError, ChipTimeout, Pn532Chip, Pn532Error, Target, Pn532TagLeft
 from tagd.readers import tagio
 from tagd.readers.pn532.transport import SerialTransport, TransportFactory
 
@@ -38,7 +39,8 @@ PRESENCE_RF_TIMEOUT = 0x08
 POWER_UP_BAUD = 115200
 SPEEDS = {9600: 0x00, 19200: 0x01, 38400: 0x02, 57600: 0x03, 115200: 0x04, 230400: 0x05, 460800: 0x06,
           921600: 0x07}  # SetSerialBaudrate codes (1288000 too, which few USB bridges do)
-LIST_SLICE = 0.5  # poll() returns at least this often while the chip waits for a tag
+LIST_SLICE = 0.5
+FELICA_POLL_INTERVAL = 0.05  # with the felica option: the pause between two Type A + FeliCa polls  # poll() returns at least this often while the chip waits for a tag
 
 
 def usb_topology(dev_path: str, sys_root: str = "/sys") -> str | None:
@@ -71,6 +73,9 @@ class Pn532Reader(Reader):
         self.keys = [bytes.fromhex(k) for k in self.options.get("keys", [])]
         # NTAG21x/EV1 passwords (PWD, or PWD + PACK), as keys are for MIFARE Classic; never logged
         self.passwords = [bytes.fromhex(p) for p in self.options.get("passwords", [])]
+        # FeliCa cards too (arcade access cards): the chip cannot wait for two kinds at once, so the reader
+        # polls Type A and FeliCa in turn every FELICA_POLL_INTERVAL instead of waiting in the chip
+        self.felica = bool(self.options.get("felica", False))
         self.transport = transport_factory(path, POWER_UP_BAUD)
         self.chip = Pn532Chip(self.transport)
         self.info: ReaderInfo | None = None
@@ -96,7 +101,7 @@ class Pn532Reader(Reader):
                 fw = self._start()
             if self.transport.baud != self.baud:
                 self._switch_speed(self.baud)
-            self.chip.set_max_retries(0xFF, 0x01, 0xFF)
+            self.chip.set_max_retries(0xFF, 0x01, 0x01 if self.felica else 0xFF)
             self.chip.set_timeouts(0x0B, PRESENCE_RF_TIMEOUT)
         except (ReaderError, Pn532Error) as exc:
             self.transport.close()
@@ -142,6 +147,8 @@ class Pn532Reader(Reader):
         assert self.info is not None
         if self.target is not None:
             return self._check_presence()
+        if self.felica:
+            return self._poll_in_turn()
         if not self.listing:
             self.chip.start_list()
             self.listing = True
@@ -156,6 +163,53 @@ class Pn532Reader(Reader):
             return []
         self.listing = False
         return self._on_target(target)
+
+    def _poll_in_turn(self) -> list[ReaderEvent]:
+        """Type A (two tries), then FeliCa at 212 kbps, then a pause; an interrupt ends the pause."""
+        target = self.chip.list_target(0.5)
+        if target is not None:
+            return self._on_target(target)
+        card = self.chip.list_felica()
+        if card is not None:
+            return self._on_felica(card)
+        self.transport.wait_readable(FELICA_POLL_INTERVAL)
+        self.transport.drain_interrupt()
+        return []
+
+    def _on_felica(self, card: FelicaTarget) -> list[ReaderEvent]:
+        """IDm as the token's UID; NDEF from a Lite-S (Type 3 Tag) when its attribute block says so."""
+        self.target = card
+        self._last_check = time.monotonic()
+        memory = None
+        if card.pmm[1:2] == b"\xf1" or card.system == felica.SYSTEM_NDEF:
+            try:
+                memory = self._read_felica(card)
+            except Pn532TagLeft:
+                self.target = None
+                return []
+            except (Pn532Error, felica.FelicaError) as exc:
+                log.info("FeliCa %s: no NDEF read: %s", card.uid.hex(), exc)
+        decoded = felica.decode_felica(card.uid, memory)
+        assert self.info is not None
+        token = decoded.to_token(reader_id=self.info.reader_id, source=self.info.connect_string)
+        detail = {"kind": decoded.kind, "pmm": card.pmm.hex(), "system": f"{card.system or 0:04x}",
+                  "capacity": decoded.capacity, "read_only": decoded.read_only, "errors": decoded.errors}
+        return [TagSeen(self.info.reader_id, token, detail)]
+
+    def _read_felica(self, card: FelicaTarget) -> bytes | None:
+        def read(blocks: range) -> bytes:
+            answer = self.chip.communicate_thru(felica.read_without_encryption(card.uid, blocks))
+            return felica.parse_read_response(answer, card.uid)
+
+        aib = read(range(0, 1))
+        n = felica.message_length(aib)
+        if n is None:
+            return None
+        memory = bytearray(aib)
+        last = -(-n // felica.BLOCK)  # blocks 1..last hold the message
+        for start in range(1, last + 1, felica.MAX_BLOCKS_PER_READ):
+            memory += read(range(start, min(last, start + felica.MAX_BLOCKS_PER_READ - 1) + 1))
+        return bytes(memory)
 
     def _on_target(self, target: Target) -> list[ReaderEvent]:
         self.target = target
@@ -195,6 +249,14 @@ class Pn532Reader(Reader):
         on an unauthenticated READ, so it gets InSelect instead: WUPA and select of its own UID, which a
         halted card answers and a missing or different card does not."""
         assert self.target is not None
+        if isinstance(self.target, FelicaTarget):  # a Polling the card answers with its IDm
+            try:
+                answer = self.chip.communicate_thru(felica.polling(felica.SYSTEM_ANY, 0x00), timeout=0.3)
+            except Pn532TagLeft:
+                return False
+            except Pn532Error:
+                return True
+            return answer[2:10] == self.target.uid
         if self._is_classic(self.target) or self.unreadable:  # a tag that refused a read stays halted
             try:
                 return self.chip.select(self.target.tg)
@@ -251,6 +313,8 @@ class Pn532Reader(Reader):
             self.chip.abort()
             self.listing = False
         target = self._wait_for_tag(request)
+        if isinstance(target, FelicaTarget):
+            raise WriteError("writing to a FeliCa card is not supported: tagd writes NTAG/Ultralight and MIFARE Classic")
         tagio.check_target(target.uid, request)
         try:
             decoded = tagio.write_text(self._io(target), target.uid, target.sak, request.text, self.keys,
