@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from tagd.ndef.dumps import TagDump
 
 KINDS = ("ntag203", "ntag213", "ntag215", "ntag216", "ultralight", "ultralight_ev1", "classicmini", "classic1k", "classic4k")
-FORMATS = ("nfc", "json", "bin", "mfd")
+FORMATS = ("nfc", "json", "bin", "mfd", "eml")  # tagd.ndef.dumps.FORMATS, without importing it for --help
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -34,7 +34,7 @@ def rig():
 
 
 def formats(d: TagDump) -> list[str]:
-    return ["nfc", "json", "mfd" if d.is_classic else "bin"]
+    return ["nfc", "json", "eml", "mfd" if d.is_classic else "bin"]
 
 
 @st.composite
