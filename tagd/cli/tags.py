@@ -24,7 +24,7 @@ FORMATS = ("nfc", "json", "bin", "mfd", "eml")  # tagd.ndef.dumps.FORMATS, witho
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decode", help="decode tag dump files to Token JSON, one line per file",
                        description="Print one Zaparoo Token JSON object per dump file (Flipper .nfc, Proxmark3 "
-                                   "JSON, raw .bin, libnfc .mfd; detected from the content). A directory stands "
+                                   "JSON, .eml and .bin, raw .bin, libnfc .mfd; detected from the content). A directory stands "
                                    "for the files in it. Exit status 2 if any file could not be read.")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--all", action="store_true", help="add file, kind, capacity, read_only, records, errors and notes")
