@@ -43,6 +43,19 @@ log = logging.getLogger(__name__)
 OWN_NOTIFICATIONS = frozenset({"readers.added", "readers.removed", "tokens.added", "tokens.removed"})
 
 
+# the PC/SC drivers whose `buzzer` option [audio] scan_feedback sets when the file does not set it per driver
+FEEDBACK_DRIVERS = ("acr122", "pcsc", "acr122pcsc")
+
+
+def reader_options(config: Config) -> dict[str, dict[str, Any]]:
+    """The drivers' options with ``[audio] scan_feedback`` (the App's audioScanFeedback) as the ACR122U's buzzer,
+    unless ``[readers.options.<driver>] buzzer`` is set: the per-driver key is the more specific one."""
+    options = {driver: dict(values) for driver, values in config.readers.options.items()}
+    for driver in FEEDBACK_DRIVERS:
+        options.setdefault(driver, {}).setdefault("buzzer", config.audio.scan_feedback)
+    return options
+
+
 class Daemon:
     def __init__(self, config: Config, config_path: str | os.PathLike[str] | None = None,
                  extra_readers: list[str] | None = None, listen: str | None = None) -> None:
@@ -82,6 +95,8 @@ class Daemon:
         self._loop = loop
         self.store.on_inbox = self._inbox_added
         self._started.append("store")
+        self._base_log_level = logging.getLogger().level  # what the command line asked for (-v, -vv)
+        self._apply_logging(self.config)
         self.forwarders = self._build_forwarders(self.config)
         self.file_mappings, problems = self._read_file_mappings()
         table = MappingTable.from_sources(self.store.mappings(), self.file_mappings)
@@ -103,7 +118,7 @@ class Daemon:
 
         connect = self._connect_strings(self.config)
         self.manager = ReaderManager(asyncio_sink(loop, self._reader_event), connect,
-                                     self.config.readers.auto_detect, self.config.readers.options)
+                                     self.config.readers.auto_detect, reader_options(self.config))
         self.manager.start()
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
         log.info("tagd ready: API on %s:%d, %d reader(s) configured", host, self.api.port, len(connect))
@@ -130,6 +145,7 @@ class Daemon:
             t.cancel()
         if "store" in started:
             self.store.close()
+            logging.getLogger().setLevel(self._base_log_level)  # debug_logging was this daemon's, not the process's
 
     async def run_until_signalled(self) -> None:
         stop = asyncio.Event()
@@ -216,6 +232,15 @@ class Daemon:
         if method not in OWN_NOTIFICATIONS:
             self.notify(method, params)
 
+    def _apply_logging(self, config: Config) -> None:
+        """``debug_logging`` (the App's debugLogging): debug level now, else back to the command line's level."""
+        root = logging.getLogger()
+        base = getattr(self, "_base_log_level", root.level)
+        level = logging.DEBUG if config.debug_logging else base
+        if root.level != level:
+            root.setLevel(level)
+            log.info("log level: %s", logging.getLevelName(level))
+
     def _inbox_added(self, message: Any) -> None:
         """Every new inbox message reaches the clients as ``inbox.added`` (Core's notification), from any thread."""
         if "api" not in self._started or self._loop is None:
@@ -269,12 +294,13 @@ class Daemon:
     async def apply_config(self, config: Config) -> None:
         """A new config takes effect: scan settings on the next event, reader changes now."""
         old, self.config = self.config, config
+        self._apply_logging(config)
         self.pipeline.config = config
         if self.manager is not None and (old.readers.connect != config.readers.connect
                                          or old.readers.auto_detect != config.readers.auto_detect
-                                         or old.readers.options != config.readers.options):
+                                         or reader_options(old) != reader_options(config)):
             await asyncio.to_thread(self.manager.reconfigure, self._connect_strings(config),
-                                    config.readers.auto_detect, config.readers.options)
+                                    config.readers.auto_detect, reader_options(config))
         if old.core != config.core and "forwarders" in self._started:
             # the new cores connect before the old ones close; a launch in flight finishes on the old list
             new = self._build_forwarders(config)

@@ -61,6 +61,9 @@ class ApiEnv(Protocol):
     async def apply_config(self, config: Config) -> None:
         """Make a new config the running one."""
 
+    def zaparoo_core(self) -> Any:
+        """The ``[[core]]`` of type zaparoo, or None (what is Core's goes there: profile settings)."""
+
     async def core_version(self) -> tuple[str | None, str | None]:
         """The zaparoo core's (version, platform), (None, None) without one (for ``version``)."""
 

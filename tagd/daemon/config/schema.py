@@ -73,6 +73,17 @@ class ReaderConnect(_Section):
         return f"{self.driver.replace('_', '').lower()}:{self.path}"
 
 
+class LaunchGuard(_Section):
+    """``[readers.scan.launch_guard]`` (Core's keys): while media plays, a tap that would replace it is staged and
+    launches only when confirmed (the same tag again after ``delay`` seconds, or the API's ``confirm``; with
+    ``require_confirm`` only ``confirm``); it lapses after ``timeout`` seconds (0 = Core's default, 15)."""
+
+    enabled: Bool = False
+    timeout: Float = Field(default=0.0, ge=0, le=3600)
+    delay: Float = Field(default=0.0, ge=0, le=3600)
+    require_confirm: Bool = False
+
+
 class ReaderScan(_Section):
     mode: Literal["tap", "hold"] = "tap"
     exit_delay: Float = Field(default=0.0, ge=0, le=3600)
@@ -80,6 +91,7 @@ class ReaderScan(_Section):
     ignore_system: list[str] = []  # Zaparoo's key; accepted, unused by tagd
     on_scan: str = ""  # Zaparoo's key; accepted, unused by tagd
     on_remove: str = ""  # Zaparoo's key; accepted, unused by tagd
+    launch_guard: LaunchGuard = LaunchGuard()
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -260,6 +272,20 @@ CoreConfig = Annotated[
 ]
 
 
+class Audio(_Section):
+    """``[audio]`` (Core's keys). ``scan_feedback``: the reader's own feedback on a scan (the ACR122U's buzzer,
+    unless ``[readers.options.acr122] buzzer`` says otherwise). Core's sound files and volume are accepted; tagd
+    plays no sound files."""
+
+    scan_feedback: Bool = True
+    success_sound: str | None = None
+    fail_sound: str | None = None
+    limit_sound: str | None = None
+    pending_sound: str | None = None
+    ready_sound: str | None = None
+    volume: Int | None = Field(default=None, ge=0, le=100)
+
+
 def default_database_path() -> Path:
     return Path(platformdirs.user_data_dir("tagd")) / "tagd.db"
 
@@ -272,3 +298,7 @@ class Config(AppSettings, _Section):
     api: Api = Api()
     core: list[CoreConfig] = []
     database: Path = Field(default_factory=default_database_path)
+    audio: Audio = Audio()
+    debug_logging: Bool = False  # Core's key: log at debug level (as tagd -vv), changed at run time too
+    error_reporting: Bool = False  # Core's key: stored and reported; tagd sends error reports nowhere
+    run_zapscript: Bool = True  # tagd's: false = taps are announced and recorded but not forwarded
