@@ -44,19 +44,6 @@ log = logging.getLogger(__name__)
 OWN_NOTIFICATIONS = frozenset({"readers.added", "readers.removed", "tokens.added", "tokens.removed"})
 
 
-# the PC/SC drivers whose `buzzer` option [audio] scan_feedback sets when the file does not set it per driver
-FEEDBACK_DRIVERS = ("acr122", "pcsc", "acr122pcsc")
-
-
-def reader_options(config: Config) -> dict[str, dict[str, Any]]:
-    """The drivers' options with ``[audio] scan_feedback`` (the App's audioScanFeedback) as the ACR122U's buzzer,
-    unless ``[readers.options.<driver>] buzzer`` is set: the per-driver key is the more specific one."""
-    options = {driver: dict(values) for driver, values in config.readers.options.items()}
-    for driver in FEEDBACK_DRIVERS:
-        options.setdefault(driver, {}).setdefault("buzzer", config.audio.scan_feedback)
-    return options
-
-
 class Daemon:
     def __init__(self, config: Config, config_path: str | os.PathLike[str] | None = None,
                  extra_readers: list[str] | None = None, listen: str | None = None) -> None:
@@ -122,7 +109,7 @@ class Daemon:
 
         connect = self._connect_strings(self.config)
         self.manager = ReaderManager(asyncio_sink(loop, self._reader_event), connect,
-                                     self.config.readers.auto_detect, reader_options(self.config))
+                                     self.config.readers.auto_detect, self.config.driver_options())
         self.manager.start()
         await self._start_discovery(self.config, host)
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
@@ -253,17 +240,8 @@ class Daemon:
 
     def _inbox_added(self, message: Any) -> None:
         """Every new inbox message reaches the clients as ``inbox.added`` (Core's notification), from any thread."""
-        if "api" not in self._started or self._loop is None:
-            return  # nobody is listening yet; the App reads the inbox when it connects
-        params = message.to_json()
-        try:
-            on_loop = asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop:
-            self.notify("inbox.added", params)
-        else:
-            self._loop.call_soon_threadsafe(self.notify, "inbox.added", params)
+        if "api" in self._started and self._loop is not None:  # before, nobody listens: the App reads the inbox
+            self._loop.call_soon_threadsafe(self.notify, "inbox.added", message.to_json())
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -328,9 +306,9 @@ class Daemon:
         self.pipeline.config = config
         if self.manager is not None and (old.readers.connect != config.readers.connect
                                          or old.readers.auto_detect != config.readers.auto_detect
-                                         or reader_options(old) != reader_options(config)):
+                                         or old.driver_options() != config.driver_options()):
             await asyncio.to_thread(self.manager.reconfigure, self._connect_strings(config),
-                                    config.readers.auto_detect, reader_options(config))
+                                    config.readers.auto_detect, config.driver_options())
         if old.core != config.core and "forwarders" in self._started:
             # the new cores connect before the old ones close; a launch in flight finishes on the old list
             new = self._build_forwarders(config)

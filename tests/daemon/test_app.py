@@ -269,13 +269,11 @@ async def test_debug_logging_changes_the_log_level_at_run_time(daemon, session):
 
 
 def test_audio_scan_feedback_is_the_acr122_buzzer_unless_the_driver_option_says_otherwise():
-    from tagd.daemon.service import reader_options
-
     quiet = Config.model_validate({"audio": {"scan_feedback": False}})
-    assert reader_options(quiet)["acr122"]["buzzer"] is False and reader_options(quiet)["pcsc"]["buzzer"] is False
+    assert quiet.driver_options()["acr122"]["buzzer"] is False and quiet.driver_options()["pcsc"]["buzzer"] is False
     explicit = Config.model_validate({"audio": {"scan_feedback": False},
                                       "readers": {"options": {"acr122": {"buzzer": True}}}})
-    assert reader_options(explicit)["acr122"]["buzzer"] is True
+    assert explicit.driver_options()["acr122"]["buzzer"] is True
 
 
 async def test_run_zapscript_off_announces_and_records_taps_but_does_not_forward(make_rig):

@@ -57,6 +57,14 @@ class AppSettings:
             ],
         }
 
+    def driver_options(self) -> dict[str, dict[str, Any]]:
+        """The readers' options with ``[audio] scan_feedback`` (the App's audioScanFeedback) as the ACR122U's
+        buzzer, unless ``[readers.options.<driver>] buzzer`` is set: the per-driver key is the more specific."""
+        options = {driver: dict(values) for driver, values in self.readers.options.items()}
+        for driver in FEEDBACK_DRIVERS:
+            options.setdefault(driver, {}).setdefault("buzzer", self.audio.scan_feedback)
+        return options
+
     def with_settings(self, update: dict[str, Any], file: str = "<settings.update>") -> Any:
         """A copy with Zaparoo ``settings.update`` keys applied; ConfigError (key = the param name) if invalid.
 
@@ -107,6 +115,7 @@ SETTINGS_KEYS = {
     "launchGuardDelay": ("readers", "scan", "launch_guard", "delay"),
     "launchGuardRequireConfirm": ("readers", "scan", "launch_guard", "require_confirm"),
 }
+FEEDBACK_DRIVERS = ("acr122", "pcsc", "acr122pcsc")  # the drivers whose buzzer [audio] scan_feedback sets
 DEFAULT_GUARD_TIMEOUT = 15.0  # seconds, Core's default when launch_guard.timeout is 0
 
 
