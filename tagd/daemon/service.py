@@ -66,7 +66,6 @@ class Daemon:
         self._config_lock = asyncio.Lock()  # settings.update and the reloads: one read-modify-write at a time
         self._config_existed = self.config_path.exists()  # a reload then needs the file (config_files.read_files)
         self._started: list[str] = []  # what stop() has to undo, in start order
-        self._core_about: tuple[str, str] | None = None  # the zaparoo core's (version, platform), last known
         self._loop: asyncio.AbstractEventLoop | None = None
         self.discovery: Any = None  # tagd.daemon.discovery.Discovery while advertising
 
@@ -420,18 +419,9 @@ class Daemon:
         return next((fw for fw in self.forwarders if isinstance(fw, ZaparooForwarder)), None)
 
     async def core_version(self) -> tuple[str | None, str | None]:
-        """The zaparoo core's (version, platform): asked now, else as last known; (None, None) with no core or
-        one that never answered. For ``version`` (corelevel.py decides what the pair serves)."""
+        """The zaparoo core's (version, platform) for ``version``; (None, None) with none, or one never heard from."""
         core = self.zaparoo_core()
-        if core is None:
-            return None, None
-        try:
-            about = await core.call("version", timeout=min(core.timeout, 2.0))
-            if isinstance(about, dict) and isinstance(about.get("version"), str):
-                self._core_about = (about["version"], str(about.get("platform") or ""))
-        except ForwardError as exc:
-            log.debug("the core's version is not known now: %s", exc)
-        return self._core_about or (None, None)
+        return await core.about() if core is not None else (None, None)
 
     async def proxy(self, method: str, params: Any) -> Any:
         """Methods tagd does not serve go to the zaparoo core, if one is configured; else nocore.py answers."""
