@@ -250,6 +250,7 @@ class Daemon:
         """A core's notification, for tagd's clients — except those about readers and tokens, which tagd
         announces itself: Core answers each forwarded ``run`` with its own tokens.added, and its readers are
         not tagd's, so relaying them would show every tap twice and another machine's readers as tagd's."""
+        self.pipeline.core_notification(method, params)
         if method not in OWN_NOTIFICATIONS:
             self.notify(method, params)
 
