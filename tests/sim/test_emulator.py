@@ -26,8 +26,11 @@ class Host:
         self.decoder = FrameDecoder()
 
     def send(self, raw: bytes) -> float:
+        """Write, and return the time just before: a lower bound for what the emulator does with it (taken
+        after the write, a preempted test thread would stamp it later than the emulator saw the bytes)."""
+        t0 = time.monotonic()
         os.write(self.fd, raw)
-        return time.monotonic()
+        return t0
 
     def read(self, count: int = 1, timeout: float = 1.0) -> list:
         items: list = []
