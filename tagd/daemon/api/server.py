@@ -20,7 +20,6 @@ Frames are not compressed: messages are small JSON, and per-client deflate would
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from typing import Any, AsyncIterator, Callable
 
@@ -28,6 +27,7 @@ from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, notification
 from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.forwarders import INSTANCE_HEADER, LOOP_DETECTED
 from tagd.token import TYPE_API, Token
+from tagd.web.admission import loopback_address
 from tagd.web.server import HttpServer, Request, Response, Stream, Upgrade, json_response, json_text
 from tagd.web.websocket import WebSocket, WebSocketClosed
 
@@ -43,13 +43,7 @@ HEARTBEAT = 30.0
 
 def is_loopback(request: Request) -> bool:
     """The peer is this machine (127.0.0.0/8, ::1, or 127.x seen through a dual-stack IPv6 socket)."""
-    try:
-        ip = ipaddress.ip_address(request.peer.split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
+    return loopback_address(request.peer)
 
 
 class ApiServer:
