@@ -13,8 +13,8 @@ Rules, as Zaparoo Core applies them:
   media stops it (every forwarder's ``stop_media``) after ``exit_delay`` seconds, unless the token is put
   back first (then nothing happens: the media keeps running). A new launch also cancels a pending exit.
 - **Forwarding.** Mappings are applied, then every forwarder gets the launch concurrently; each forwarder's
-  launches run one at a time, in order (a per-forwarder lock), so one slow or failing forwarder delays only
-  itself — never the others, never the readers. The launch counts as a **success when at least one
+  launches run one at a time, in order (its :class:`~tagd.daemon.forwarders.LaunchQueue`: bounded, stale
+  launches dropped), so one slow or failing forwarder delays only itself — never the others, never the readers. The launch counts as a **success when at least one
   forwarder succeeded** (with no forwarders at all: failure, since nothing was launched); history records
   the launched token (after mappings) with that flag.
 
@@ -34,7 +34,7 @@ import logging
 import time
 from typing import Any, Awaitable, Callable, Iterable
 
-from tagd.daemon.forwarders import Forwarder, ForwardError
+from tagd.daemon.forwarders import Forwarder, ForwardError, LaunchQueue
 from tagd.daemon.mappings import Mapping, MappingTable
 from tagd.readers.base import ReaderAdded, ReaderEvent, ReaderInfo, ReaderLost, TagGone, TagSeen
 from tagd.token import Token, normalize_uid
@@ -64,7 +64,7 @@ class Pipeline:
         self._exit_task: asyncio.Task[None] | None = None
         self._written: dict[str, float] = {}  # normalised uid → expiry (clock)
         self._connected_at: dict[str, float] = {}  # reader_id → ReaderAdded time, until its first tag
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._queues: dict[int, LaunchQueue] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
 
@@ -213,20 +213,22 @@ class Pipeline:
                  "ok" if success else "failed")
         return success
 
-    def _lock(self, fw: Forwarder) -> asyncio.Lock:
-        return self._locks.setdefault(id(fw), asyncio.Lock())
+    def _queue(self, fw: Forwarder) -> LaunchQueue:
+        queue = self._queues.get(id(fw))
+        if queue is None or queue.forwarder is not fw:
+            queue = self._queues[id(fw)] = LaunchQueue(fw)
+        return queue
 
     async def _forward(self, fw: Forwarder, token: Token) -> bool:
-        async with self._lock(fw):
-            try:
-                await fw.launch(token)
-                return True
-            except ForwardError as exc:
-                log.warning("%s: %s", fw.name, exc)
-                self._inbox(f"Launches are not reaching {fw.name}", "core", severity=2, body=str(exc))
-            except Exception:
-                log.exception("%s: launch crashed", fw.name)
-            return False
+        try:
+            await self._queue(fw).launch(token)
+            return True
+        except ForwardError as exc:
+            log.warning("%s: %s", fw.name, exc)
+            self._inbox(f"Launches are not reaching {fw.name}", "core", severity=2, body=str(exc))
+        except Exception:
+            log.exception("%s: launch crashed", fw.name)
+        return False
 
     async def _exit_after(self, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -236,13 +238,12 @@ class Pipeline:
         await asyncio.gather(*(self._stop_media(fw) for fw in self.forwarders))
 
     async def _stop_media(self, fw: Forwarder) -> None:
-        async with self._lock(fw):
-            try:
-                await fw.stop_media()
-            except ForwardError as exc:
-                log.warning("%s: stop failed: %s", fw.name, exc)
-            except Exception:
-                log.exception("%s: stop crashed", fw.name)
+        try:
+            await self._queue(fw).stop_media()
+        except ForwardError as exc:
+            log.warning("%s: stop failed: %s", fw.name, exc)
+        except Exception:
+            log.exception("%s: stop crashed", fw.name)
 
     def _inbox(self, text: str, category: str, severity: int, body: str = "") -> None:
         """tagd's own messages (Zaparoo's inbox); the same text is not added twice while it is unread."""
