@@ -115,9 +115,9 @@ class LaunchQueue:
         self.queued += 1
         try:
             async with self._lock:
-                age = time.time() - token.scan_ns / 1e9
-                if age > fw.max_age:
-                    raise ForwardError(f"{fw.name}: launch expired: scanned {age:.1f} s ago (max_age {fw.max_age:g} s)")
+                age, max_age = time.time() - token.scan_ns / 1e9, getattr(fw, "max_age", DEFAULT_MAX_AGE)
+                if age > max_age:
+                    raise ForwardError(f"{fw.name}: launch expired: scanned {age:.1f} s ago (max_age {max_age:g} s)")
                 await fw.launch(token)
         finally:
             self.queued -= 1
