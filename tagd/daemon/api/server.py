@@ -18,7 +18,8 @@ Each WebSocket client has an outbox drained by one task: responses and notificat
 order they were produced, a broadcast to hundreds of clients costs one queue put each, and a client that
 stops reading is dropped when its outbox would pass ``OUTBOX_BYTES`` (tagd.web.outbox) — with a warning in
 the log — instead of holding memory or the loop; an event stream that stops reading is ended the same way.
-While a client's outbox is half full, or ``MAX_IN_FLIGHT`` of its requests are running, its socket is not read.
+While ``MAX_IN_FLIGHT`` of a client's requests are running its socket is not read, so what one client can make
+tagd hold is bounded by that many answers being built plus its outbox.
 Frames are not compressed: messages are small JSON, and per-client deflate would cost more than it saves.
 """
 
@@ -43,7 +44,7 @@ API_PATHS = ("/api", "/api/v0", "/api/v0.1")
 EVENTS_PATHS = ("/api/events", "/api/v0/events", "/api/v0.1/events")
 RUN_PREFIXES = ("/run/", "/r/", "/l/")
 OUTBOX_BYTES = 4 << 20  # queued for one client (WebSocket or event stream); past this it is dropped
-MAX_IN_FLIGHT = 32  # requests of one WebSocket client running at once; past this its socket is not read
+MAX_IN_FLIGHT = 8  # requests of one WebSocket client running at once; past this its socket is not read
 MAX_MESSAGE = 1 << 20
 HEARTBEAT = 30.0
 
@@ -187,17 +188,24 @@ class ApiServer:
         self.clients[ws] = outbox
         writer = asyncio.ensure_future(self._drain(ws, outbox))
         tasks: set[asyncio.Task[Any]] = set()
+        room = asyncio.Event()  # set when one of its requests finishes
+
+        def finished(task: asyncio.Task[Any]) -> None:
+            tasks.discard(task)
+            room.set()
+
         try:
             async for data in ws:
                 if data == "ping":
                     self._send(ws, outbox, "pong", 4)
                     continue
-                while (outbox.bytes >= outbox.limit // 2 or len(tasks) >= MAX_IN_FLIGHT) and ws in self.clients:
-                    await asyncio.sleep(0.01)  # the client sends faster than it reads: stop reading for a while
+                while len(tasks) >= MAX_IN_FLIGHT and ws in self.clients:
+                    room.clear()
+                    await room.wait()  # its requests are not answered as fast as it sends: read on when one is
                 # each request runs on its own: readers.write may wait 30 s for a tag
                 task = asyncio.ensure_future(self._answer(ws, outbox, data))
                 tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                task.add_done_callback(finished)
         finally:
             self.clients.pop(ws, None)
             outbox.close()
