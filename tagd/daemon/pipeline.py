@@ -132,6 +132,7 @@ class Pipeline:
             self.notify("tokens.added", token.to_json())
         connected_at = self._connected_at.pop(rid, None)
         on_connect = connected_at is not None and self.clock() - connected_at <= self.connect_grace
+        on_connect = on_connect or event.detail.get("on_connect") is True  # a satellite's own judgement
         written = self._take_written(token.uid) or event.written
 
         if self._exit_task is not None and key == self._launched_key:
@@ -147,6 +148,9 @@ class Pipeline:
             return None
         if on_connect and self.config.readers.scan.ignore_on_connect:
             log.info("not launching the tag already on %s when it connected", rid)
+            return None
+        if not event.launch:  # e.g. a satellite's tap that arrived after max_age: on record, not launched
+            self._record(token, False)
             return None
         self._cancel_exit()  # the new launch replaces the media a pending exit would stop
         self._launched_key = key
@@ -169,7 +173,8 @@ class Pipeline:
     def _reader_added(self, info: ReaderInfo) -> None:
         rid = info.reader_id
         self.readers[rid] = info
-        self._connected_at[rid] = self.clock()
+        if not info.remote:  # a remote reader's node applied ignore-on-connect before it published the tap
+            self._connected_at[rid] = self.clock()
         self.notify("readers.added", {"driver": info.driver, "path": info.path, "connected": True})
 
     def _reader_lost(self, rid: str, reason: str) -> None:
@@ -205,13 +210,16 @@ class Pipeline:
         launched = self.mappings.apply(token)
         results = await asyncio.gather(*(self._forward(fw, launched) for fw in self.forwarders))
         success = any(results)
-        try:
-            self.store.add_history(launched, success)
-        except Exception:  # history is a record, not a reason to lose the launch
-            log.exception("recording history failed")
+        self._record(launched, success)
         log.info("launch %r from %s: %s", launched.text, launched.reader_id or launched.source or "api",
                  "ok" if success else "failed")
         return success
+
+    def _record(self, token: Token, success: bool) -> None:
+        try:
+            self.store.add_history(token, success)
+        except Exception:  # history is a record, not a reason to lose the launch
+            log.exception("recording history failed")
 
     def _queue(self, fw: Forwarder) -> LaunchQueue:
         queue = self._queues.get(id(fw))

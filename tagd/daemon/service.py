@@ -13,21 +13,27 @@ import logging
 import os
 import secrets
 import signal
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable
+from typing import TYPE_CHECKING, Any, Awaitable, Iterator
 
 from tagd.daemon import sdnotify
-from tagd.daemon.api import methods
+from tagd.daemon.api import client_methods, methods
+from tagd.daemon.api.access import AccessPolicy
 from tagd.daemon.api.jsonrpc import RpcError
 from tagd.daemon.api.origins import OriginPolicy
+from tagd.daemon.api.pairing_service import PairingService
 from tagd.daemon.api.server import ApiServer
 from tagd.daemon.config import Config, ConfigError, default_config_path, load_config, parse_listen
 from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarders, close_all, start_all
 from tagd.daemon.mappings import Mapping, MappingError, MappingTable, load_mapping_file, mapping_files, mappings_dir_for
 from tagd.daemon.pipeline import Pipeline
 from tagd.daemon.store import Store
-from tagd.readers.base import Capability, ReaderInfo, ReaderWorker, WriteError, asyncio_sink
+from tagd.readers.base import (Capability, ReaderEvent, ReaderInfo, ReaderWorker, WriteError, WriteRequest,
+                               asyncio_sink)
+from tagd.token import Token
 
 if TYPE_CHECKING:
     from tagd.readers.manager import ReaderManager
@@ -45,7 +51,7 @@ class Daemon:
         self.extra_readers = extra_readers or []
         self.listen = listen or config.api.listen
         self._listen_given = listen is not None  # --listen wins over [api] listen, on reloads too
-        self.pending_writes: dict[int, tuple[str, Any]] = {}
+        self._writes: dict[int, tuple[str, WriteRequest]] = {}  # readers.write calls waiting for a tag
         self.instance = secrets.token_hex(8)  # tells this daemon's own requests apart (forwarders.INSTANCE_HEADER)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.store: Store
@@ -80,8 +86,11 @@ class Daemon:
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
         self._started.append("pipeline")
         self._report_mapping_problems(problems)
-        self.api = ApiServer(methods.build(self), self.config.api.keys, self.run_token,
-                             allowed_origins=self.config.api.allowed_origins, instance=self.instance)
+        self.pairing = PairingService(self.store, self.notify)
+        rpc = methods.build(self)
+        client_methods.register(rpc, self.pairing, self.store)
+        self.api = ApiServer(rpc, self.config.api.keys, self.run_token, allowed_origins=self.config.api.allowed_origins,
+                             instance=self.instance, access=self._access(self.config), pairing=self.pairing)
         host, port = parse_listen(self.listen)
         await self.api.start(host, port)
         self._started.append("api")
@@ -90,11 +99,15 @@ class Daemon:
         from tagd.readers.manager import ReaderManager  # the drivers load after the API answers
 
         connect = self._connect_strings(self.config)
-        self.manager = ReaderManager(asyncio_sink(loop, self.pipeline.submit), connect,
+        self.manager = ReaderManager(asyncio_sink(loop, self._reader_event), connect,
                                      self.config.readers.auto_detect, self.config.readers.options)
         self.manager.start()
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
         log.info("tagd ready: API on %s:%d, %d reader(s) configured", host, self.api.port, len(connect))
+
+    @staticmethod
+    def _access(config: Config) -> AccessPolicy:
+        return AccessPolicy(keys=config.api.keys)
 
     async def stop(self, notify: bool = True) -> None:
         """Readers first (no new events), then in-flight launches, forwarders, API clients, and the store last."""
@@ -148,6 +161,8 @@ class Daemon:
         for fw in forwarders:
             fw.on_notification = self.relay
             fw.instance_headers = {INSTANCE_HEADER: self.instance}
+            if hasattr(fw, "write_fn"):  # a fabric satellite writes on this daemon's readers for its hub
+                fw.write_fn = self.write_text
         return forwarders
 
     def _connect_strings(self, config: Config) -> list[str]:
@@ -174,8 +189,23 @@ class Daemon:
             self.store.add_inbox("A mapping file has an error and was skipped", "mappings", severity=2,
                                  body=problem, unique=True)
 
+    def _reader_event(self, event: ReaderEvent) -> None:
+        """A reader event on the loop: the forwarders that watch readers (a fabric satellite) see it, then the
+        pipeline applies it."""
+        for fw in self.forwarders:
+            try:
+                fw.reader_event(event)
+            except Exception:  # a broken observer must not lose the tap
+                log.exception("%s: reader event observer failed", fw.name)
+        self.pipeline.submit(event)
+
     def notify(self, method: str, params: Any = None) -> None:
         self.api.broadcast(method, params)
+        for fw in self.forwarders:
+            try:
+                fw.daemon_notification(method, params)
+            except Exception:
+                log.exception("%s: notification observer failed", fw.name)
 
     def relay(self, method: str, params: Any = None) -> None:
         """A core's notification, for tagd's clients — except those about readers and tokens, which tagd
@@ -251,8 +281,8 @@ class Daemon:
             self.pipeline.forwarders = list(new)
             await close_all(previous)
             log.info("cores reconfigured: %s", ", ".join(fw.name for fw in new) or "none")
-        if old.api.keys != config.api.keys or old.api.allowed_origins != config.api.allowed_origins:
-            self.api.keys = set(config.api.keys)
+        self.api.access = self._access(config)  # keys, allowed_ips and encryption apply to the next request
+        if old.api.allowed_origins != config.api.allowed_origins:
             self.api.allowed_origins = list(config.api.allowed_origins)
             self.api.origins = OriginPolicy(self.api.port, self.api.allowed_origins)
         later = []  # compared with what is open, not with the previous file: putting a value back needs no restart
@@ -268,23 +298,55 @@ class Daemon:
     def reader_infos(self) -> list[ReaderInfo]:
         return self.manager.infos() if self.manager is not None else []
 
-    def write_worker(self, reader_id: str | None) -> ReaderWorker:
-        """readers.write's choice: the given reader, else the last scan's reader, else the first that writes."""
+    def write_worker(self, reader_id: str | None) -> tuple[ReaderWorker, str]:
+        """readers.write's choice: the given reader, else the last scan's reader, else the first that writes.
+
+        Returns the worker and the readerId to write on (a worker may serve readers of other nodes)."""
         workers = self.manager.workers() if self.manager is not None else []
-        writable = [w for w in workers if w.info and Capability.WRITE in w.info.capabilities]
+        writable = [(w, info) for w in workers for info in w.infos if Capability.WRITE in info.capabilities]
+        wanted = reader_id or (self.pipeline.last.reader_id if self.pipeline.last is not None else None)
+        for w, info in writable:
+            if wanted and info.reader_id == wanted:
+                return w, info.reader_id
         if reader_id:
-            for w in writable:
-                if w.info and w.info.reader_id == reader_id:
-                    return w
             raise RpcError(f"no connected write-capable reader {reader_id}")
-        last = self.pipeline.last
-        if last is not None and last.reader_id:
-            for w in writable:
-                if w.info and w.info.reader_id == last.reader_id:
-                    return w
         if not writable:
             raise RpcError("no connected reader can write tags")
-        return writable[0]
+        return writable[0][0], writable[0][1].reader_id
+
+    async def write_text(self, reader_id: str, text: str, timeout: float, cancel: threading.Event) -> Token:
+        """Write ``text`` on a reader for another node (a fabric hub's request): the same checks as readers.write,
+        one write per reader, the written tag reaching the pipeline as not to be launched."""
+        worker, rid = self.write_worker(reader_id)
+        request = WriteRequest(text, timeout=timeout, reader_id=rid, cancel=cancel)
+        with self.begin_write(rid, request):
+            seen = await worker.write(request)
+        return seen.token
+
+    @contextmanager
+    def begin_write(self, reader_id: str, request: WriteRequest) -> Iterator[None]:
+        """readers.write: ``request`` is the write waiting on ``reader_id`` while the block runs. One per reader:
+        WriteError if one already waits there."""
+        if any(rid == reader_id for rid, _ in self._writes.values()):
+            raise WriteError(f"a write to reader {reader_id} is already waiting for a tag "
+                             "(readers.write.cancel ends it)")
+        self._writes[id(request)] = (reader_id, request)
+        try:
+            yield
+        finally:
+            self._writes.pop(id(request), None)
+
+    def cancel_writes(self, reader_id: str | None = None) -> None:
+        """readers.write.cancel: end the waiting writes on one reader (or on all); a new one may be asked at once."""
+        for key, (rid, request) in list(self._writes.items()):
+            if reader_id is None or reader_id == rid:
+                request.cancel.set()
+                self._writes.pop(key, None)
+
+    @property
+    def pending_writes(self) -> list[str]:
+        """The readers a readers.write is waiting on (for status and tests)."""
+        return [rid for rid, _ in self._writes.values()]
 
     def zaparoo_core(self) -> Any:
         """The first ``[[core]]`` of type zaparoo, or None."""

@@ -18,6 +18,7 @@ import enum
 import logging
 import threading
 import time
+import types
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -55,10 +56,12 @@ class ReaderInfo:
     stable_path: str  # for the readerId: USB topology, else "<driver>:<path>"
     name: str = ""  # human description, e.g. "PN532 v1.6"
     capabilities: Capability = Capability.READ
+    id: str = ""  # a readerId given by another node (an MQTT satellite's reader keeps its own id)
+    remote: str = ""  # the node the reader is on ("" = this one); that node applies ignore-on-connect itself
 
     @property
     def reader_id(self) -> str:
-        return reader_id(self.driver, self.stable_path)
+        return self.id or reader_id(self.driver, self.stable_path)
 
     @property
     def connect_string(self) -> str:
@@ -74,6 +77,7 @@ class TagSeen:
     token: Token
     detail: dict[str, Any] = field(default_factory=dict)  # kind, atqa, sak, capacity... for logs and `tagd scan --all`
     written: bool = False  # True when this is the tag the reader just wrote (the daemon must not launch it)
+    launch: bool = True  # False: record and announce it, do not launch (e.g. a satellite's tap that arrived too late)
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ class WriteRequest:
 
     text: str
     target_uid: str | None = None  # only write this tag (normalised hex)
+    reader_id: str | None = None  # which reader, for a driver that serves several (an MQTT hub's satellites)
     exclude_uids: frozenset[str] = frozenset()  # never write these
     timeout: float = 30.0  # how long to wait for a tag
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -169,19 +174,26 @@ def register(cls: type[Reader]) -> type[Reader]:
 
 
 def drivers() -> dict[str, type[Reader]]:
-    """Every built-in driver whose dependencies are present, by name (this imports them all)."""
+    """Every built-in driver whose dependencies are present, by name and alias (this imports them all)."""
     from tagd.readers import registry
 
     registry.load_all()
+    for name in registry.names():
+        driver_class(name)
     return dict(_DRIVERS)
 
 
 def driver_class(driver: str) -> type[Reader] | None:
-    """The class of one driver, importing only its module."""
+    """The class of one driver, importing only its module. An alias in the registry's table gets a subclass
+    of its driver's class under its own name (so its readers report that name), made on first use."""
     if driver not in _DRIVERS:
         from tagd.readers import registry
 
-        registry.load(driver)
+        base = registry.canonical(driver)
+        if registry.load(driver) and base is not None and base != driver and base in _DRIVERS:
+            parent = _DRIVERS[base]
+            register(types.new_class(parent.__name__, (parent,), exec_body=lambda ns: ns.update(
+                driver=driver, __module__=parent.__module__, __doc__=f"``{driver}:`` is another name for {base}.")))
     return _DRIVERS.get(driver)
 
 
@@ -200,7 +212,8 @@ def open_reader(connect: str, options: dict[str, Any] | None = None) -> Reader:
     if cls is None:
         from tagd.readers import registry
 
-        reason = registry.unavailable().get(registry.MODULES.get(driver, "").rsplit(".", 1)[-1])
+        entry = registry.spec(driver)
+        reason = registry.unavailable().get(entry.module.rsplit(".", 1)[-1]) if entry else None
         if reason:
             raise ValueError(f"reader driver {driver!r} is unavailable: {reason}")
         raise ValueError(f"unknown reader driver {driver!r} (known: {', '.join(sorted(drivers()))})")
@@ -218,6 +231,7 @@ class ReaderWorker:
         self.sink = sink
         self.retry = retry
         self.info: ReaderInfo | None = None
+        self.remote: dict[str, ReaderInfo] = {}  # readers this driver serves for other nodes, by readerId
         self._stop = threading.Event()
         self._writes: list[tuple[WriteRequest, Future[TagSeen]]] = []
         self._lock = threading.Lock()
@@ -261,7 +275,23 @@ class ReaderWorker:
         while (item := self._next_write()) is not None:
             item[1].set_exception(exc)
 
+    @property
+    def infos(self) -> list[ReaderInfo]:
+        """This worker's reader and the remote readers it serves (all connected)."""
+        info = self.info
+        return ([info] if info is not None else []) + list(self.remote.values())
+
+    def serves(self, reader_id: str) -> ReaderInfo | None:
+        info = self.info
+        if info is not None and info.reader_id == reader_id:
+            return info
+        return self.remote.get(reader_id) if info is not None else None
+
     def _emit(self, event: ReaderEvent) -> None:
+        if isinstance(event, ReaderAdded) and event.info is not self.info:
+            self.remote[event.info.reader_id] = event.info
+        elif isinstance(event, ReaderLost) and event.reader_id in self.remote:
+            del self.remote[event.reader_id]
         try:
             self.sink(event)
         except Exception:  # a broken sink must not kill the reader
@@ -298,6 +328,8 @@ class ReaderWorker:
                 log.exception("reader %s crashed", info.reader_id)
                 reason = f"driver error: {exc}"
             finally:
+                for rid in list(self.remote):  # the readers it served for other nodes go with it
+                    self._emit(ReaderLost(rid, reason))
                 self.info = None
                 try:
                     self.reader.close()

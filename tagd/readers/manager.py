@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from tagd.readers import registry
 from tagd.readers.base import ReaderInfo, ReaderWorker, Sink, driver_class, open_reader, parse_connect
 from tagd.readers.hotplug import SERIAL_PATTERNS, DeviceWatcher, Probe, node_identity, probe_pn532, serial_candidates
 
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 
 BUSY_RETRY = 10.0  # seconds before looking again at a port another program holds
 PCSC_PREFIX = "pcsc:"
-PCSC_DRIVERS = ("acr122", "acr122pcsc", "pcsc")  # a configured one of these serves its reader: do not detect it
+# a configured one of these serves its reader: do not detect it
+PCSC_DRIVERS = tuple(n for n, spec in registry.by_name().items() if spec.module == "tagd.readers.acr122")
 
 
 def _device_of(driver: str, path: str) -> str:
@@ -151,12 +153,12 @@ class ReaderManager:
 
     def worker(self, reader_id: str) -> ReaderWorker | None:
         for w in self.workers():
-            if w.info is not None and w.info.reader_id == reader_id:
+            if w.serves(reader_id) is not None:
                 return w
         return None
 
     def infos(self) -> list[ReaderInfo]:
-        return [info for w in self.workers() if (info := w.info) is not None]
+        return [info for w in self.workers() for info in w.infos]
 
     # --- auto-detection ---------------------------------------------------
     def _scan_loop(self) -> None:

@@ -65,7 +65,7 @@ async def test_outbox_bytes_a_client_that_never_reads_is_dropped_and_others_unaf
     peak = 0
     async with aiohttp.ClientSession() as s, s.ws_connect(f"ws://127.0.0.1:{api.port}/api") as reader:
         for _ in range(300):
-            peak = max([peak, *(o.bytes for o in api.clients.values())])
+            peak = max([peak, *(c.outbox.bytes for c in api.clients.values())])
             if len(api.clients) == 1:  # the reader only
                 break
             await asyncio.sleep(0.01)

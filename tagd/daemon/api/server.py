@@ -7,12 +7,16 @@
 - ``GET /run/<text>`` launches (marked unsafe: it comes from outside; ``/r/`` and the deprecated ``/l/`` too),
   ``GET``/``HEAD /health`` → ``OK``.
 
-Clients on loopback need no key; all others need ``Authorization: Bearer <key>`` or ``?key=<key>``, as Core
-asks on every route but ``/health``. A browser page may use the WebSocket, POST, SSE and ``/run`` endpoints only
-from an allowed origin (origins.py): others get 403, so a web site cannot drive the key-less loopback API from
-the user's browser. A request a browser made for a page of another site without an Origin header (an image,
-a no-cors fetch: ``Sec-Fetch-Site: cross-site``/``same-site``) is refused on those endpoints too, except a
-launch link the user clicked (a top-level navigation, ``Sec-Fetch-User: ?1``). ``/health`` answers every page.
+Who may do what is access.py's policy: loopback always; another machine by pairing (``/api/pair/start`` and
+``/finish``, then encrypted WebSocket frames as Core's ``docs/api/encryption.md``), by API key
+(``Authorization: Bearer <key>`` or ``?key=<key>``) or by being in ``allowed_ips``. A remote WebSocket that may not
+talk plaintext is still accepted, and its first message answered -32002 "encryption required" before the close:
+that answer is how the Zaparoo App learns it has to pair. Such a connection gets no notifications.
+A browser page may use the WebSocket, POST, SSE and ``/run`` endpoints only from an allowed origin (origins.py):
+others get 403, so a web site cannot drive the key-less loopback API from the user's browser. A request a browser
+made for a page of another site without an Origin header (an image, a no-cors fetch: ``Sec-Fetch-Site:
+cross-site``/``same-site``) is refused on those endpoints too, except a launch link the user clicked (a
+top-level navigation, ``Sec-Fetch-User: ?1``). ``/health`` answers every page.
 
 Each WebSocket client has an outbox drained by one task: responses and notifications reach it in the
 order they were produced, a broadcast to hundreds of clients costs one queue put each, and a client that
@@ -27,16 +31,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
-from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, notification
+from tagd.daemon.api.access import (CALLER, ENCRYPTION_REQUIRED, UNSUPPORTED_VERSION, AccessPolicy, Caller,
+                                    is_loopback_address)
+from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, error, notification
+from tagd.daemon.api.pairing_service import PAIR_PATHS, looks_encrypted
 from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.forwarders import INSTANCE_HEADER, LOOP_DETECTED
 from tagd.token import TYPE_API, Token
-from tagd.web.admission import loopback_address
 from tagd.web.outbox import Outbox, wire_size
 from tagd.web.server import HttpServer, Request, Response, Stream, Upgrade, json_response, json_text
 from tagd.web.websocket import WebSocket, WebSocketClosed
+
+if TYPE_CHECKING:
+    from tagd.daemon.api.pairing.session import FrameCipher
+    from tagd.daemon.api.pairing_service import PairingService
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +58,12 @@ OUTBOX_BYTES = 4 << 20  # queued for one client (WebSocket or event stream); pas
 MAX_IN_FLIGHT = 8  # requests of one WebSocket client running at once; past this its socket is not read
 MAX_MESSAGE = 1 << 20
 HEARTBEAT = 30.0
+POLICY_VIOLATION = 1008  # the close code for a refused or tampered encrypted session
 
 
 def is_loopback(request: Request) -> bool:
     """The peer is this machine (127.0.0.0/8, ::1, or 127.x seen through a dual-stack IPv6 socket)."""
-    return loopback_address(request.peer)
+    return is_loopback_address(request.peer)
 
 
 def _from_another_site(request: Request) -> bool:
@@ -62,18 +74,35 @@ def _from_another_site(request: Request) -> bool:
     return site in ("cross-site", "same-site") and not clicked
 
 
+def request_key(request: Request) -> str:
+    """The API key a request brings (``Authorization: Bearer`` or ``?key=``), "" for none."""
+    auth = request.headers.get("authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else request.query.get("key", "")
+
+
+@dataclass
+class Connection:
+    """One WebSocket client: its outbox, who it is, and its cipher once it encrypts."""
+    outbox: Outbox = field(default_factory=lambda: Outbox(OUTBOX_BYTES))
+    caller: Caller = field(default_factory=Caller)
+    live: bool = False  # may receive notifications (it is allowed to talk)
+    cipher: FrameCipher | None = None
+
+
 class ApiServer:
     def __init__(self, dispatcher: Dispatcher, keys: list[str], run_text: Callable[[Token], Any],
                  is_local: Callable[[Request], bool] = is_loopback, allowed_origins: list[str] = (),
-                 instance: str = "") -> None:
+                 instance: str = "", access: AccessPolicy | None = None,
+                 pairing: PairingService | None = None) -> None:
         self.dispatcher = dispatcher
         self.instance = instance  # this daemon's id: a request carrying it came from our own forwarders
-        self.keys = set(keys)
+        self.access = access if access is not None else AccessPolicy(keys=keys)
+        self.pairing = pairing
         self.allowed_origins = list(allowed_origins)
         self.origins = OriginPolicy(0, self.allowed_origins)
         self.run_text = run_text
         self.is_local = is_local
-        self.clients: dict[WebSocket, Outbox] = {}
+        self.clients: dict[WebSocket, Connection] = {}
         self.sse: set[Outbox] = set()
         self.dropped = 0  # clients dropped for not reading (diagnostics, the bench)
         self.http = HttpServer(self._route, max_body=MAX_MESSAGE)
@@ -91,12 +120,17 @@ class ApiServer:
         await self.http.close()
 
     # --- routing and auth -----------------------------------------------------
+    @property
+    def keys(self) -> frozenset[str]:
+        return self.access.keys
+
+    @keys.setter
+    def keys(self, keys: Any) -> None:  # a reload's new [api] keys
+        self.access.keys = frozenset(keys)
+
     def authorized(self, request: Request) -> bool:
-        if self.is_local(request):
-            return True
-        auth = request.headers.get("authorization", "")
-        key = auth[7:].strip() if auth.lower().startswith("bearer ") else request.query.get("key", "")
-        return bool(self.keys) and key in self.keys
+        """May this request use the plain HTTP transports (POST, events, /run)?"""
+        return self.access.http_allowed(self.is_local(request), request.peer, request_key(request))
 
     async def _route(self, request: Request) -> Response | Stream | Upgrade:
         if self.instance and request.headers.get(INSTANCE_HEADER.lower()) == self.instance:
@@ -117,16 +151,20 @@ class ApiServer:
         return result
 
     async def _answer_request(self, request: Request) -> Response | Stream | Upgrade:
-        if not self.authorized(request):
-            return json_response({"error": "unauthorized: an API key is required for non-local clients"}, 401)
         path, method = request.path, request.method
+        if path in PAIR_PATHS and self.pairing is not None:
+            return await self.pairing.handle(request)
+        if path in API_PATHS and method == "GET" and request.wants_websocket:
+            # everyone may connect: what a remote client may then do is decided per message (see the module doc)
+            return Upgrade(lambda ws: self._websocket(ws, request), max_message=MAX_MESSAGE, heartbeat=HEARTBEAT)
+        if path != "/health" and not self.authorized(request):
+            return json_response({"error": "unauthorized: pair this client (tagd pair), or use an API key or "
+                                           "[service] allowed_ips, for non-local access"}, 401)
         if path in API_PATHS:
             if method == "POST":
                 return await self._post(request)
             if method != "GET":
                 return Response(405, "method not allowed", headers=[("allow", "GET, POST")])
-            if request.wants_websocket:
-                return Upgrade(self._websocket, max_message=MAX_MESSAGE, heartbeat=HEARTBEAT)
             return Response(400, "WebSocket (or POST) expected")
         if path not in EVENTS_PATHS and path != "/health" and not path.startswith(RUN_PREFIXES):
             return Response(404, "not found")
@@ -144,18 +182,19 @@ class ApiServer:
     def broadcast(self, method: str, params: Any = None) -> None:
         text = json_text(notification(method, params))
         size = wire_size(text)
-        for ws, outbox in list(self.clients.items()):
-            self._send(ws, outbox, text, size)
+        for ws, conn in list(self.clients.items()):
+            if conn.live:
+                self._send(ws, conn, text, size)
         for outbox in list(self.sse):
             if not outbox.put(text, size):
                 self._drop("an event stream", outbox)
                 self.sse.discard(outbox)
                 outbox.close()  # the stream ends; the client may reconnect
 
-    def _send(self, ws: WebSocket, outbox: Outbox, text: str, size: int | None = None) -> None:
+    def _send(self, ws: WebSocket, conn: Connection, text: str, size: int | None = None) -> None:
         """Queue a message for a WebSocket client; one whose outbox is full is not reading: drop it."""
-        if not outbox.put(text, size):
-            self._drop("a WebSocket client", outbox)
+        if not conn.outbox.put(text, size):
+            self._drop("a WebSocket client", conn.outbox)
             self.clients.pop(ws, None)
             ws.abort()  # it reads nothing, so it would not read a close frame either
 
@@ -164,15 +203,16 @@ class ApiServer:
         log.warning("dropping %s that stopped reading (%d messages, %d bytes queued)", what, len(outbox), outbox.bytes)
 
     @staticmethod
-    async def _drain(ws: WebSocket, outbox: Outbox) -> None:
-        """The one writer of a client: sends its outbox in order until the socket goes away.
+    async def _drain(ws: WebSocket, conn: Connection) -> None:
+        """The one writer of a client: sends its outbox in order until the socket goes away, sealing each message
+        when the client encrypts (so frame counters follow the wire order).
         A message that cannot be sent (it cannot be encoded) is skipped and logged, never the end of the writer:
         a writer that died would leave the client connected and answered by nothing."""
         logged = False
         try:
-            while (message := await outbox.get()) is not None:
+            while (message := await conn.outbox.get()) is not None:
                 try:
-                    await ws.send(message)
+                    await ws.send(conn.cipher.seal(message.encode()) if conn.cipher is not None else message)
                 except WebSocketClosed:
                     raise
                 except Exception as exc:
@@ -183,10 +223,12 @@ class ApiServer:
             pass
 
     # --- handlers -----------------------------------------------------------
-    async def _websocket(self, ws: WebSocket) -> None:
-        outbox = Outbox(OUTBOX_BYTES)
-        self.clients[ws] = outbox
-        writer = asyncio.ensure_future(self._drain(ws, outbox))
+    async def _websocket(self, ws: WebSocket, request: Request) -> None:
+        local = self.is_local(request)
+        plaintext_ok = self.access.plaintext_websocket(local, request.peer, request_key(request))
+        conn = Connection(caller=Caller(local=local), live=plaintext_ok)
+        self.clients[ws] = conn
+        writer = asyncio.ensure_future(self._drain(ws, conn))
         tasks: set[asyncio.Task[Any]] = set()
         room = asyncio.Event()  # set when one of its requests finishes
 
@@ -196,34 +238,87 @@ class ApiServer:
 
         try:
             async for data in ws:
-                if data == "ping":
-                    self._send(ws, outbox, "pong", 4)
+                text = await self._open_frame(ws, conn, data, request.peer, plaintext_ok)
+                if text is None:
+                    break
+                if text == "ping":
+                    self._send(ws, conn, "pong", 4)
                     continue
                 while len(tasks) >= MAX_IN_FLIGHT and ws in self.clients:
                     room.clear()
                     await room.wait()  # its requests are not answered as fast as it sends: read on when one is
                 # each request runs on its own: readers.write may wait 30 s for a tag
-                task = asyncio.ensure_future(self._answer(ws, outbox, data))
+                task = asyncio.ensure_future(self._answer(ws, conn, text))
                 tasks.add(task)
                 task.add_done_callback(finished)
         finally:
             self.clients.pop(ws, None)
-            outbox.close()
+            conn.outbox.close()
             writer.cancel()
             for t in tasks:
                 t.cancel()
 
-    async def _answer(self, ws: WebSocket, outbox: Outbox, data: str | bytes) -> None:
+    async def _open_frame(self, ws: WebSocket, conn: Connection, data: str | bytes, peer: str,
+                          plaintext_ok: bool) -> str | bytes | None:
+        """A received frame → the JSON-RPC text it carries; None when the connection must end (it is then closed).
+
+        An encrypted session's frames must all decrypt: one that does not (tampered, replayed, out of order) ends
+        it, as in Core. Before that, a frame that looks like an encrypted first frame opens a session."""
+        if conn.cipher is not None:
+            from tagd.daemon.api.pairing.session import FrameError
+
+            try:
+                return conn.cipher.open(data).decode("utf-8", "replace")
+            except FrameError as exc:
+                log.warning("closing an encrypted API session from %s: %s", peer, exc)
+                await ws.close(POLICY_VIOLATION, "frame failed decryption")
+                return None
+        if self.pairing is not None and looks_encrypted(data):
+            from tagd.daemon.api.pairing.gateway import UnsupportedVersion
+            from tagd.daemon.api.pairing.session import FrameError
+
+            try:
+                frame = self.pairing.first_frame(data)
+                if frame is not None:
+                    cipher, plaintext, client = self.pairing.establish(frame, peer)
+                    conn.cipher, conn.live = cipher, True
+                    conn.caller = Caller(local=conn.caller.local, role=client.role, client_id=client.client_id)
+                    return plaintext.decode("utf-8", "replace")
+            except UnsupportedVersion:
+                await self._refuse(ws, UNSUPPORTED_VERSION, "unsupported encryption version", {"supported": [1]})
+                return None
+            except FrameError as exc:
+                log.warning("refused an encrypted API session from %s: %s", peer, exc)
+                await ws.close(POLICY_VIOLATION, "encrypted session refused")
+                return None
+        if not plaintext_ok:
+            await self._refuse(ws, ENCRYPTION_REQUIRED, "encryption required for remote connections")
+            return None
+        return data
+
+    @staticmethod
+    async def _refuse(ws: WebSocket, code: int, message: str, data: Any = None) -> None:
+        """Core's plaintext JSON-RPC error (id null), then the close."""
+        try:
+            await ws.send(json_text(error(None, code, message, data)))
+        except WebSocketClosed:
+            return
+        await ws.close(POLICY_VIOLATION, message)
+
+    async def _answer(self, ws: WebSocket, conn: Connection, data: str | bytes) -> None:
+        CALLER.set(conn.caller)  # this task's own context: the methods it runs see who asked
         response = await self.dispatcher.handle_text(data)
         if response is not None and ws in self.clients:
-            self._send(ws, outbox, json_text(response))
+            self._send(ws, conn, json_text(response))
 
     async def _post(self, request: Request) -> Response:
         token = CLIENT_GONE.set(request.disconnected)  # a readers.write ends if the client hangs up
+        caller = CALLER.set(Caller(local=self.is_local(request)))
         try:
             response = await self.dispatcher.handle_text(request.body)
         finally:
             CLIENT_GONE.reset(token)
+            CALLER.reset(caller)
         if response is None:
             return Response(204)
         return json_response(response)
