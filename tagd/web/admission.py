@@ -25,15 +25,21 @@ PER_IP = 64  # connections one stranger's address may hold (an App uses one WebS
 RESERVED = 32  # slots strangers can never take
 
 
-def loopback_address(host: str) -> bool:
-    """``host`` is this machine (127.0.0.0/8, ::1, or 127.x seen through a dual-stack IPv6 socket)."""
+def parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """A peer address as the socket gives it ("" / "fe80::1%eth0" / "::ffff:10.0.0.2") → an address, or None."""
     try:
-        ip = ipaddress.ip_address(host.split("%")[0])
+        ip = ipaddress.ip_address(text.split("%")[0])
     except ValueError:
-        return False
+        return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return ip.is_loopback
+    return ip
+
+
+def loopback_address(host: str) -> bool:
+    """``host`` is this machine (127.0.0.0/8, ::1, or 127.x seen through a dual-stack IPv6 socket)."""
+    ip = parse_ip(host)
+    return ip is not None and ip.is_loopback
 
 
 @dataclass
