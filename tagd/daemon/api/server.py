@@ -23,7 +23,9 @@ order they were produced, a broadcast to hundreds of clients costs one queue put
 stops reading is dropped when its outbox would pass ``OUTBOX_BYTES`` (tagd.web.outbox) — with a warning in
 the log — instead of holding memory or the loop; an event stream that stops reading is ended the same way.
 While ``MAX_IN_FLIGHT`` of a client's requests are running its socket is not read, so what one client can make
-tagd hold is bounded by that many answers being built plus its outbox.
+tagd hold is bounded by that many answers being built plus its outbox. Every request (HTTP or WebSocket) passes
+an :class:`~tagd.web.intake.Intake` first: a few start per loop turn, so reader events and launches are never
+queued behind thousands of requests.
 Frames are not compressed: messages are small JSON, and per-client deflate would cost more than it saves.
 """
 
@@ -41,6 +43,7 @@ from tagd.daemon.api.pairing_service import PAIR_PATHS, looks_encrypted
 from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.forwarders import INSTANCE_HEADER, LOOP_DETECTED
 from tagd.token import TYPE_API, Token
+from tagd.web.intake import Intake
 from tagd.web.outbox import Outbox, wire_size
 from tagd.web.server import HttpServer, Request, Response, Stream, Upgrade, json_response, json_text
 from tagd.web.websocket import WebSocket, WebSocketClosed
@@ -105,6 +108,7 @@ class ApiServer:
         self.clients: dict[WebSocket, Connection] = {}
         self.sse: set[Outbox] = set()
         self.dropped = 0  # clients dropped for not reading (diagnostics, the bench)
+        self.intake = Intake()  # requests that start per loop turn: taps are not kept waiting behind API load
         self.http = HttpServer(self._route, max_body=MAX_MESSAGE)
         self.port = 0
 
@@ -133,6 +137,7 @@ class ApiServer:
         return self.access.http_allowed(self.is_local(request), request.peer, request_key(request))
 
     async def _route(self, request: Request) -> Response | Stream | Upgrade:
+        await self.intake.admit()
         if self.instance and request.headers.get(INSTANCE_HEADER.lower()) == self.instance:
             return Response(LOOP_DETECTED, "this request came from this tagd: a [[core]] url points back at tagd")
         origin = request.headers.get("origin")
@@ -247,6 +252,7 @@ class ApiServer:
                 while len(tasks) >= MAX_IN_FLIGHT and ws in self.clients:
                     room.clear()
                     await room.wait()  # its requests are not answered as fast as it sends: read on when one is
+                await self.intake.admit()
                 # each request runs on its own: readers.write may wait 30 s for a tag
                 task = asyncio.ensure_future(self._answer(ws, conn, text))
                 tasks.add(task)
