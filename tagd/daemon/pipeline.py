@@ -128,8 +128,15 @@ class Pipeline:
         previous = self.active.get(rid)
         self.active[rid] = token
         self.last = token
+        task = self._launch_if_due(event, token)
+        # announced after the launch is under way: the launch's first step then runs before the fan-out of
+        # tokens.added to every API client (a thousand socket writes that would otherwise go first)
         if previous is None or previous.key != key:
             self.notify("tokens.added", token.to_json())
+        return task
+
+    def _launch_if_due(self, event: TagSeen, token: Token) -> asyncio.Task[Any] | None:
+        rid, key = event.reader_id, token.key
         connected_at = self._connected_at.pop(rid, None)
         on_connect = connected_at is not None and self.clock() - connected_at <= self.connect_grace
         on_connect = on_connect or event.detail.get("on_connect") is True  # a satellite's own judgement
