@@ -26,13 +26,25 @@ def free_port() -> int:
 
 
 class Broker:
-    def __init__(self, tmp: Path, port: int, persistence: bool = False) -> None:
+    def __init__(self, tmp: Path, port: int, persistence: bool = False, tls: tuple[Path, Path] | None = None,
+                 users: dict[str, str] | None = None) -> None:
         self.port = port
         self.conf = tmp / f"mosquitto-{port}.conf"
-        # as root mosquitto drops to its own user, which could not write the test's private directory
-        store = f"persistence true\npersistence_location {tmp}/\nautosave_interval 1\nuser root\n" if persistence else \
+        store = f"persistence true\npersistence_location {tmp}/\nautosave_interval 1\n" if persistence else \
             "persistence false\n"
-        self.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n{store}")
+        # as root, mosquitto drops to its own user, which could not read or write the test's private directory
+        lines = [f"listener {port} 127.0.0.1", "user root", store.rstrip()]
+        if tls is not None:
+            lines += [f"certfile {tls[0]}", f"keyfile {tls[1]}"]
+        if users:
+            passwd = tmp / f"passwd-{port}"
+            passwd.write_text("")
+            for user, password in users.items():
+                subprocess.run(["mosquitto_passwd", "-b", str(passwd), user, password], check=True, capture_output=True)
+            lines += ["allow_anonymous false", f"password_file {passwd}"]
+        else:
+            lines.append("allow_anonymous true")
+        self.conf.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

@@ -30,7 +30,7 @@ from tagd.daemon.config import Config, ConfigError, default_config_path, load_co
 from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarders, close_all, start_all
 from tagd.daemon.mappings import Mapping, MappingError, MappingTable, load_mapping_file, mapping_files, mappings_dir_for
 from tagd.daemon.pipeline import Pipeline
-from tagd.daemon.store import Store
+from tagd.daemon.store import Store, StoreError
 from tagd.readers.base import (Capability, ReaderEvent, ReaderInfo, ReaderWorker, WriteError, WriteRequest,
                                asyncio_sink)
 from tagd.token import Token
@@ -75,8 +75,10 @@ class Daemon:
 
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
-        Path(self.config.database).parent.mkdir(parents=True, exist_ok=True)
-        self.store = await asyncio.to_thread(Store, self.config.database)
+        try:
+            self.store = await asyncio.to_thread(Store, self.config.database)
+        except StoreError as exc:  # say which setting gave the path: the user's fix is there or at the file
+            raise StoreError(f"{self.config_path}: database: {exc}") from None
         self._loop = loop
         self.store.on_inbox = self._inbox_added
         self._started.append("store")
@@ -145,8 +147,8 @@ class Daemon:
             problems = await self.reload_config()
         except ConfigError as exc:
             log.error("reload refused, nothing changed: %s", exc)
-            self.store.add_inbox("The config file has an error; the reload changed nothing", "config", severity=2,
-                                 body=str(exc))
+            self.pipeline.inbox("The config file has an error; the reload changed nothing", "config", severity=2,
+                                body=str(exc))
         except Exception:  # a bug in a reload must not leave systemd thinking tagd is still reloading
             log.exception("reload failed")
         else:
@@ -186,8 +188,7 @@ class Daemon:
     def _report_mapping_problems(self, problems: list[str]) -> None:
         for problem in problems:
             log.error("mappings: %s (skipped)", problem)
-            self.store.add_inbox("A mapping file has an error and was skipped", "mappings", severity=2,
-                                 body=problem, unique=True)
+            self.pipeline.inbox("A mapping file has an error and was skipped", "mappings", severity=2, body=problem)
 
     def _reader_event(self, event: ReaderEvent) -> None:
         """A reader event on the loop: the forwarders that watch readers (a fabric satellite) see it, then the
@@ -292,11 +293,16 @@ class Daemon:
             later.append("database")
         if later:  # the socket and the database stay open: these wait for a restart, and the inbox says so
             log.warning("restart tagd to apply the new %s", " and ".join(later))
-            self.store.add_inbox("Restart tagd to apply a config change", "config", severity=1,
-                                 body=f"the new {' and '.join(later)} take effect when tagd restarts", unique=True)
+            self.pipeline.inbox("Restart tagd to apply a config change", "config", severity=1,
+                                body=f"the new {' and '.join(later)} take effect when tagd restarts")
 
     def reader_infos(self) -> list[ReaderInfo]:
         return self.manager.infos() if self.manager is not None else []
+
+    def readers_not_open(self) -> list[tuple[str, str, str]]:
+        """(driver, path, why) of each reader that is trying to open and failing, for ``readers``."""
+        workers = self.manager.workers() if self.manager is not None else []
+        return [(w.reader.driver, w.reader.path, w.error) for w in workers if w.info is None and w.error]
 
     def write_worker(self, reader_id: str | None) -> tuple[ReaderWorker, str]:
         """readers.write's choice: the given reader, else the last scan's reader, else the first that writes.

@@ -96,7 +96,15 @@ class ReaderLost:
     reason: str
 
 
-ReaderEvent = Union[TagSeen, TagGone, ReaderAdded, ReaderLost]
+@dataclass(frozen=True)
+class ReaderFailed:
+    """A reader that has not opened yet failed to (sent once per worker: it keeps retrying, quietly)."""
+
+    connect: str  # driver:path as configured
+    reason: str
+
+
+ReaderEvent = Union[TagSeen, TagGone, ReaderAdded, ReaderLost, ReaderFailed]
 Sink = Callable[[ReaderEvent], None]
 
 
@@ -231,6 +239,8 @@ class ReaderWorker:
         self.sink = sink
         self.retry = retry
         self.info: ReaderInfo | None = None
+        self.error = ""  # why the last attempt to open failed ("" once open)
+        self._opened = False  # ever opened: a reader that never did is reported once (ReaderFailed)
         self.remote: dict[str, ReaderInfo] = {}  # readers this driver serves for other nodes, by readerId
         self._stop = threading.Event()
         self._writes: list[tuple[WriteRequest, Future[TagSeen]]] = []
@@ -301,16 +311,14 @@ class ReaderWorker:
         while not self._stop.is_set():
             try:
                 self.info = self.reader.open()
-            except ReaderError as exc:
-                log.debug("open %s:%s failed: %s", self.reader.driver, self.reader.path, exc)
+            except Exception as exc:  # ReaderError, or a driver bug: it must not kill the thread
+                if not isinstance(exc, ReaderError):
+                    log.exception("open %s:%s crashed", self.reader.driver, self.reader.path)
+                self._open_failed(str(exc) or exc.__class__.__name__)
                 self._fail_writes(WriteError(f"reader not connected: {exc}"))
                 self._stop.wait(self.retry)
                 continue
-            except Exception as exc:  # a driver bug must not kill the thread
-                log.exception("open %s:%s crashed", self.reader.driver, self.reader.path)
-                self._fail_writes(WriteError(f"reader not connected: {exc}"))
-                self._stop.wait(self.retry)
-                continue
+            self.error, self._opened = "", True
             info = self.info
             self._emit(ReaderAdded(info))
             reason = "stopped"
@@ -339,6 +347,17 @@ class ReaderWorker:
             if not self._stop.is_set():
                 self._stop.wait(self.retry)
         self._fail_writes(WriteCancelled("reader stopped"))
+
+    def _open_failed(self, reason: str) -> None:
+        """Kept for ``readers`` (not connected, and why); a reader that never opened says so once, not per retry."""
+        connect = f"{self.reader.driver}:{self.reader.path}"
+        first = not self._opened and not self.error
+        self.error = reason
+        if first:
+            log.warning("reader %s does not open: %s (retrying every %g s)", connect, reason, self.retry)
+            self._emit(ReaderFailed(connect, reason))
+        else:
+            log.debug("open %s failed: %s", connect, reason)
 
     def _do_write(self, request: WriteRequest, fut: Future[TagSeen]) -> None:
         if not fut.set_running_or_notify_cancel():

@@ -63,6 +63,8 @@ class MqttReader(Reader):
         self._events: queue.Queue[Any] = queue.Queue()
         self._client: mqtt.Client | None = None
         self._connected = threading.Event()
+        self._ready = threading.Event()  # the broker answered open()'s connection, yes or no
+        self._problem = ""  # why it said no
         self._dedupe = fab.Dedupe()
         self._remote: dict[str, fab.ReaderState] = {}  # satellite readerId → its last state
         self._online: dict[str, bool] = {}
@@ -92,16 +94,18 @@ class MqttReader(Reader):
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = self.session_expiry
         self._connected.clear()
+        self._ready.clear()
+        self._problem = f"did not accept the connection within {CONNECT_TIMEOUT:g} s"
         try:
             client.connect(self.host, self.port, keepalive=30, clean_start=False, properties=props)
         except (OSError, ValueError, ssl.SSLError) as exc:
             raise ReaderError(f"mqtt broker {self.host}:{self.port}: {exc}") from None
         client.loop_start()
-        if not self._connected.wait(CONNECT_TIMEOUT):
+        self._ready.wait(CONNECT_TIMEOUT)
+        if not self._connected.is_set():
             client.loop_stop()
             client.disconnect()
-            raise ReaderError(f"mqtt broker {self.host}:{self.port} did not accept the connection "
-                              f"within {CONNECT_TIMEOUT:g} s")
+            raise ReaderError(f"mqtt broker {self.host}:{self.port} {self._problem}")
         self._client = client
         name = f"MQTT hub {self.prefix}/+" if self.prefix is not None else f"MQTT: {self.topic}"
         self.info = ReaderInfo(self.driver, self.path, f"{self.host}:{self.port}/{self.topic}", name, self.capabilities)
@@ -121,7 +125,9 @@ class MqttReader(Reader):
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         if reason_code.is_failure:
-            log.warning("mqtt reader: broker %s:%d refused the connection: %s", self.host, self.port, reason_code)
+            self._problem = f"refused the connection: {reason_code}"
+            self._ready.set()
+            log.warning("mqtt reader: broker %s:%d %s", self.host, self.port, self._problem)
             return
         subs = fab.hub_subscriptions(self.prefix) + [self._response_topic] if self.prefix is not None else [self.topic]
         # Again on every reconnect (a broker without our session forgot them); ready once the broker acknowledged
@@ -132,9 +138,12 @@ class MqttReader(Reader):
     def _on_subscribe(self, client: Any, userdata: Any, mid: Any, reason_codes: Any, properties: Any) -> None:
         failed = [str(rc) for rc in reason_codes if rc.is_failure]
         if failed:
-            log.warning("mqtt reader: broker refused the subscription: %s", ", ".join(failed))
+            self._problem = f"refused the subscription: {', '.join(failed)}"
+            self._ready.set()
+            log.warning("mqtt reader: broker %s:%d %s", self.host, self.port, self._problem)
             return
         self._connected.set()
+        self._ready.set()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         self._connected.clear()

@@ -165,3 +165,8 @@ def test_every_tap_is_launched_once_across_a_hub_kill_and_a_broker_restart(rooms
     assert texts == ["@SNES/Super Mario World (kitchen)", "**launch.system:snes",
                      "@SNES/Super Mario World (kitchen)", "**launch.system:snes"], texts
     assert len(runs) == 4
+
+
+def test_a_satellite_killed_is_marked_offline_by_its_last_will(rooms: Rooms) -> None:
+    rooms.sat.stop(signal.SIGKILL)  # no goodbye: the broker publishes its Last Will, the retained "offline"
+    wait_until(lambda: rooms.sat_reader not in rooms.hub_readers(), 10)

@@ -66,11 +66,12 @@ def test_core_mode_a_token_json_payload_is_that_token(broker: Broker) -> None:
 class Satellite:
     """A FabricNode (the satellite half of tagd) on its own loop thread, fed reader events by the test."""
 
-    def __init__(self, port: int, node: str = "kitchen", write=None) -> None:
+    def __init__(self, port: int, node: str = "kitchen", write=None, home_assistant: bool = True) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.node = FabricNode(NodeSettings(broker=f"127.0.0.1:{port}", node=node), "0.2.0", write)
+        self.node = FabricNode(NodeSettings(broker=f"127.0.0.1:{port}", node=node, home_assistant=home_assistant),
+                               "0.2.0", write)
         self.call(self.node.start())
         deadline = time.monotonic() + 5
         while not self.node.connected:
@@ -214,3 +215,55 @@ def test_cancelling_a_write_on_the_hub_cancels_it_on_the_satellite(broker: Broke
     finally:
         sat.close()
         worker.stop()
+
+
+def _retained(port: int, pattern: str, wait: float = 1.0) -> dict[str, bytes]:
+    got: dict[str, bytes] = {}
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    c.on_message = lambda cl, u, m: got.__setitem__(m.topic, bytes(m.payload))
+    c.connect("127.0.0.1", port)
+    c.subscribe(pattern, qos=1)
+    c.loop_start()
+    time.sleep(wait)
+    c.disconnect()
+    c.loop_stop()
+    return got
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_home_assistant_discovery_is_published_retained_and_can_be_switched_off(broker: Broker, enabled: bool) -> None:
+    sat = Satellite(broker.port, node="den", home_assistant=enabled)
+    try:
+        sat.event(ReaderAdded(SAT_INFO))
+        time.sleep(0.3)
+        got = _retained(broker.port, "homeassistant/#")
+    finally:
+        sat.close()
+    scanner = f"homeassistant/tag/tagd_den_{SAT_INFO.reader_id}/config"
+    if enabled:
+        assert json.loads(got[scanner])["topic"] == f"tagd/den/ha/{SAT_INFO.reader_id}"
+        assert "homeassistant/sensor/tagd_den_last_token/config" in got
+    else:
+        assert got == {}
+
+
+def test_a_tap_reaches_home_assistants_tag_topic(broker: Broker) -> None:
+    sat = Satellite(broker.port, node="den")
+    got: list[bytes] = []
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    c.on_message = lambda cl, u, m: got.append(bytes(m.payload))
+    c.connect("127.0.0.1", broker.port)
+    c.subscribe(f"tagd/den/ha/{SAT_INFO.reader_id}", qos=1)
+    c.loop_start()
+    try:
+        time.sleep(0.3)
+        sat.event(ReaderAdded(SAT_INFO))
+        sat.event(TagSeen(SAT_INFO.reader_id, Token(uid="04a1b2", text="x")))
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert json.loads(got[0])["uid"] == "04a1b2"  # what HA's value_template renders as the tag id
+    finally:
+        c.disconnect()
+        c.loop_stop()
+        sat.close()

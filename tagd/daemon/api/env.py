@@ -30,6 +30,9 @@ class ApiEnv(Protocol):
     def reader_infos(self) -> list[ReaderInfo]:
         """The connected readers."""
 
+    def readers_not_open(self) -> list[tuple[str, str, str]]:
+        """(driver, path, why) of each reader that is trying to open and failing."""
+
     def write_worker(self, reader_id: str | None) -> tuple[ReaderWorker, str]:
         """The reader a readers.write goes to (its worker and readerId); RpcError if there is none."""
 
