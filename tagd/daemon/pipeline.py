@@ -22,8 +22,9 @@ Rules, as Zaparoo Core applies them:
   arms a write of TEXT to the next tag tapped (nexttag.py, zapscript.py). That next tag is written through
   ``write_tag`` instead of launched; history records the arming as a success (an invalid one as a failure).
 - **Forwarding.** Mappings are applied, then every forwarder gets the launch concurrently; each forwarder's
-  launches run one at a time, in order (a per-forwarder lock), so one slow or failing forwarder delays only
-  itself — never the others, never the readers. The launch counts as a **success when at least one
+  launches run one at a time, in order (its :class:`~tagd.daemon.forwarders.LaunchQueue`: bounded, stale
+  launches dropped), so one slow or failing forwarder delays only itself — never the others, never the readers.
+  The launch counts as a **success when at least one
   forwarder succeeded** (with no forwarders at all: failure, since nothing was launched); history records
   the launched token (after mappings) with that flag.
 
@@ -43,7 +44,7 @@ import logging
 import time
 from typing import Any, Awaitable, Callable, Iterable
 
-from tagd.daemon.forwarders import Forwarder, ForwardError
+from tagd.daemon.forwarders import Forwarder, ForwardError, LaunchQueue
 from tagd.daemon.mappings import Mapping, MappingTable
 from tagd.daemon.launchguard import LAUNCH, PASS, LaunchGuard
 from tagd.daemon.nexttag import PendingWrite
@@ -87,7 +88,7 @@ class Pipeline:
         self._exit_task: asyncio.Task[None] | None = None
         self._written: dict[str, float] = {}  # normalised uid → expiry (clock)
         self._connected_at: dict[str, float] = {}  # reader_id → ReaderAdded time, until its first tag
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._queues: dict[int, LaunchQueue] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self.pending_write: PendingWrite | None = None  # armed by **write:, done to the next tag
@@ -168,8 +169,15 @@ class Pipeline:
         previous = self.active.get(rid)
         self.active[rid] = token
         self.last = token
+        task = self._launch_if_due(event, token)
+        # announced after the launch is under way: the launch's first step then runs before the fan-out of
+        # tokens.added to every API client (a thousand socket writes that would otherwise go first)
         if previous is None or previous.key != key:
             self.notify("tokens.added", token.to_json())
+        return task
+
+    def _launch_if_due(self, event: TagSeen, token: Token) -> asyncio.Task[Any] | None:
+        rid, key = event.reader_id, token.key
         connected_at = self._connected_at.pop(rid, None)
         on_connect = connected_at is not None and self.clock() - connected_at <= self.connect_grace
         on_connect = on_connect or event.detail.get("on_connect") is True  # a satellite's own judgement
@@ -351,20 +359,22 @@ class Pipeline:
         log.info("wrote the armed text %r to the tag on %s", pending.text, token.reader_id)
         return True
 
-    def _lock(self, fw: Forwarder) -> asyncio.Lock:
-        return self._locks.setdefault(id(fw), asyncio.Lock())
+    def _queue(self, fw: Forwarder) -> LaunchQueue:
+        queue = self._queues.get(id(fw))
+        if queue is None or queue.forwarder is not fw:
+            queue = self._queues[id(fw)] = LaunchQueue(fw)
+        return queue
 
     async def _forward(self, fw: Forwarder, token: Token) -> bool:
-        async with self._lock(fw):
-            try:
-                await fw.launch(token)
-                return True
-            except ForwardError as exc:
-                log.warning("%s: %s", fw.name, exc)
-                self.inbox(f"Launches are not reaching {fw.name}", "core", severity=2, body=str(exc))
-            except Exception:
-                log.exception("%s: launch crashed", fw.name)
-            return False
+        try:
+            await self._queue(fw).launch(token)
+            return True
+        except ForwardError as exc:
+            log.warning("%s: %s", fw.name, exc)
+            self.inbox(f"Launches are not reaching {fw.name}", "core", severity=2, body=str(exc))
+        except Exception:
+            log.exception("%s: launch crashed", fw.name)
+        return False
 
     async def _exit_after(self, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -374,13 +384,12 @@ class Pipeline:
         await asyncio.gather(*(self._stop_media(fw) for fw in self.forwarders))
 
     async def _stop_media(self, fw: Forwarder) -> None:
-        async with self._lock(fw):
-            try:
-                await fw.stop_media()
-            except ForwardError as exc:
-                log.warning("%s: stop failed: %s", fw.name, exc)
-            except Exception:
-                log.exception("%s: stop crashed", fw.name)
+        try:
+            await self._queue(fw).stop_media()
+        except ForwardError as exc:
+            log.warning("%s: stop failed: %s", fw.name, exc)
+        except Exception:
+            log.exception("%s: stop crashed", fw.name)
 
     def inbox(self, text: str, category: str, severity: int, body: str = "") -> None:
         """tagd's own messages (Zaparoo's inbox); the same text is not added twice while it is unread.
