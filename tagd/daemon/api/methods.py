@@ -161,7 +161,7 @@ def _history_cursor(cursor: str | None) -> int | None:
         return None
     try:
         last = json.loads(base64.b64decode(cursor, validate=True))["lastId"]
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         raise RpcError("invalid params: cursor: not a cursor from a tokens.history answer") from None
     if not isinstance(last, int) or isinstance(last, bool) or not 0 < last <= MAX_ROW_ID:
         raise RpcError("invalid params: cursor: not a cursor from a tokens.history answer")
