@@ -22,7 +22,7 @@ async def test_launch_guard_stages_a_tap_while_media_plays_and_the_same_tag_agai
     rig = make_rig()
     guarded(rig)
     await rig.seen(ZELDA)
-    assert rig.fw.launched == [] and rig.methods()[-1] == "tokens.staged"
+    assert rig.fw.launched == [] and "tokens.staged" in rig.methods()
     await rig.gone()
     await rig.seen(ZELDA)
     assert rig.fw.launched == [ZELDA.text]
