@@ -16,6 +16,8 @@ Rules, as Zaparoo Core applies them:
   Media of a system in ``ignore_system`` (the core's media.started says which plays) is not stopped.
 - **runZapScript off** (``run_zapscript = false``): a launch is announced and recorded (not a success), not
   forwarded, and arms nothing — as Core ignores ZapScript then.
+- **Launch guard** (``[readers.scan.launch_guard]``, launchguard.py): while the core says media plays, a tap is
+  staged (``tokens.staged``) and launches only when confirmed: the same tag again once ready, or ``confirm``.
 - **Next-tag actions.** A launch whose script (after mappings) is exactly ``**write:TEXT`` is not forwarded: it
   arms a write of TEXT to the next tag tapped (nexttag.py, zapscript.py). That next tag is written through
   ``write_tag`` instead of launched; history records the arming as a success (an invalid one as a failure).
@@ -44,6 +46,7 @@ from typing import Any, Awaitable, Callable, Iterable
 
 from tagd.daemon.forwarders import Forwarder, ForwardError, LaunchQueue
 from tagd.daemon.mappings import Mapping, MappingTable
+from tagd.daemon.launchguard import LAUNCH, PASS, LaunchGuard
 from tagd.daemon.nexttag import PendingWrite
 from tagd.daemon.store import StoreError
 from tagd.daemon.zapscript import Invalid, NextWrite, next_action
@@ -76,6 +79,8 @@ class Pipeline:
         self.clock = clock
         self.active: dict[str, Token] = {}  # reader_id → the token on it (as scanned, before mappings)
         self.playing_system = ""  # the core's media.started systemId ("" when nothing plays or no core says)
+        self.media_playing = False  # between the core's media.started and media.stopped (the launch guard)
+        self.guard = LaunchGuard(lambda method, params: self.notify(method, params))
         self.last: Token | None = None  # the last token seen or run
         self.readers: dict[str, ReaderInfo] = {}
         self._seen_key: tuple[str, str] | None = None  # dedupe: the last token seen, until removed
@@ -125,6 +130,15 @@ class Pipeline:
         self._cancel_exit()
         self._launched_key = None  # an API launch is not held by any tag
         return bool(await self._spawn(self._launch(token)))
+
+    def confirm(self) -> asyncio.Task[Any]:
+        """The API's ``confirm``: launch the staged token now (no delay); LookupError if none is staged."""
+        if not self.media_playing:
+            self.guard.clear()
+        token = self.guard.confirm()
+        self._cancel_exit()
+        self._launched_key = token.key
+        return self._spawn(self._launch(token))
 
     def mark_written(self, uid: str) -> None:
         """Do not launch the tag with this uid the next time it is seen (it was just written)."""
@@ -195,6 +209,9 @@ class Pipeline:
             if not pending.expired(self.clock()):
                 return self._spawn(self._write_next(pending, token))
             log.warning("the armed write lapsed (over a minute): launching as usual")
+        decision = self.guard.decide(self.config.readers.scan.launch_guard, self.media_playing, token)
+        if decision not in (PASS, LAUNCH):
+            return None  # staged, or waiting for the staged token to be confirmed
         self._cancel_exit()  # the new launch replaces the media a pending exit would stop
         self._launched_key = key
         return self._spawn(self._launch(token))
@@ -220,8 +237,11 @@ class Pipeline:
         """A core's media.started / media.stopped: which system plays, for hold mode's ``ignore_system``."""
         if method == "media.started" and isinstance(params, dict):
             self.playing_system = str(params.get("systemId") or "")
+            self.media_playing = True
         elif method == "media.stopped":
             self.playing_system = ""
+            self.media_playing = False
+            self.guard.clear()  # as Core: a staged token goes when the media it would replace stops
 
     def _ignored_system(self) -> bool:
         """Hold mode leaves media of a system in ``[readers.scan] ignore_system`` running when the token is lifted
