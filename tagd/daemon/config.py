@@ -428,6 +428,15 @@ CoreConfig = Annotated[
 CORE_TYPES = ("zaparoo", "mqtt", "exec", "webhook", "stdout")
 
 
+class Sessions(_Section):
+    """``[sessions]``: play sessions (tagd/integrations). Sessions shorter than ``min_duration`` seconds are dropped;
+    ``platform_hints`` maps a Zaparoo system ID to the hint sent to retroshelf, over the built-in table."""
+
+    min_duration: Float = Field(default=30.0, ge=0, le=86400)
+    sync_batch: Int = Field(default=50, ge=1, le=100)
+    platform_hints: dict[str, str] = {}
+
+
 def default_database_path() -> Path:
     return Path(platformdirs.user_data_dir("tagd")) / "tagd.db"
 
@@ -438,6 +447,7 @@ class Config(_Section):
     api: Api = Api()
     core: list[CoreConfig] = []
     database: Path = Field(default_factory=default_database_path)
+    sessions: Sessions = Sessions()
 
     # -- Zaparoo `settings` / `settings.update` keys (the reader and scan part) --
 

@@ -67,6 +67,9 @@ class Pipeline:
         self._locks: dict[int, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        # observers of launches and hold-mode exits (play sessions without a core: tagd/integrations/runtime.py)
+        self.on_launch: Callable[[Token, bool], None] | None = None
+        self.on_exit: Callable[[], None] | None = None
 
     # --- inputs -------------------------------------------------------------
 
@@ -211,6 +214,7 @@ class Pipeline:
             log.exception("recording history failed")
         log.info("launch %r from %s: %s", launched.text, launched.reader_id or launched.source or "api",
                  "ok" if success else "failed")
+        self._observe(self.on_launch, launched, success)
         return success
 
     def _lock(self, fw: Forwarder) -> asyncio.Lock:
@@ -233,6 +237,7 @@ class Pipeline:
         self._exit_task = None
         self._launched_key = None
         log.info("held token removed: stopping media")
+        self._observe(self.on_exit)
         await asyncio.gather(*(self._stop_media(fw) for fw in self.forwarders))
 
     async def _stop_media(self, fw: Forwarder) -> None:
@@ -243,6 +248,14 @@ class Pipeline:
                 log.warning("%s: stop failed: %s", fw.name, exc)
             except Exception:
                 log.exception("%s: stop crashed", fw.name)
+
+    @staticmethod
+    def _observe(callback: Callable[..., None] | None, *args: Any) -> None:
+        if callback is not None:
+            try:
+                callback(*args)
+            except Exception:  # an observer's bug is not the launch's
+                log.exception("launch observer failed")
 
     def _inbox(self, text: str, category: str, severity: int, body: str = "") -> None:
         """tagd's own messages (Zaparoo's inbox); the same text is not added twice while it is unread."""

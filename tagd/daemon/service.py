@@ -55,6 +55,7 @@ class Daemon:
         self.forwarders: list[Any] = []
         self.file_mappings: list[Mapping] = []  # the config's [[mappings.entry]] and mappings/*.toml, as last read
         self._started: list[str] = []  # what stop() has to undo, in start order
+        self.integrations: Any = None  # play sessions and web services (tagd/integrations/runtime.py)
 
     # --- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -75,6 +76,7 @@ class Daemon:
         table = MappingTable.from_sources(self.store.mappings(), self.file_mappings)
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
         self._started.append("pipeline")
+        await self._start_integrations()
         self._report_mapping_problems(problems)
         self.api = ApiServer(methods.build(self), self.config.api.keys, self.run_token,
                              allowed_origins=self.config.api.allowed_origins, instance=self.instance)
@@ -102,6 +104,8 @@ class Daemon:
         started, self._started = self._started, []
         if "pipeline" in started:
             await self.pipeline.stop()
+        if "integrations" in started:
+            await self.integrations.stop()
         if "forwarders" in started:
             await close_all(self.forwarders)
         if "api" in started:
@@ -143,6 +147,7 @@ class Daemon:
         forwarders = build_forwarders(config.core)
         for fw in forwarders:
             fw.on_notification = self.relay
+            fw.on_disconnect = self._core_lost
             fw.instance_headers = {INSTANCE_HEADER: self.instance}
         return forwarders
 
@@ -179,6 +184,22 @@ class Daemon:
         not tagd's, so relaying them would show every tap twice and another machine's readers as tagd's."""
         if method not in OWN_NOTIFICATIONS:
             self.notify(method, params)
+        if self.integrations is not None:
+            self.integrations.core_notification(method, params)
+
+    def _core_lost(self) -> None:
+        if self.integrations is not None:
+            self.integrations.core_lost()
+
+    async def _start_integrations(self) -> None:
+        """Play sessions (always) and the linked web services; their modules load the HTTP client on first use."""
+        from tagd.integrations.runtime import Integrations
+
+        self.integrations = Integrations(self.config, self.notify, inbox=self.store.add_inbox)
+        await self.integrations.start()
+        self._started.append("integrations")
+        self.pipeline.on_launch = self.integrations.launched
+        self.pipeline.on_exit = self.integrations.held_exit
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -220,6 +241,9 @@ class Daemon:
         """A new config takes effect: scan settings on the next event, reader changes now."""
         old, self.config = self.config, config
         self.pipeline.config = config
+        if self.integrations is not None:
+            self.integrations.configure(config)
+            self.integrations.poke()  # a link made or removed from the CLI is picked up now
         if self.manager is not None and (old.readers.connect != config.readers.connect
                                          or old.readers.auto_detect != config.readers.auto_detect
                                          or old.readers.options != config.readers.options):

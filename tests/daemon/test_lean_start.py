@@ -25,7 +25,8 @@ asyncio.run(main())
 """
 
 HEAVY = {"aiohttp", "re2", "smartcard", "nfc", "ctypes", "pyudev", "tagd.sim", "tagd.readers.acr122",
-         "tagd.readers.nfcpy_reader", "tagd.ndef.dumps"}
+         "tagd.readers.nfcpy_reader", "tagd.ndef.dumps",
+         "httpx", "segno", "reportlab", "tagd.integrations.client"}  # web services: loaded once one is linked
 
 
 def heavy(loaded: set[str]) -> set[str]:

@@ -6,7 +6,7 @@ Each server is an aiohttp app (aiohttp is the tests' independent HTTP peer) on 1
 - ``faults``: a list of what the next requests get instead of the real answer, consumed one per request —
   an HTTP status (401, 403, 404, 422, 429, 500 with the service's own error body), ``"plain500"`` (RomM's
   plain-text 500), ``"malformed"`` (a 200 whose body is not JSON), ``"hang"`` (never answers) or ``"reset"``
-  (closes the connection without answering);
+  (closes the connection without answering) or ``"garble"`` (does the work, then answers garbage);
 - ``requests``: every request seen, as (method, path, query, headers, body).
 
 Run standalone (``python servers.py PORT``) they all serve on one port (retroshelf at /, RomM at /romm,
@@ -45,6 +45,9 @@ class FaultyApp:
                               "headers": dict(request.headers), "body": body})
         if self.faults:
             fault = self.faults.pop(0)
+            if fault == "garble":  # the request is carried out, but its answer arrives garbled
+                await handler(request)
+                return web.Response(status=200, text="<html>502 Bad Gateway", content_type="text/html")
             if fault is not None:
                 return await self.fault(request, fault)
         return await handler(request)
@@ -101,6 +104,7 @@ class Retroshelf(FaultyApp):
         self.batches: list[list[dict[str, Any]]] = []  # every accepted batch as sent
         self.reject: set[str] = set()  # romPaths answered 422
         self.revoked = False
+        self.interval = 5
         self._keys: set[tuple[Any, ...]] = set()
 
     def app(self) -> web.Application:
@@ -117,7 +121,7 @@ class Retroshelf(FaultyApp):
             return web.json_response({"error": "invalid_client"}, status=400)
         return web.json_response({"device_code": self.device_code, "user_code": "483921",
                                   "verification_uri": "https://retroshelf.example/link", "expires_in": 1800,
-                                  "interval": 5})
+                                  "interval": self.interval})
 
     async def token(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -329,6 +329,9 @@ def build(daemon: "Daemon") -> Dispatcher:
         await asyncio.to_thread(daemon.store.clear_inbox)
         return {}
 
+    from tagd.integrations import api as integrations_api  # sessions, sessions.retry, integrations
+
+    integrations_api.register(rpc, daemon)
     return rpc
 
 
