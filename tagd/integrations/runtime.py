@@ -164,18 +164,18 @@ class Integrations:
         return ServiceClient(service, sleep=self.sleep, clock=self.clock, transport=self.transport)
 
     def _retroshelf(self) -> Any:
-        from tagd.integrations.accounts import Retroshelf
+        def build(r: dict[str, Any]) -> Any:  # (imports here: only a linked service loads the HTTP client)
+            from tagd.integrations.accounts import Retroshelf
 
-        def build(r: dict[str, Any]) -> Any:
             if not (r.get("access_token") and r.get("sync_client_id")):
                 return None
             return Retroshelf(self.client("retroshelf"), r["base_url"], r["access_token"], r["sync_client_id"])
         return self._account("retroshelf", build)
 
     def romm(self) -> Any:
-        from tagd.integrations.accounts import Romm
-
         def build(r: dict[str, Any]) -> Any:
+            from tagd.integrations.accounts import Romm
+
             return Romm(self.client("RomM"), r["url"], r, lambda rec: self.creds.save("romm", rec))
         return self._account("romm", build)
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from tagd.integrations.accounts import Retroshelf
 from tagd.integrations.http import AuthError, BadResponse, RequestRejected, ServiceError, backoff, retry_delay
 from tagd.integrations.retroshelf import session_payload
 from tagd.integrations.store import IntegrationStore
+
+if TYPE_CHECKING:
+    from tagd.integrations.accounts import Retroshelf
 
 log = logging.getLogger(__name__)
 
