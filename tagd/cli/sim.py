@@ -1,10 +1,11 @@
 """`tagd sim …`: virtual hardware for development with no reader.
 
 `tagd sim pn532` prints the pty path (or the --link path) on its first stdout line, then takes commands
-on stdin: `place FILE`, `remove`, `unplug`, `replug`, `stats`, `quit`. It stops on `quit`, SIGTERM or
-SIGINT (not at the end of stdin, so it can run as a background job) and prints its byte counts on
-stderr: one line for people, one JSON line for scripts. Other simulators add themselves with
-:func:`add_simulator` (``tagd sim acr122`` does).
+on stdin (:mod:`tagd.sim.control`): `place FILE`, `remove`, `unplug`, `replug`, `stats`, `quit`. It
+stops on `quit`, SIGTERM or SIGINT (not at the end of stdin, so it can run as a background job) and
+prints its byte counts on stderr: one line for people, one JSON line for scripts. `tagd sim acr122`
+inserts a virtual card into vpcd (pcscd's virtual reader). The simulators are library code in
+``tagd.sim``; only this module knows about the command line.
 """
 
 from __future__ import annotations
@@ -14,15 +15,9 @@ import json
 import signal
 import sys
 import threading
-from typing import Any, Callable
+from typing import Any
 
-_extra: list[Callable[[argparse._SubParsersAction], None]] = []
-STDIN_HELP = "place FILE, remove, unplug, replug, stats, quit"
-
-
-def add_simulator(register_fn: Callable[[argparse._SubParsersAction], None]) -> None:
-    """Let another module (e.g. tagd.sim.acr122) add a `tagd sim <name>` subcommand."""
-    _extra.append(register_fn)
+from tagd.sim.control import STDIN_HELP, serve_in_background
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,39 +36,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     faults.add_argument("--ack-delay", type=float, default=0.0, metavar="S", help="delay every ACK by S seconds")
     faults.add_argument("--drop-byte", type=int, metavar="I", help="drop byte I of the outgoing stream (from 0)")
     faults.add_argument("--corrupt-byte", type=int, metavar="I", help="flip byte I of the outgoing stream (from 0)")
-    faults.add_argument("--unplug-after", type=int, metavar="N", help="unplug after N frames from the host")
+    faults.add_argument("--unplug-after", type=int, metavar="N", help="unplug once, at the Nth frame from the host (replug works)")
     pn.set_defaults(func=cmd_pn532)
+    acr = simsub.add_parser("acr122", help="a virtual ACR122U card for vpcd (pcscd's virtual reader)")
+    acr.add_argument("--tag", required=True, help="dump file of the card to insert")
+    acr.add_argument("--port", type=int, default=35963, help="vpcd's port (see /etc/reader.conf.d/vpcd)")
+    acr.add_argument("--script", help="timeline file to play (place FILE / wait S / remove / loop)")
+    acr.add_argument("--save", help="on exit, write the (possibly written) tag to this file")
+    acr.set_defaults(func=cmd_acr122)
+
+
+def run_until_stopped(sim: Any, steps: list | None, label: str) -> None:
+    """Play the timeline (if any) and serve stdin until `quit`, SIGTERM or SIGINT; timeline errors are
+    printed with ``label`` and the step's line, and the simulator stays up."""
+    from tagd.sim import timeline
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    def report(step: timeline.Step, exc: Exception) -> None:
+        print(f"{label}: line {step.line}: {exc}", file=sys.stderr, flush=True)
+
+    if steps is not None:
+        threading.Thread(target=timeline.run, args=(steps, sim, stop, report), daemon=True).start()
+    serve_in_background(sim, stop)
     try:
-        import tagd.sim.acr122  # noqa: F401  (registers `tagd sim acr122` when present)
-    except ImportError:
+        stop.wait()
+    except KeyboardInterrupt:
         pass
-    for fn in _extra:
-        fn(simsub)
-
-
-def serve_stdin(emulator: Any, stop: threading.Event) -> None:
-    """Read control commands from stdin until EOF/quit; answer `ok CMD` or an error on stderr."""
-    for line in sys.stdin:
-        cmd, _, arg = line.strip().partition(" ")
-        try:
-            if cmd == "place" and arg:
-                emulator.place(arg.strip())
-            elif cmd in ("remove", "unplug", "replug"):
-                getattr(emulator, cmd)()
-            elif cmd == "stats":
-                print(json.dumps(emulator.stats()), flush=True)
-            elif cmd in ("quit", "exit"):
-                stop.set()
-                return
-            elif cmd:
-                print(f"unknown command {cmd!r} ({STDIN_HELP})", file=sys.stderr, flush=True)
-                continue
-            else:
-                continue
-            print(f"ok {cmd}", flush=True)
-        except Exception as exc:  # noqa: BLE001 - a bad dump file must not end the emulator
-            print(f"error: {cmd}: {exc}", file=sys.stderr, flush=True)
-    # end of input (e.g. started in the background): keep emulating until a signal or `quit`
 
 
 def print_stats(name: str, stats: dict[str, Any]) -> None:
@@ -104,20 +95,7 @@ def cmd_pn532(args: argparse.Namespace) -> int:
             emu.stop()
             return 2
     print(args.link or path, flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-
-    def report(step: timeline.Step, exc: Exception) -> None:
-        print(f"tagd sim pn532: {args.script}: line {step.line}: {exc}", file=sys.stderr, flush=True)
-
-    if steps is not None:
-        threading.Thread(target=timeline.run, args=(steps, emu, stop, report), daemon=True).start()
-    threading.Thread(target=serve_stdin, args=(emu, stop), daemon=True).start()
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+    run_until_stopped(emu, steps, f"tagd sim pn532: {args.script}")
     tag = emu.tag
     emu.stop()
     status = 0
@@ -129,3 +107,34 @@ def cmd_pn532(args: argparse.Namespace) -> int:
             status = 1
     print_stats("pn532", emu.stats())
     return status
+
+
+def cmd_acr122(args: argparse.Namespace) -> int:
+    """Insert the card, then follow the timeline and/or stdin (`place FILE`, `remove`, `quit`) until quit or
+    SIGTERM; stdin reaching its end (a background job) does not stop the card."""
+    from tagd.ndef.dumps import DumpError, save
+    from tagd.sim import timeline
+    from tagd.sim.acr122 import VirtualAcr122
+
+    try:
+        steps = timeline.load(args.script) if args.script else None
+    except timeline.TimelineError as exc:
+        print(f"tagd sim acr122: {exc}", file=sys.stderr)
+        return 2
+    if steps and any(step.command in ("unplug", "replug") for step in steps):
+        print("tagd sim acr122: vpcd's reader cannot be unplugged; use place/remove/wait/loop", file=sys.stderr)
+        return 2
+    sim = VirtualAcr122(args.port)
+    try:
+        sim.place(args.tag)
+    except (DumpError, OSError) as exc:
+        print(f"tagd sim acr122: {exc} (is pcscd running with vsmartcard-vpcd on port {args.port}?)", file=sys.stderr)
+        return 2
+    print(f"card inserted into vpcd at 127.0.0.1:{args.port}; stdin: place FILE, remove, quit", flush=True)
+    run_until_stopped(sim, steps, "timeline")
+    tag = sim.tag or sim.last_tag
+    sim.remove()
+    if args.save and tag is not None:
+        save(tag.snapshot(), args.save)
+    print(json.dumps({"apdus": sim.apdus}), file=sys.stderr)
+    return 0

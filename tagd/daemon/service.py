@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Awaitable
 
 from tagd.daemon import sdnotify
 from tagd.daemon.api import methods
-from tagd.daemon.api.jsonrpc import NotFound, RpcError
+from tagd.daemon.api.jsonrpc import RpcError
 from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.api.server import ApiServer
 from tagd.daemon.config import Config, ConfigError, default_config_path, load_config, parse_listen
@@ -56,6 +56,8 @@ class Daemon:
         self.file_mappings: list[Mapping] = []  # the config's [[mappings.entry]] and mappings/*.toml, as last read
         self._started: list[str] = []  # what stop() has to undo, in start order
         self.integrations: Any = None  # play sessions and web services (tagd/integrations/runtime.py)
+        self._core_about: tuple[str, str] | None = None  # the zaparoo core's (version, platform), last known
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -70,6 +72,8 @@ class Daemon:
         loop = asyncio.get_running_loop()
         Path(self.config.database).parent.mkdir(parents=True, exist_ok=True)
         self.store = await asyncio.to_thread(Store, self.config.database)
+        self._loop = loop
+        self.store.on_inbox = self._inbox_added
         self._started.append("store")
         self.forwarders = self._build_forwarders(self.config)
         self.file_mappings, problems = self._read_file_mappings()
@@ -201,6 +205,20 @@ class Daemon:
         self.pipeline.on_launch = self.integrations.launched
         self.pipeline.on_exit = self.integrations.held_exit
 
+    def _inbox_added(self, message: Any) -> None:
+        """Every new inbox message reaches the clients as ``inbox.added`` (Core's notification), from any thread."""
+        if "api" not in self._started or self._loop is None:
+            return  # nobody is listening yet; the App reads the inbox when it connects
+        params = message.to_json()
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self.notify("inbox.added", params)
+        else:
+            self._loop.call_soon_threadsafe(self.notify, "inbox.added", params)
+
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
@@ -292,13 +310,35 @@ class Daemon:
             raise RpcError("no connected reader can write tags")
         return writable[0]
 
-    async def proxy(self, method: str, params: Any) -> Any:
-        """Methods tagd does not serve go to the zaparoo core, if one is configured."""
-        from tagd.daemon.forwarders.zaparoo import CoreError, ZaparooForwarder
+    def zaparoo_core(self) -> Any:
+        """The first ``[[core]]`` of type zaparoo, or None."""
+        from tagd.daemon.forwarders.zaparoo import ZaparooForwarder
 
-        core = next((fw for fw in self.forwarders if isinstance(fw, ZaparooForwarder)), None)
+        return next((fw for fw in self.forwarders if isinstance(fw, ZaparooForwarder)), None)
+
+    async def core_version(self) -> tuple[str | None, str | None]:
+        """The zaparoo core's (version, platform): asked now, else as last known; (None, None) with no core or
+        one that never answered. For ``version`` (corelevel.py decides what the pair serves)."""
+        core = self.zaparoo_core()
         if core is None:
-            raise NotFound(method)
+            return None, None
+        try:
+            about = await core.call("version", timeout=min(core.timeout, 2.0))
+            if isinstance(about, dict) and isinstance(about.get("version"), str):
+                self._core_about = (about["version"], str(about.get("platform") or ""))
+        except ForwardError as exc:
+            log.debug("the core's version is not known now: %s", exc)
+        return self._core_about or (None, None)
+
+    async def proxy(self, method: str, params: Any) -> Any:
+        """Methods tagd does not serve go to the zaparoo core, if one is configured; else nocore.py answers."""
+        from tagd.daemon.forwarders.zaparoo import CoreError
+
+        core = self.zaparoo_core()
+        if core is None:
+            from tagd.daemon.api import nocore
+
+            return nocore.answer(method)
         try:
             return await core.call(method, params)
         except CoreError as exc:

@@ -15,13 +15,14 @@ is not a database, fails ``quick_check`` or comes from a newer tagd raises :clas
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from tagd.daemon.mappings import Mapping, MappingError
 from tagd.token import Token, format_scan_time
@@ -115,6 +116,8 @@ class Store:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        # called with each new inbox message, outside the lock (the daemon sends it to clients as inbox.added)
+        self.on_inbox: Callable[[InboxMessage], None] | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5.0)
@@ -263,7 +266,13 @@ class Store:
                 (text, body, category, int(severity), now),
             )
         assert cur.lastrowid is not None
-        return InboxMessage(cur.lastrowid, text, category, now, int(severity), body)
+        message = InboxMessage(cur.lastrowid, text, category, now, int(severity), body)
+        if self.on_inbox is not None:
+            try:
+                self.on_inbox(message)
+            except Exception:  # telling clients must not undo the message
+                logging.getLogger(__name__).exception("announcing an inbox message failed")
+        return message
 
     def inbox(self) -> list[InboxMessage]:
         """All messages, oldest first."""

@@ -109,7 +109,7 @@ class _ApduIO:
         InListPassiveTarget the firmware sent at insertion, by direct transmit."""
         out = self._check(self.r.transmit(b"\xff\x00\x00\x00\x04\xd4\x4a\x01\x00"), "reselect")
         if out[:3] != b"\xd5\x4b\x01":
-            raise tagio.TagGone("reselect: the card did not answer")
+            raise tagio.TagLeft("reselect: the card did not answer")
 
 
 @register
@@ -172,7 +172,7 @@ class PcscReader(Reader):
     def transmit(self, apdu: bytes) -> bytes:
         hr, resp = self.scard.SCardTransmit(self.card, self.protocol, list(apdu))
         if hr != 0:
-            raise tagio.TagGone(f"transmit failed: {self.scard.SCardGetErrorMessage(hr)}")
+            raise tagio.TagLeft(f"transmit failed: {self.scard.SCardGetErrorMessage(hr)}")
         return bytes(resp)
 
     def _connect(self) -> bool:
@@ -211,7 +211,7 @@ class PcscReader(Reader):
             return self._uid_only(uid, TYPE_UNKNOWN, "not a Type 2 or MIFARE Classic tag: only its UID is read")
         try:
             read = tagio.read_tag(_ApduIO(self), uid, sak, self.keys)
-        except tagio.TagGone:
+        except tagio.TagLeft:
             raise
         except tagio.CommandFailed as exc:
             if written:
@@ -241,7 +241,7 @@ class PcscReader(Reader):
         if self.card is not None:
             try:
                 self.transmit(b"\xff\x00\x40\xcf\x04\x01\x01\x02\x00")
-            except tagio.TagGone:
+            except tagio.TagLeft:
                 pass
 
     # --- polling ----------------------------------------------------------
@@ -313,7 +313,7 @@ class PcscReader(Reader):
             seen = self._seen(written=True)
             self.reported = True
             return seen
-        except tagio.TagGone:
+        except tagio.TagLeft:
             self._disconnect()
             raise WriteError("the tag left the reader during the write") from None
         except tagio.CommandFailed as exc:

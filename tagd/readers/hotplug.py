@@ -31,12 +31,12 @@ import time
 import tty
 from typing import Any
 
+from tagd.readers.pn532.commands import Command
 from tagd.readers.pn532.frames import ACK, TFI_CHIP, WAKEUP, Ack, Frame, FrameDecoder, encode_command
 
 log = logging.getLogger(__name__)
 
 SERIAL_PATTERNS = ("/dev/ttyUSB*", "/dev/ttyACM*", "/dev/tagd-pn532*")
-GET_FIRMWARE_VERSION = 0x02
 
 
 def serial_candidates(patterns: tuple[str, ...] = SERIAL_PATTERNS) -> dict[str, str]:
@@ -118,7 +118,7 @@ def probe_pn532(path: str, timeout: float = 0.3) -> Probe:
         attrs[2] = (attrs[2] | termios.CLOCAL | termios.CREAD) & ~termios.CRTSCTS
         termios.tcsetattr(fd, termios.TCSANOW, attrs)
         termios.tcflush(fd, termios.TCIOFLUSH)
-        os.write(fd, WAKEUP + encode_command(GET_FIRMWARE_VERSION))
+        os.write(fd, WAKEUP + encode_command(Command.GET_FIRMWARE_VERSION))
         return _await_firmware(fd, time.monotonic() + timeout)
     except OSError as exc:
         log.debug("probe %s: %s", path, exc)
@@ -138,7 +138,7 @@ def _await_firmware(fd: int, deadline: float) -> Probe:
         for item in decoder.feed(data):
             if isinstance(item, Ack):
                 acked = True
-            elif isinstance(item, Frame) and item.tfi == TFI_CHIP and item.data[:1] == bytes([GET_FIRMWARE_VERSION + 1]):
+            elif isinstance(item, Frame) and item.tfi == TFI_CHIP and item.code == Command.GET_FIRMWARE_VERSION.response:
                 return Probe.PN532
     if acked:
         os.write(fd, ACK)  # acknowledged but not answered yet: abort, leave the chip idle

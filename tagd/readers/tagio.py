@@ -31,7 +31,7 @@ class CommandFailed(Exception):
     """The tag (or reader) answered a command with an error; the tag is still there."""
 
 
-class TagGone(CommandFailed):
+class TagLeft(CommandFailed):
     """The tag did not answer: it left the field."""
 
 
@@ -77,7 +77,7 @@ def _read_pages(io: TagIO, start: int, end: int, fast: list[bool]) -> bytes:
                 out += io.thru(bytes([0x3A, p, stop]))[: (stop - p + 1) * 4]
                 p = stop + 1
                 continue
-            except TagGone:
+            except TagLeft:
                 raise
             except CommandFailed:
                 fast[0] = False  # a clone chip or a tag without FAST_READ: plain READ from now on,
@@ -188,7 +188,7 @@ def _write_classic(io: TagIO, memory: bytes, message: bytes, keys: list[bytes]) 
 
 
 def write_text(io: TagIO, uid: bytes, sak: int, text: str, keys: list[bytes]) -> DecodedTag:
-    """Write one NDEF Text record in torn-write-safe order and verify; WriteError (or TagGone) on failure."""
+    """Write one NDEF Text record in torn-write-safe order and verify; WriteError (or TagLeft) on failure."""
     message = text_message(text)
     try:
         read = read_tag(io, uid, sak, keys, whole=True)
@@ -200,7 +200,7 @@ def write_text(io: TagIO, uid: bytes, sak: int, text: str, keys: list[bytes]) ->
         decoded = read_tag(io, uid, sak, keys).decode(uid)
     except (type2.Type2Error, classic.ClassicError) as exc:
         raise WriteError(str(exc)) from None
-    except TagGone:
+    except TagLeft:
         raise
     except CommandFailed as exc:
         raise WriteError(f"write failed: {exc}") from None

@@ -12,17 +12,13 @@ command logic — the same code that answers the PN532 driver. :class:`VirtualAc
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import signal
 import socket
 import struct
-import sys
 import threading
 import time
 
-from tagd.sim.pn532 import UNKNOWN, Pn532Core
+from tagd.sim.pn532_core import UNKNOWN, Pn532Core
 from tagd.sim.tags import EmulatedTag
 
 OK = b"\x90\x00"
@@ -206,69 +202,3 @@ class VirtualAcr122:
                 sock.sendall(struct.pack(">H", len(answer)) + answer)
         except (OSError, ConnectionError):
             return
-
-
-def register_cli(simsub: argparse._SubParsersAction) -> None:
-    p = simsub.add_parser("acr122", help="a virtual ACR122U card for vpcd (pcscd's virtual reader)")
-    p.add_argument("--tag", required=True, help="dump file of the card to insert")
-    p.add_argument("--port", type=int, default=35963, help="vpcd's port (see /etc/reader.conf.d/vpcd)")
-    p.add_argument("--script", help="timeline file to play (place FILE / wait S / remove / loop)")
-    p.add_argument("--save", help="on exit, write the (possibly written) tag to this file")
-    p.set_defaults(func=_cmd)
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    """Insert the card, then follow the timeline and/or stdin (`place FILE`, `remove`, `quit`) until quit or
-    SIGTERM; stdin reaching its end (a background job) does not stop the card."""
-    from tagd.ndef.dumps import DumpError, save
-    from tagd.sim import timeline
-    from tagd.cli.sim import serve_stdin
-
-    try:
-        steps = timeline.load(args.script) if args.script else None
-    except timeline.TimelineError as exc:
-        print(f"tagd sim acr122: {exc}", file=sys.stderr)
-        return 2
-    if steps and any(step.command in ("unplug", "replug") for step in steps):
-        print("tagd sim acr122: vpcd's reader cannot be unplugged; use place/remove/wait/loop", file=sys.stderr)
-        return 2
-    sim = VirtualAcr122(args.port)
-    try:
-        sim.place(args.tag)
-    except (DumpError, OSError) as exc:
-        print(f"tagd sim acr122: {exc} (is pcscd running with vsmartcard-vpcd on port {args.port}?)", file=sys.stderr)
-        return 2
-    print(f"card inserted into vpcd at 127.0.0.1:{args.port}; stdin: place FILE, remove, quit", flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if steps is not None:
-        threading.Thread(target=_play, args=(steps, sim, stop), daemon=True).start()
-    threading.Thread(target=serve_stdin, args=(sim, stop), daemon=True).start()
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    tag = sim.tag or sim.last_tag
-    sim.remove()
-    if args.save and tag is not None:
-        save(tag.snapshot(), args.save)
-    print(json.dumps({"apdus": sim.apdus}), file=sys.stderr)
-    return 0
-
-
-def _play(steps: list, sim: VirtualAcr122, stop: threading.Event) -> None:
-    from tagd.sim import timeline
-
-    try:
-        timeline.run(steps, sim, stop)
-    except Exception as exc:  # a missing file in the timeline: say so, keep the simulator up
-        print(f"timeline: {exc}", file=sys.stderr, flush=True)
-
-
-try:
-    from tagd.cli.sim import add_simulator
-except ImportError:  # pragma: no cover
-    pass
-else:
-    add_simulator(register_cli)

@@ -35,6 +35,7 @@ class FakeCore:
         self.clients: list[web.WebSocketResponse] = []
         self.runner: web.AppRunner | None = None
         self.on_request: Any = None
+        self.answers: dict[str, Any] = {}  # method → result, for methods that should not answer null
 
     async def ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
@@ -54,7 +55,7 @@ class FakeCore:
             if req["method"] == "boom":
                 await ws.send_json({"jsonrpc": "2.0", "id": req["id"], "error": {"code": 1, "message": "no such system"}})
             else:
-                await ws.send_json({"jsonrpc": "2.0", "id": req["id"], "result": None})
+                await ws.send_json({"jsonrpc": "2.0", "id": req["id"], "result": self.answers.get(req["method"])})
         self.clients.remove(ws)
         return ws
 

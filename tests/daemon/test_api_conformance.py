@@ -86,9 +86,9 @@ async def test_mapping_objects_have_string_ids_and_rfc3339_added(client):
     await client.call("mappings.new", {"label": "L", "enabled": True, "type": "uid", "match": "exact",
                                        "pattern": "04aa", "override": "@SNES/x"})
     [m] = (await client.call("mappings"))["result"]["mappings"]
-    assert set(m) == {"id", "added", "label", "enabled", "type", "match", "pattern", "override"}
+    assert set(m) == {"id", "added", "label", "enabled", "type", "match", "pattern", "override", "source", "readOnly"}
     assert_types(m, {"id": str, "added": str, "label": str, "enabled": bool, "type": str, "match": str,
-                     "pattern": str, "override": str})
+                     "pattern": str, "override": str, "source": str, "readOnly": bool})  # + Core 2.15's two
     assert RFC3339.match(m["added"])
 
 

@@ -1,4 +1,5 @@
-"""A PN532 emulator on a real pty with the real driver on top, run by a ReaderWorker."""
+"""A PN532 emulator with the real driver on top, run by a ReaderWorker: on a real pty, or in memory
+(``memory=True``: the driver's transport calls the emulator's link directly)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,22 @@ import time
 
 from tagd.readers.base import ReaderAdded, ReaderLost, ReaderWorker, TagGone, TagSeen
 from tagd.readers.pn532.reader import Pn532Reader
+from tagd.sim.memory import MemoryPn532
 from tagd.sim.pn532 import Faults, Pn532Emulator
 
 
 class Rig:
-    def __init__(self, tag=None, baud=None, firmware="1.6", faults=None, options=None, retry=0.2):
-        self.emu = Pn532Emulator(tag, baud=baud, firmware=firmware, faults=faults or Faults())
-        self.path = self.emu.start()
+    def __init__(self, tag=None, baud=None, firmware="1.6", faults=None, options=None, retry=0.2, memory=False):
+        if memory:
+            self.emu = MemoryPn532(tag, faults=faults or Faults(), firmware=firmware)
+            self.path = "memory"
+            factory = self.emu.transport
+        else:
+            self.emu = Pn532Emulator(tag, baud=baud, firmware=firmware, faults=faults or Faults())
+            self.path = self.emu.start()
+            factory = None
         self.events: queue.Queue = queue.Queue()
-        self.reader = Pn532Reader(self.path, options or {})
+        self.reader = Pn532Reader(self.path, options or {}, **({"transport_factory": factory} if factory else {}))
         self.worker = ReaderWorker(self.reader, self._sink, retry=retry).start()
 
     def _sink(self, ev):
@@ -44,7 +52,8 @@ class Rig:
 
     def close(self):
         self.worker.stop()
-        self.emu.stop()
+        if hasattr(self.emu, "stop"):
+            self.emu.stop()
 
 
 __all__ = ["Rig", "ReaderAdded", "ReaderLost", "TagGone", "TagSeen", "Faults"]

@@ -1,7 +1,8 @@
 """The JSON-RPC methods tagd serves itself (Zaparoo names and payloads, seeds/001 and SPEC §5).
 
 Everything else goes to the zaparoo core when one is configured (the proxy fallback), so the Zaparoo
-App can browse media and launchers through tagd.
+App can browse media and launchers through tagd; without one, nocore.py answers. ``version`` reports the
+Core API level the pair serves (corelevel.py), which is what the App's feature gates read.
 """
 
 from __future__ import annotations
@@ -12,17 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tagd import __version__
+from tagd.daemon.api import corelevel
 from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, RpcError, params_of
 from tagd.daemon.config import ConfigError, update_settings
 from tagd.daemon.mappings import Mapping, MappingError
-from tagd.readers.base import Capability, WriteError, WriteRequest
+from tagd.readers.base import Capability, WriteCancelled, WriteError, WriteRequest
 from tagd.token import TYPE_API, Token
 
 if TYPE_CHECKING:
     from tagd.daemon.service import Daemon
 
 WRITE_TIMEOUT = 30.0
+# Core answers every failed readers.write, a cancelled one included, with this error (code 1); tagd adds why.
+WRITE_FAILED = "error writing to reader"
 
 
 class _Params(BaseModel):
@@ -37,6 +40,10 @@ class RunParams(_Params):
     text: str = ""
     data: str = ""
     unsafe: bool = False
+
+
+class MappingsListParams(_Params):
+    includeReadOnly: bool = False
 
 
 class WriteParams(_Params):
@@ -133,12 +140,22 @@ def _row_id(raw: Any) -> int:
     return value
 
 
+def file_mapping_json(mapping: Mapping) -> dict[str, Any]:
+    """A mapping from the config file or a mapping file as Core lists it: no id and no added time (it has no
+    database row), source "file", read-only (edit the file, then mappings.reload). The label says where it is."""
+    return mapping.to_json() | {"id": "", "added": "", "label": mapping.label or mapping.source,
+                                "source": "file", "readOnly": True}
+
+
 def build(daemon: "Daemon") -> Dispatcher:
     rpc = Dispatcher(fallback=daemon.proxy)
 
     @rpc.method("version")
     async def version(_: Any) -> Any:
-        return {"platform": "tagd", "version": __version__}
+        core_version, core_platform = await daemon.core_version()
+        level = corelevel.api_level(rpc.methods, core_version)
+        # fronting a core, its platform: the App's platform-specific controls are about the machine it runs on
+        return {"platform": core_platform or "tagd", "version": corelevel.version_string(level)}
 
     @rpc.method("health")
     async def health(_: Any) -> Any:
@@ -173,6 +190,8 @@ def build(daemon: "Daemon") -> Dispatcher:
             watch.add_done_callback(lambda t: t.cancelled() or request.cancel.set())
         try:
             await worker.write(request)
+        except WriteCancelled as exc:
+            raise RpcError(f"{WRITE_FAILED}: {exc}") from None  # an error, as Core answers a cancelled write
         except WriteError as exc:
             raise RpcError(str(exc)) from None
         except asyncio.CancelledError:
@@ -207,6 +226,7 @@ def build(daemon: "Daemon") -> Dispatcher:
         return {"entries": [e.to_json() for e in entries]}
 
     @rpc.method("run")
+    @rpc.method("launch")  # Core's deprecated name for run, still used by scripts: the same method
     async def run(params: Any) -> Any:
         p = RunParams(text=params) if isinstance(params, str) else params_of(RunParams, params)
         data = _hex_data(p.data)
@@ -222,9 +242,13 @@ def build(daemon: "Daemon") -> Dispatcher:
         return {}
 
     @rpc.method("mappings")
-    async def mappings(_: Any) -> Any:
+    async def mappings(params: Any) -> Any:
+        p = params_of(MappingsListParams, params)
         rows = await asyncio.to_thread(daemon.store.mappings)
-        return {"mappings": [m.to_json() for m in rows]}
+        out = [m.to_json() | {"source": "database", "readOnly": False} for m in rows]
+        if p.includeReadOnly:  # as Core 2.15+: the file mappings too, only when asked (older clients get the others)
+            out += [file_mapping_json(m) for m in daemon.file_mappings]
+        return {"mappings": out}
 
     def _mapping_fields(params: Any, required: bool) -> dict[str, Any]:
         if not isinstance(params, dict):

@@ -3,7 +3,7 @@
 Each command waits for the chip's ACK (100 ms), then its response. A response with a bad checksum
 gets a NACK (the chip resends); a chip that does not answer in time gets a host ACK, which aborts
 the command, and a :class:`ChipTimeout` (a ReaderError: the reader is reopened). Status bytes of
-InDataExchange / InCommunicateThru become exceptions: :class:`TagGoneError` when the target did not
+InDataExchange / InCommunicateThru become exceptions: :class:`Pn532TagLeft` when the target did not
 answer, :class:`AuthError` for a MIFARE authentication failure.
 """
 
@@ -15,18 +15,22 @@ from collections import deque
 from dataclasses import dataclass
 
 from tagd.readers.base import ReaderError
-from tagd.readers.tagio import CommandFailed, TagGone
+from tagd.readers.tagio import CommandFailed, TagLeft
+from tagd.readers.pn532.commands import Command, RfItem, Status
+from tagd.readers.pn532.transport import Transport
 from tagd.readers.pn532.frames import ACK, NACK, TFI_CHIP, WAKEUP, Ack, BadFrame, ErrorFrame, Frame, FrameDecoder, \
     Nack, encode_command
 
 log = logging.getLogger(__name__)
 
 ACK_TIMEOUT = 0.1
-GONE_STATUS = {0x01, 0x0A, 0x29, 0x2B}  # timeout, RF field, target released, card disappeared
-STATUS_TEXT = {0x01: "timeout", 0x02: "CRC error", 0x03: "parity error", 0x05: "framing error",
-               0x0A: "RF field not on", 0x0B: "RF protocol error", 0x13: "format error",
-               0x14: "MIFARE authentication error", 0x23: "UID BCC wrong", 0x27: "wrong context / unknown target",
-               0x29: "target released", 0x2B: "card disappeared"}
+GONE_STATUS = {Status.TIMEOUT, Status.RF_FIELD, Status.RELEASED, Status.CARD_DISAPPEARED}
+STATUS_TEXT = {Status.TIMEOUT: "timeout", Status.CRC: "CRC error", Status.PARITY: "parity error",
+               Status.FRAMING: "framing error", Status.RF_FIELD: "RF field not on",
+               Status.RF_PROTOCOL: "RF protocol error", Status.FORMAT: "format error",
+               Status.MIFARE_AUTH: "MIFARE authentication error", Status.UID_BCC: "UID BCC wrong",
+               Status.WRONG_CONTEXT: "wrong context / unknown target", Status.RELEASED: "target released",
+               Status.CARD_DISAPPEARED: "card disappeared"}
 
 
 class Pn532Error(CommandFailed):
@@ -37,7 +41,7 @@ class Pn532Error(CommandFailed):
         super().__init__(f"{what}: status 0x{status:02X} ({STATUS_TEXT.get(status, 'error')})".lstrip(": "))
 
 
-class TagGoneError(Pn532Error, TagGone):
+class Pn532TagLeft(Pn532Error, TagLeft):
     pass
 
 
@@ -58,7 +62,7 @@ class Target:
 
 
 class Pn532Chip:
-    def __init__(self, transport) -> None:
+    def __init__(self, transport: Transport) -> None:
         self.t = transport
         self.decoder = FrameDecoder()
         self.firmware = b""
@@ -148,18 +152,18 @@ class Pn532Chip:
         self.t.write(WAKEUP)
 
     def sam_configuration(self) -> None:
-        self.command(0x14, bytes([0x01, 0x00, 0x00]))
+        self.command(Command.SAM_CONFIGURATION, bytes([0x01, 0x00, 0x00]))
 
     def firmware_version(self) -> bytes:
-        self.firmware = self.command(0x02)
+        self.firmware = self.command(Command.GET_FIRMWARE_VERSION)
         return self.firmware
 
     def rf_configuration(self, item: int, data: bytes) -> None:
-        self.command(0x32, bytes([item]) + data)
+        self.command(Command.RF_CONFIGURATION, bytes([item]) + data)
 
     def set_max_retries(self, atr: int = 0xFF, psl: int = 0x01, passive: int = 0xFF) -> None:
         """RFConfiguration item 05. PassiveActivation FF (the power-up default): a list waits for a tag."""
-        self.rf_configuration(0x05, bytes([atr, psl, passive]))
+        self.rf_configuration(RfItem.MAX_RETRIES, bytes([atr, psl, passive]))
 
     def set_timeouts(self, atr_res: int = 0x0B, retry: int = 0x0A) -> None:
         """RFConfiguration item 02: timeout indexes (n → 100 µs·2^(n-1); 0A = 51.2 ms, 09 = 25.6 ms).
@@ -167,19 +171,19 @@ class Pn532Chip:
         ``retry`` bounds how long InCommunicateThru waits for a tag that does not answer, i.e. how
         long a presence check of a tag that has left takes. The timer stops at the tag's first bit,
         so a short value does not cut long answers (a 60-page FAST_READ) short."""
-        self.rf_configuration(0x02, bytes([0x00, atr_res, retry]))
+        self.rf_configuration(RfItem.TIMINGS, bytes([0x00, atr_res, retry]))
 
     def read_register(self, *addresses: int) -> bytes:
         """ReadRegister: one value per 16-bit address (CIU registers are 0x63xx)."""
-        return self.command(0x06, b"".join(a.to_bytes(2, "big") for a in addresses))
+        return self.command(Command.READ_REGISTER, b"".join(a.to_bytes(2, "big") for a in addresses))
 
     def write_register(self, values: dict[int, int]) -> None:
         """WriteRegister: ``{address: value}``."""
-        self.command(0x08, b"".join(a.to_bytes(2, "big") + bytes([v]) for a, v in values.items()))
+        self.command(Command.WRITE_REGISTER, b"".join(a.to_bytes(2, "big") + bytes([v]) for a, v in values.items()))
 
     def start_list(self) -> None:
         """InListPassiveTarget(1 target, 106 kbps type A); the answer comes via finish_list()."""
-        self.send(0x4A, b"\x01\x00")
+        self.send(Command.IN_LIST_PASSIVE_TARGET, b"\x01\x00")
 
     def finish_list(self, timeout: float, interruptible: bool = True) -> Target | None:
         data = self.receive(timeout, interruptible, patient=True)
@@ -196,34 +200,34 @@ class Pn532Chip:
         return target
 
     def _status(self, data: bytes, what: str) -> bytes:
-        status = data[0] & 0x3F if data else 0x01
+        status = data[0] & 0x3F if data else Status.TIMEOUT
         if status == 0:
             return bytes(data[1:])
         if status in GONE_STATUS:
-            raise TagGoneError(status, what)
-        if status == 0x14:
+            raise Pn532TagLeft(status, what)
+        if status == Status.MIFARE_AUTH:
             raise AuthError(status, what)
         raise Pn532Error(status, what)
 
     def data_exchange(self, data: bytes, tg: int = 1, timeout: float = 0.5) -> bytes:
-        return self._status(self.command(0x40, bytes([tg]) + data, timeout), f"InDataExchange {data[:1].hex()}")
+        return self._status(self.command(Command.IN_DATA_EXCHANGE, bytes([tg]) + data, timeout), f"InDataExchange {data[:1].hex()}")
 
     def communicate_thru(self, data: bytes, timeout: float = 0.5) -> bytes:
-        return self._status(self.command(0x42, data, timeout), f"InCommunicateThru {data[:1].hex()}")
+        return self._status(self.command(Command.IN_COMMUNICATE_THRU, data, timeout), f"InCommunicateThru {data[:1].hex()}")
 
     def release(self, tg: int = 0) -> None:
         """InRelease: halt the target and forget it (0 = all); it must be listed again."""
-        self.command(0x52, bytes([tg]))
+        self.command(Command.IN_RELEASE, bytes([tg]))
 
     def deselect(self, tg: int = 0) -> None:
         """InDeselect: halt the target but keep it listed, so InSelect can wake it again."""
-        self.command(0x44, bytes([tg]))
+        self.command(Command.IN_DESELECT, bytes([tg]))
 
     def select(self, tg: int = 1, timeout: float = 0.3) -> bool:
         """InSelect: wake and select the listed target by its UID. False when it does not answer
         (it left, or another tag took its place); an unlisted target is a Pn532Error (27)."""
         try:
-            self._status(self.command(0x54, bytes([tg]), timeout), "InSelect")
-        except TagGoneError:
+            self._status(self.command(Command.IN_SELECT, bytes([tg]), timeout), "InSelect")
+        except Pn532TagLeft:
             return False
         return True

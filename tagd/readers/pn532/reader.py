@@ -22,9 +22,10 @@ from typing import Any
 from tagd.ndef.decode import DecodedTag
 from tagd.readers.base import Capability, Reader, ReaderError, ReaderEvent, ReaderInfo, TagGone, TagSeen, \
     WriteCancelled, WriteError, WriteRequest, register
-from tagd.readers.pn532.chip import AuthError, ChipTimeout, Pn532Chip, Pn532Error, Target, TagGoneError
+from tagd.readers.pn532.commands import Status
+from tagd.readers.pn532.chip import AuthError, ChipTimeout, Pn532Chip, Pn532Error, Target, Pn532TagLeft
 from tagd.readers import tagio
-from tagd.readers.pn532.transport import SerialTransport
+from tagd.readers.pn532.transport import SerialTransport, TransportFactory
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,14 @@ class Pn532Reader(Reader):
     driver = "pn532uart"
     capabilities = Capability.READ | Capability.WRITE | Capability.REMOVABLE
 
-    def __init__(self, path: str, options: dict[str, Any] | None = None) -> None:
+    def __init__(self, path: str, options: dict[str, Any] | None = None,
+                 transport_factory: TransportFactory = SerialTransport) -> None:
+        """``transport_factory(path, baud)`` makes the byte pipe: a serial port by default, the emulator
+        in memory in tests (:meth:`tagd.sim.memory.MemoryPn532.transport`)."""
         super().__init__(path, options)
         self.baud = int(self.options.get("baud", 115200))
         self.keys = [bytes.fromhex(k) for k in self.options.get("keys", [])]
-        self.transport = SerialTransport(path, self.baud)
+        self.transport = transport_factory(path, self.baud)
         self.chip = Pn532Chip(self.transport)
         self.info: ReaderInfo | None = None
         self.target: Target | None = None
@@ -124,7 +128,7 @@ class Pn532Reader(Reader):
         self._last_check = time.monotonic()
         try:
             decoded = self._read(target)
-        except TagGoneError:
+        except Pn532TagLeft:
             self.target = None
             return []
         assert self.info is not None
@@ -164,7 +168,7 @@ class Pn532Reader(Reader):
                 return False
         try:
             page0 = self.chip.communicate_thru(b"\x30\x00", timeout=0.3)
-        except TagGoneError:
+        except Pn532TagLeft:
             return False
         except Pn532Error:  # an answer that is an error (CRC, a NAK): something is still there
             return True
@@ -213,7 +217,7 @@ class Pn532Reader(Reader):
         tagio.check_target(target.uid, request)
         try:
             decoded = tagio.write_text(self._io(target), target.uid, target.sak, request.text, self.keys)
-        except TagGoneError:
+        except Pn532TagLeft:
             self.target = None
             raise WriteError("the tag left the reader during the write") from None
         token = decoded.to_token(reader_id=self.info.reader_id, source=self.info.connect_string)
@@ -260,7 +264,7 @@ class _ChipIO:
     def reselect(self) -> None:
         self.chip.release()
         if self.chip.list_target(0.5) is None:
-            raise TagGoneError(0x01, "reselect")
+            raise Pn532TagLeft(Status.TIMEOUT, "reselect")
 
 
 @register

@@ -1,6 +1,9 @@
 """The byte pipe to a PN532: a serial port (pyserial opens and configures it; reads go straight to the
 file descriptor) with an interrupt pipe, so that a reader blocked waiting for a tag wakes up at once
 when a write is queued or the daemon stops.
+
+:class:`Transport` is what the driver needs of any pipe; the reader takes a factory for one, so the
+same driver runs over a serial port, a pty, or the emulator in memory (:mod:`tagd.sim.memory`).
 """
 
 from __future__ import annotations
@@ -8,8 +11,39 @@ from __future__ import annotations
 import errno
 import os
 import select
+from typing import Callable, Protocol
 
 from tagd.readers.base import ReaderError
+
+
+class Transport(Protocol):
+    path: str
+    baud: int
+    interrupted: bool  # the last wait ended because of interrupt(); drain_interrupt() clears it
+
+    @property
+    def is_open(self) -> bool: ...
+
+    def open(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def destroy(self) -> None: ...  # close for good (frees the interrupt pipe)
+
+    def set_baud(self, baud: int) -> None: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def read(self, timeout: float, interruptible: bool = False) -> bytes: ...
+
+    def wait_readable(self, timeout: float, interruptible: bool = True) -> bool: ...
+
+    def interrupt(self) -> None: ...  # thread-safe: wake a blocked read/wait
+
+    def drain_interrupt(self) -> None: ...
+
+
+TransportFactory = Callable[[str, int], Transport]  # (path, baud) -> Transport
 
 
 class SerialTransport:
