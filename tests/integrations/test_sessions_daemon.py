@@ -8,8 +8,8 @@ import json
 
 import aiohttp
 import pytest
-from fake_core import FakeCore, free_port
-from service_helpers import FakeTime
+from service_helpers import FakeTime  # (first: it puts tests/daemon, with fake_core, on the path)
+from fake_core import FakeCore, free_port  # noqa: I001
 from servers import ROMM_CLIENT_TOKEN, Retroshelf, Romm, Serving, make_rom
 
 from tagd.daemon.config import Config
