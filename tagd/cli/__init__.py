@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "tagd.cli.daemon",  # run, demo
     "tagd.cli.system",  # doctor, install-udev
     "tagd.cli.services",  # link, unlink, sessions, romm
+    "tagd.cli.decks",  # deck write, deck labels
 )
 
 
@@ -31,7 +32,7 @@ COMMANDS = {
     "sim": "tagd.cli.sim", "run": "tagd.cli.daemon", "demo": "tagd.cli.daemon",
     "doctor": "tagd.cli.system", "install-udev": "tagd.cli.system",
     "link": "tagd.cli.services", "unlink": "tagd.cli.services", "sessions": "tagd.cli.services",
-    "romm": "tagd.cli.services",
+    "romm": "tagd.cli.services", "deck": "tagd.cli.decks",
 }
 
 
