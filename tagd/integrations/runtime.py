@@ -18,7 +18,8 @@ import time
 from typing import Any, Awaitable, Callable
 
 from tagd.integrations.credentials import Credentials, CredentialsError, credentials_dir, redacted
-from tagd.integrations.sessions import DEFAULT_MIN_DURATION, OpenSession, SessionTracker, media_session, platform_hint
+from tagd.integrations.sessions import (DEFAULT_MIN_DURATION, OpenSession, SessionTracker, clean_name, media_session,
+                                        platform_hint)
 from tagd.integrations.store import IntegrationStore, session_json
 
 log = logging.getLogger(__name__)
@@ -233,9 +234,10 @@ class Integrations:
             rom = await account.by_hash(**{_hash_kind(session.rom_hash): session.rom_hash})
             if rom is not None:
                 return rom_row(rom)
-        async for page in account.pages(search=session.rom_name or fs_name, limit=50):
+        wanted = {clean_name(session.rom_name).lower(), clean_name(fs_name).lower()} - {""}
+        async for page in account.pages(search=clean_name(session.rom_name or fs_name), limit=50):
             for rom in page.items:
-                if rom.fs_name == fs_name or rom.title.lower() == (session.rom_name or "").lower():
+                if rom.fs_name == fs_name or rom.title.lower() in wanted:
                     return rom_row(rom)
             break
         return None

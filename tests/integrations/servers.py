@@ -424,15 +424,13 @@ async def _serve_all(port: int, rom_count: int, games: int) -> None:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     print("ready", flush=True)
-    seen = 0
-    while True:
+    printed = {"session": 0, "batch": 0, "played": 0}
+    while True:  # what arrived since the last look, as JSON lines
         await asyncio.sleep(0.05)
-        while seen < len(rs.sessions):
-            print(json.dumps({"session": rs.sessions[seen]}), flush=True)
-            seen += 1
-        for rid in rm.played[len(getattr(rm, "_printed", [])):]:
-            print(json.dumps({"played": rid}), flush=True)
-        rm._printed = list(rm.played)  # type: ignore[attr-defined]
+        for kind, items in (("session", rs.sessions), ("batch", rs.batches), ("played", rm.played)):
+            for item in items[printed[kind]:]:
+                print(json.dumps({kind: len(item) if kind == "batch" else item}), flush=True)
+            printed[kind] = len(items)
 
 
 if __name__ == "__main__":
