@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "tagd.cli.system",  # doctor, install-udev
     "tagd.cli.services",  # link, unlink, sessions, romm
     "tagd.cli.decks",  # deck write, deck labels
+    "tagd.cli.clients",  # pair, clients
 )
 
 
@@ -33,6 +34,7 @@ COMMANDS = {
     "doctor": "tagd.cli.system", "install-udev": "tagd.cli.system",
     "link": "tagd.cli.services", "unlink": "tagd.cli.services", "sessions": "tagd.cli.services",
     "romm": "tagd.cli.services", "deck": "tagd.cli.decks",
+    "pair": "tagd.cli.clients", "clients": "tagd.cli.clients",
 }
 
 

@@ -14,20 +14,23 @@ import os
 import secrets
 import signal
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Awaitable
+from typing import TYPE_CHECKING, Any, Awaitable, Iterator
 
 from tagd.daemon import sdnotify
-from tagd.daemon.api import methods
+from tagd.daemon.api import client_methods, methods
+from tagd.daemon.api.access import AccessPolicy
 from tagd.daemon.api.jsonrpc import RpcError
 from tagd.daemon.api.origins import OriginPolicy
+from tagd.daemon.api.pairing_service import PairingService
 from tagd.daemon.api.server import ApiServer
 from tagd.daemon.config import Config, ConfigError, default_config_path, load_config, parse_listen
 from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarders, close_all, start_all
 from tagd.daemon.mappings import Mapping, MappingError, MappingTable, load_mapping_file, mapping_files, mappings_dir_for
 from tagd.daemon.pipeline import Pipeline
 from tagd.daemon.store import Store
-from tagd.readers.base import Capability, ReaderInfo, ReaderWorker, WriteError, asyncio_sink
+from tagd.readers.base import Capability, ReaderInfo, ReaderWorker, WriteError, WriteRequest, asyncio_sink
 
 if TYPE_CHECKING:
     from tagd.readers.manager import ReaderManager
@@ -45,7 +48,7 @@ class Daemon:
         self.extra_readers = extra_readers or []
         self.listen = listen or config.api.listen
         self._listen_given = listen is not None  # --listen wins over [api] listen, on reloads too
-        self.pending_writes: dict[int, tuple[str, Any]] = {}
+        self._writes: dict[int, tuple[str, WriteRequest]] = {}  # readers.write calls waiting for a tag
         self.instance = secrets.token_hex(8)  # tells this daemon's own requests apart (forwarders.INSTANCE_HEADER)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.store: Store
@@ -82,8 +85,11 @@ class Daemon:
         self._started.append("pipeline")
         await self._start_integrations()
         self._report_mapping_problems(problems)
-        self.api = ApiServer(methods.build(self), self.config.api.keys, self.run_token,
-                             allowed_origins=self.config.api.allowed_origins, instance=self.instance)
+        self.pairing = PairingService(self.store, self.notify)
+        rpc = methods.build(self)
+        client_methods.register(rpc, self.pairing, self.store)
+        self.api = ApiServer(rpc, self.config.api.keys, self.run_token, allowed_origins=self.config.api.allowed_origins,
+                             instance=self.instance, access=self._access(self.config), pairing=self.pairing)
         host, port = parse_listen(self.listen)
         await self.api.start(host, port)
         self._started.append("api")
@@ -97,6 +103,10 @@ class Daemon:
         self.manager.start()
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
         log.info("tagd ready: API on %s:%d, %d reader(s) configured", host, self.api.port, len(connect))
+
+    @staticmethod
+    def _access(config: Config) -> AccessPolicy:
+        return AccessPolicy(keys=config.api.keys)
 
     async def stop(self, notify: bool = True) -> None:
         """Readers first (no new events), then in-flight launches, forwarders, API clients, and the store last."""
@@ -275,8 +285,8 @@ class Daemon:
             self.pipeline.forwarders = list(new)
             await close_all(previous)
             log.info("cores reconfigured: %s", ", ".join(fw.name for fw in new) or "none")
-        if old.api.keys != config.api.keys or old.api.allowed_origins != config.api.allowed_origins:
-            self.api.keys = set(config.api.keys)
+        self.api.access = self._access(config)  # keys, allowed_ips and encryption apply to the next request
+        if old.api.allowed_origins != config.api.allowed_origins:
             self.api.allowed_origins = list(config.api.allowed_origins)
             self.api.origins = OriginPolicy(self.api.port, self.api.allowed_origins)
         later = []  # compared with what is open, not with the previous file: putting a value back needs no restart
@@ -309,6 +319,31 @@ class Daemon:
         if not writable:
             raise RpcError("no connected reader can write tags")
         return writable[0]
+
+    @contextmanager
+    def begin_write(self, reader_id: str, request: WriteRequest) -> Iterator[None]:
+        """readers.write: ``request`` is the write waiting on ``reader_id`` while the block runs. One per reader:
+        WriteError if one already waits there."""
+        if any(rid == reader_id for rid, _ in self._writes.values()):
+            raise WriteError(f"a write to reader {reader_id} is already waiting for a tag "
+                             "(readers.write.cancel ends it)")
+        self._writes[id(request)] = (reader_id, request)
+        try:
+            yield
+        finally:
+            self._writes.pop(id(request), None)
+
+    def cancel_writes(self, reader_id: str | None = None) -> None:
+        """readers.write.cancel: end the waiting writes on one reader (or on all); a new one may be asked at once."""
+        for key, (rid, request) in list(self._writes.items()):
+            if reader_id is None or reader_id == rid:
+                request.cancel.set()
+                self._writes.pop(key, None)
+
+    @property
+    def pending_writes(self) -> list[str]:
+        """The readers a readers.write is waiting on (for status and tests)."""
+        return [rid for rid, _ in self._writes.values()]
 
     def zaparoo_core(self) -> Any:
         """The first ``[[core]]`` of type zaparoo, or None."""

@@ -1,4 +1,6 @@
-"""The daemon's SQLite database: mappings, scan history and the inbox.
+"""The daemon's SQLite database: mappings, scan history, the inbox and paired API clients.
+
+The file is made 0600 (owner only) when opened: it holds paired clients' pairing keys.
 
 SQLite in WAL mode: readers never block the writer, and a commit is an append to the WAL. Durability:
 history and inbox commit with ``synchronous=NORMAL`` (a commit survives the process being killed; only
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from tagd.daemon.api.pairing.clients import PairedClient
 from tagd.daemon.mappings import Mapping, MappingError
 from tagd.token import Token, format_scan_time
 
@@ -59,6 +62,18 @@ MIGRATIONS: list[str] = [
         category TEXT NOT NULL DEFAULT '',
         severity INTEGER NOT NULL DEFAULT 0,
         created_ns INTEGER NOT NULL
+    );
+    """,
+    # version 2: clients paired through /api/pair (their pairing keys are secrets: the file is 0600)
+    """
+    CREATE TABLE clients (
+        client_id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        auth_token TEXT NOT NULL UNIQUE,
+        pairing_key BLOB NOT NULL,
+        role TEXT NOT NULL DEFAULT 'member',
+        created_at INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL
     );
     """,
 ]
@@ -121,6 +136,7 @@ class Store:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5.0)
+            self._owner_only()
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{self.path}: cannot open the database: {exc}") from None
         try:
@@ -130,6 +146,7 @@ class Store:
             if check != "ok":
                 raise StoreError(f"{self.path}: the database is damaged ({check}); move it away to start afresh")
             self._migrate()
+            self._owner_only()
             self._db.execute("DELETE FROM history WHERE scan_ns < ?", (time.time_ns() - HISTORY_KEEP_NS,))
         except sqlite3.DatabaseError as exc:
             self._db.close()
@@ -153,6 +170,14 @@ class Store:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def _owner_only(self) -> None:
+        """chmod 0600 the database and its WAL files (paired clients' keys are in it)."""
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.chmod(f"{self.path}{suffix}", 0o600)
+            except FileNotFoundError:
+                pass
 
     def close(self) -> None:
         with self._lock:
@@ -290,3 +315,36 @@ class Store:
     def clear_inbox(self) -> None:
         with self._lock:
             self._db.execute("DELETE FROM inbox")
+
+    # --- paired API clients ----------------------------------------------------
+
+    _CLIENT_COLUMNS = "client_id, name, auth_token, pairing_key, role, created_at, last_seen_at"
+
+    def add_client(self, client: PairedClient) -> None:
+        with self._lock:
+            self._durable(f"INSERT INTO clients ({self._CLIENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          (client.client_id, client.name, client.auth_token, client.pairing_key, client.role,
+                           client.created_at, client.last_seen_at))
+
+    def count_clients(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM clients").fetchone()[0])
+
+    def clients(self) -> list[PairedClient]:
+        with self._lock:
+            rows = self._db.execute(f"SELECT {self._CLIENT_COLUMNS} FROM clients ORDER BY created_at, rowid").fetchall()
+        return [PairedClient(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6]) for r in rows]
+
+    def client_by_token(self, auth_token: str) -> PairedClient | None:
+        with self._lock:
+            r = self._db.execute(f"SELECT {self._CLIENT_COLUMNS} FROM clients WHERE auth_token = ?",
+                                 (auth_token,)).fetchone()
+        return None if r is None else PairedClient(r[0], r[1], r[2], bytes(r[3]), r[4], r[5], r[6])
+
+    def touch_client(self, auth_token: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE clients SET last_seen_at = ? WHERE auth_token = ?", (int(time.time()), auth_token))
+
+    def delete_client(self, client_id: str) -> bool:
+        with self._lock:
+            return self._durable("DELETE FROM clients WHERE client_id = ?", (client_id,)).rowcount > 0

@@ -18,7 +18,7 @@ from tagd.daemon.api.jsonrpc import Dispatcher, RpcError, params_of
 from tagd.integrations.store import STATUSES, session_json
 
 if TYPE_CHECKING:
-    from tagd.daemon.service import Daemon
+    from tagd.daemon.api.env import ApiEnv
 
 
 class SessionsParams(BaseModel):
@@ -32,9 +32,9 @@ class RetryParams(BaseModel):
     ids: list[int] | None = None
 
 
-def register(rpc: Dispatcher, daemon: "Daemon") -> None:
+def register(rpc: Dispatcher, env: "ApiEnv") -> None:
     def runtime() -> Any:
-        integrations = getattr(daemon, "integrations", None)
+        integrations = getattr(env, "integrations", None)
         if integrations is None or not hasattr(integrations, "store"):
             raise RpcError("play sessions are not running (tagd is starting or stopping)")
         return integrations

@@ -328,10 +328,3 @@ class Acr122Reader(PcscReader):
 
     def __init__(self, path: str, options: dict[str, Any] | None = None) -> None:
         super().__init__(path.strip() or "ACR122", options)
-
-
-@register
-class Acr122PcscAlias(Acr122Reader):
-    """``acr122pcsc:`` (and ``acr122_pcsc``), Zaparoo Core's name for this driver, so its configs carry over."""
-
-    driver = "acr122pcsc"

@@ -18,6 +18,7 @@ import enum
 import logging
 import threading
 import time
+import types
 from abc import ABC, abstractmethod
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -169,19 +170,26 @@ def register(cls: type[Reader]) -> type[Reader]:
 
 
 def drivers() -> dict[str, type[Reader]]:
-    """Every built-in driver whose dependencies are present, by name (this imports them all)."""
+    """Every built-in driver whose dependencies are present, by name and alias (this imports them all)."""
     from tagd.readers import registry
 
     registry.load_all()
+    for name in registry.names():
+        driver_class(name)
     return dict(_DRIVERS)
 
 
 def driver_class(driver: str) -> type[Reader] | None:
-    """The class of one driver, importing only its module."""
+    """The class of one driver, importing only its module. An alias in the registry's table gets a subclass
+    of its driver's class under its own name (so its readers report that name), made on first use."""
     if driver not in _DRIVERS:
         from tagd.readers import registry
 
-        registry.load(driver)
+        base = registry.canonical(driver)
+        if registry.load(driver) and base is not None and base != driver and base in _DRIVERS:
+            parent = _DRIVERS[base]
+            register(types.new_class(parent.__name__, (parent,), exec_body=lambda ns: ns.update(
+                driver=driver, __module__=parent.__module__, __doc__=f"``{driver}:`` is another name for {base}.")))
     return _DRIVERS.get(driver)
 
 
@@ -200,7 +208,8 @@ def open_reader(connect: str, options: dict[str, Any] | None = None) -> Reader:
     if cls is None:
         from tagd.readers import registry
 
-        reason = registry.unavailable().get(registry.MODULES.get(driver, "").rsplit(".", 1)[-1])
+        entry = registry.spec(driver)
+        reason = registry.unavailable().get(entry.module.rsplit(".", 1)[-1]) if entry else None
         if reason:
             raise ValueError(f"reader driver {driver!r} is unavailable: {reason}")
         raise ValueError(f"unknown reader driver {driver!r} (known: {', '.join(sorted(drivers()))})")

@@ -20,6 +20,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from tagd.readers import registry
 from tagd.readers.base import ReaderInfo, ReaderWorker, Sink, driver_class, open_reader, parse_connect
 from tagd.readers.hotplug import SERIAL_PATTERNS, DeviceWatcher, Probe, node_identity, probe_pn532, serial_candidates
 
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 
 BUSY_RETRY = 10.0  # seconds before looking again at a port another program holds
 PCSC_PREFIX = "pcsc:"
-PCSC_DRIVERS = ("acr122", "acr122pcsc", "pcsc")  # a configured one of these serves its reader: do not detect it
+# a configured one of these serves its reader: do not detect it
+PCSC_DRIVERS = tuple(n for n, spec in registry.by_name().items() if spec.module == "tagd.readers.acr122")
 
 
 def _device_of(driver: str, path: str) -> str:

@@ -1,4 +1,9 @@
-"""The built-in drivers, by connect-string name, and the module that implements each.
+"""The built-in drivers in one table: for each, the module that implements it, its other names, its options.
+
+As each Zaparoo Core driver lists its own ``IDs()``, a :class:`DriverSpec` names the module, the aliases a
+connect string may use instead (Core's names, so a Core config carries over) and the options the driver reads
+from ``[readers.options.<name>]`` with a check of each value. The config validates against this table, the
+reader registry resolves names with it, and nothing else keeps a list of driver names.
 
 A driver's module is imported the first time a connect string names it (:func:`load`), so a daemon with
 one PN532 does not carry the PC/SC, nfcpy, replay and dump-file code in memory. :func:`load_all` imports
@@ -10,41 +15,124 @@ from __future__ import annotations
 
 import importlib
 import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 log = logging.getLogger(__name__)
 
-MODULES = {
-    "pn532uart": "tagd.readers.pn532.reader",
-    "pn532": "tagd.readers.pn532.reader",
-    "file": "tagd.readers.file",
-    "replay": "tagd.readers.replay",
-    "simpleserial": "tagd.readers.simpleserial",
-    "simple_serial": "tagd.readers.simpleserial",
-    "pcsc": "tagd.readers.acr122",
-    "acr122": "tagd.readers.acr122",
-    "acr122pcsc": "tagd.readers.acr122",
-    "nfcpy": "tagd.readers.nfcpy_reader",
+OptionCheck = Callable[[Any], None]  # raises ValueError saying what is wrong with a value
+
+
+# --- option checks: the drivers take what they are given (int(), bytes.fromhex()), so a wrong type stops here --
+
+
+def _hex_key(v: Any) -> None:
+    if not isinstance(v, str):
+        raise ValueError(f"must be a 6-byte key in hex (e.g. \"a0a1a2a3a4a5\"), not {v!r}")
+    try:
+        key = bytes.fromhex(v)
+    except ValueError:
+        raise ValueError(f"{v!r} is not hex (a key is 12 hex digits, e.g. \"a0a1a2a3a4a5\")") from None
+    if len(key) != 6:
+        raise ValueError(f"{v!r} is {len(key)} bytes: a MIFARE Classic key is 6 (12 hex digits)")
+
+
+def keys(v: Any) -> None:
+    """A list of MIFARE Classic keys in hex."""
+    if not isinstance(v, list):
+        raise ValueError("must be a list of 6-byte keys in hex, e.g. [\"a0a1a2a3a4a5\"]")
+    for i, k in enumerate(v):
+        try:
+            _hex_key(k)
+        except ValueError as exc:
+            raise ValueError(f"[{i}]: {exc}") from None
+
+
+def baud(v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 10_000_000:
+        raise ValueError(f"must be a positive whole number of bits per second (e.g. 115200), not {v!r}")
+
+
+def boolean(v: Any) -> None:
+    if not isinstance(v, bool):
+        raise ValueError(f"must be true or false, not {v!r}")
+
+
+def str_list(v: Any) -> None:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise ValueError(f"must be a list of strings, not {v!r}")
+
+
+# --- the table --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    """One built-in driver. An alias opens the same class under its own name (its readerIds say that name)
+    and gets the options of the drivers it extends as well as its own (``ReaderManager.options_for``)."""
+
+    module: str
+    aliases: tuple[str, ...] = ()
+    options: Mapping[str, OptionCheck] = field(default_factory=dict)
+
+
+_PCSC_OPTIONS = {"keys": keys, "buzzer": boolean, "led_on_read": boolean}  # tagd/readers/acr122.py
+
+DRIVERS: dict[str, DriverSpec] = {
+    "pn532uart": DriverSpec("tagd.readers.pn532.reader", ("pn532",), {"baud": baud, "keys": keys}),
+    "pcsc": DriverSpec("tagd.readers.acr122", (), _PCSC_OPTIONS),
+    # acr122pcsc: Zaparoo Core's name for this driver
+    "acr122": DriverSpec("tagd.readers.acr122", ("acr122pcsc",), _PCSC_OPTIONS),
+    # simple_serial: the other name Core accepts for it in config files
+    "simpleserial": DriverSpec("tagd.readers.simpleserial", ("simple_serial",), {"baud": baud}),
+    "nfcpy": DriverSpec("tagd.readers.nfcpy_reader", (), {"targets": str_list}),
+    "replay": DriverSpec("tagd.readers.replay", (), {"loop": boolean}),
+    "file": DriverSpec("tagd.readers.file"),
 }
+
+_CANONICAL = {alias: name for name, spec in DRIVERS.items() for alias in (name, *spec.aliases)}
+
+
+def canonical(name: str) -> str | None:
+    """The table's name for a driver name or alias (``pn532`` → ``pn532uart``); None if it is not built in."""
+    return _CANONICAL.get(name)
+
+
+def names() -> list[str]:
+    """Every built-in driver name and alias a connect string may use."""
+    return list(_CANONICAL)
+
+
+def by_name() -> dict[str, DriverSpec]:
+    """Each name and alias with its driver's table entry."""
+    return {name: DRIVERS[base] for name, base in _CANONICAL.items()}
+
+
+def spec(name: str) -> DriverSpec | None:
+    """The table entry for a driver name or alias."""
+    base = _CANONICAL.get(name)
+    return DRIVERS[base] if base is not None else None
+
 
 _unavailable: dict[str, str] = {}
 
 
 def load(driver: str) -> bool:
     """Import the module of ``driver`` (which registers it); False if unknown or its dependency is missing."""
-    module = MODULES.get(driver)
-    if module is None:
+    entry = spec(driver)
+    if entry is None:
         return False
     try:
-        importlib.import_module(module)
+        importlib.import_module(entry.module)
     except ImportError as exc:  # optional extra not installed
-        _unavailable[module.rsplit(".", 1)[-1]] = str(exc)
-        log.debug("reader module %s unavailable: %s", module, exc)
+        _unavailable[entry.module.rsplit(".", 1)[-1]] = str(exc)
+        log.debug("reader module %s unavailable: %s", entry.module, exc)
         return False
     return True
 
 
 def load_all() -> None:
-    for driver in MODULES:
+    for driver in DRIVERS:
         load(driver)
 
 

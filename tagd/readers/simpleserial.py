@@ -175,10 +175,3 @@ class SimpleSerialReader(Reader):
         token = Token(type=TYPE_SERIAL, uid=scan.uid, text=scan.text, data=scan.line,
                       readerId=self.info.reader_id, source=self.info.connect_string)
         return events + [TagSeen(self.info.reader_id, token)]
-
-
-@register
-class SimpleSerialAlias(SimpleSerialReader):
-    """``simple_serial:`` — the other name Zaparoo Core accepts for this driver in config files."""
-
-    driver = "simple_serial"

@@ -265,9 +265,11 @@ async def test_non_local_websocket_and_events_need_a_key_too(tmp_path):
     base = f"http://127.0.0.1:{d.api.port}"
     try:
         async with aiohttp.ClientSession() as s:
-            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
-                await s.ws_connect(base + "/api/v0.1")
-            assert refused.value.status == 401
+            async with s.ws_connect(base + "/api/v0.1") as ws:  # connects, but is told to pair (as Core says it)
+                await ws.send_str("ping")
+                reply = json.loads((await ws.receive()).data)
+                assert reply["error"]["code"] == -32002 and reply["id"] is None
+                assert (await ws.receive()).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
             async with s.ws_connect(base + "/api/v0.1?key=s3cret") as ws:
                 await ws.send_str("ping")
                 assert (await ws.receive()).data == "pong"

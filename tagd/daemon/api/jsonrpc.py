@@ -126,6 +126,7 @@ class Dispatcher:
     def __init__(self, fallback: Fallback | None = None) -> None:
         self.methods: dict[str, Handler] = {}
         self.fallback = fallback
+        self.guard: Callable[[str], None] | None = None  # (lower-cased method) → raises RpcError to refuse it
 
     def method(self, name: str) -> Callable[[Handler], Handler]:
         def deco(fn: Handler) -> Handler:
@@ -177,6 +178,8 @@ class Dispatcher:
         return {"jsonrpc": "2.0", "id": id_, "result": result}
 
     async def _call(self, method: str, params: Any) -> Any:
+        if self.guard is not None:
+            self.guard(method.lower())
         handler = self.methods.get(method.lower())
         if handler is not None:
             return await handler(params)

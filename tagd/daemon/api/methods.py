@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from tagd.daemon.api import corelevel
+from tagd.daemon.api.env import ApiEnv
 from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, RpcError, params_of
 from tagd.daemon.config import ConfigError, update_settings
 from tagd.daemon.mappings import Mapping, MappingError
-from tagd.readers.base import Capability, WriteCancelled, WriteError, WriteRequest
+from tagd.readers.base import Capability, ReaderWorker, WriteCancelled, WriteError, WriteRequest
 from tagd.token import TYPE_API, Token
-
-if TYPE_CHECKING:
-    from tagd.daemon.service import Daemon
 
 WRITE_TIMEOUT = 30.0
 # Core answers every failed readers.write, a cancelled one included, with this error (code 1); tagd adds why.
@@ -147,12 +145,30 @@ def file_mapping_json(mapping: Mapping) -> dict[str, Any]:
                                 "source": "file", "readOnly": True}
 
 
-def build(daemon: "Daemon") -> Dispatcher:
-    rpc = Dispatcher(fallback=daemon.proxy)
+async def _write_while_caller_waits(worker: ReaderWorker, request: WriteRequest) -> None:
+    """The write, ended when its caller goes (its WebSocket closed: this task is cancelled; its HTTP connection
+    closed: CLIENT_GONE): the next tag must not get a text nobody waits for."""
+    gone = CLIENT_GONE.get()
+    watch = asyncio.ensure_future(gone.wait()) if gone is not None else None
+    if watch is not None:
+        watch.add_done_callback(lambda t: t.cancelled() or request.cancel.set())
+    try:
+        await worker.write(request)
+    except asyncio.CancelledError:
+        request.cancel.set()  # the worker may be running it: cancelling the future alone would not stop it
+        raise
+    finally:
+        if watch is not None:
+            watch.cancel()
+
+
+def build(env: ApiEnv) -> Dispatcher:
+    """The dispatcher with tagd's methods, each seeing only ``env``; anything else goes to ``env.proxy``."""
+    rpc = Dispatcher(fallback=env.proxy)
 
     @rpc.method("version")
     async def version(_: Any) -> Any:
-        core_version, core_platform = await daemon.core_version()
+        core_version, core_platform = await env.core_version()
         level = corelevel.api_level(rpc.methods, core_version)
         # fronting a core, its platform: the App's platform-specific controls are about the machine it runs on
         return {"platform": core_platform or "tagd", "version": corelevel.version_string(level)}
@@ -164,7 +180,7 @@ def build(daemon: "Daemon") -> Dispatcher:
     @rpc.method("readers")
     async def readers(_: Any) -> Any:
         out = []
-        for info in daemon.reader_infos():
+        for info in env.reader_infos():
             out.append({"id": info.path, "readerId": info.reader_id, "driver": info.driver, "info": info.name,
                         "connected": True, "capabilities": _capabilities(info.capabilities)})
         return {"readers": out}
@@ -172,35 +188,20 @@ def build(daemon: "Daemon") -> Dispatcher:
     @rpc.method("readers.write")
     async def readers_write(params: Any) -> Any:
         p = params_of(WriteParams, params)
-        worker = daemon.write_worker(p.readerId)
+        worker = env.write_worker(p.readerId)
         reader_id = worker.info.reader_id if worker.info else ""
-        # One write per reader at a time: a second one would be written to the same tag right after the first,
-        # and the first caller told "written" for a text the tag no longer holds. Zaparoo serialises them;
-        # tagd refuses the second at once, so its caller knows (cancel the pending one to replace it).
-        if any(rid == reader_id for rid, _ in daemon.pending_writes.values()):
-            raise RpcError(f"a write to reader {reader_id} is already waiting for a tag "
-                           "(readers.write.cancel ends it)")
         request = WriteRequest(p.text, timeout=WRITE_TIMEOUT)
-        daemon.pending_writes[id(request)] = (reader_id, request)
-        # The caller gone (its WebSocket closed: this task is cancelled; its HTTP connection closed: CLIENT_GONE)
-        # ends the write: the next tag must not get a text nobody waits for.
-        gone = CLIENT_GONE.get()
-        watch = asyncio.ensure_future(gone.wait()) if gone is not None else None
-        if watch is not None:
-            watch.add_done_callback(lambda t: t.cancelled() or request.cancel.set())
         try:
-            await worker.write(request)
+            # One write per reader at a time: a second one would be written to the same tag right after the first,
+            # and the first caller told "written" for a text the tag no longer holds. Zaparoo serialises them;
+            # tagd refuses the second at once (begin_write's WriteError), so its caller knows (cancel the pending
+            # one to replace it).
+            with env.begin_write(reader_id, request):
+                await _write_while_caller_waits(worker, request)
         except WriteCancelled as exc:
             raise RpcError(f"{WRITE_FAILED}: {exc}") from None  # an error, as Core answers a cancelled write
         except WriteError as exc:
             raise RpcError(str(exc)) from None
-        except asyncio.CancelledError:
-            request.cancel.set()  # the worker may be running it: cancelling the future alone would not stop it
-            raise
-        finally:
-            daemon.pending_writes.pop(id(request), None)
-            if watch is not None:
-                watch.cancel()
         # Not launched: the worker hands the pipeline this tag as TagSeen(written=True). Marking its uid here as
         # well would also swallow the user's next real tap of it (Zaparoo skips only the one sighting).
         return {}
@@ -208,21 +209,18 @@ def build(daemon: "Daemon") -> Dispatcher:
     @rpc.method("readers.write.cancel")
     async def readers_write_cancel(params: Any) -> Any:
         p = params_of(CancelParams, params)
-        for key, (rid, request) in list(daemon.pending_writes.items()):
-            if p.readerId is None or p.readerId == rid:
-                request.cancel.set()
-                daemon.pending_writes.pop(key, None)  # ending: a new write may be asked for at once
+        env.cancel_writes(p.readerId)
         return {}
 
     @rpc.method("tokens")
     async def tokens(_: Any) -> Any:
-        last = daemon.pipeline.last
-        return {"active": [t.to_json() for t in daemon.pipeline.active.values()],
+        last = env.pipeline.last
+        return {"active": [t.to_json() for t in env.pipeline.active.values()],
                 "last": last.to_json() if last else None}
 
     @rpc.method("tokens.history")
     async def history(_: Any) -> Any:
-        entries = await asyncio.to_thread(daemon.store.history, 100)
+        entries = await asyncio.to_thread(env.store.history, 100)
         return {"entries": [e.to_json() for e in entries]}
 
     @rpc.method("run")
@@ -233,21 +231,21 @@ def build(daemon: "Daemon") -> Dispatcher:
         if not (p.uid or p.text or data):
             raise RpcError("invalid params: one of uid, text or data is required")
         token = Token(type=p.type or TYPE_API, uid=p.uid, text=p.text, data=data, source="api", unsafe=p.unsafe)
-        await daemon.run_token(token)
+        await env.run_token(token)
         return {}
 
     @rpc.method("stop")
     async def stop(_: Any) -> Any:
-        await daemon.stop_media()
+        await env.stop_media()
         return {}
 
     @rpc.method("mappings")
     async def mappings(params: Any) -> Any:
         p = params_of(MappingsListParams, params)
-        rows = await asyncio.to_thread(daemon.store.mappings)
+        rows = await asyncio.to_thread(env.store.mappings)
         out = [m.to_json() | {"source": "database", "readOnly": False} for m in rows]
         if p.includeReadOnly:  # as Core 2.15+: the file mappings too, only when asked (older clients get the others)
-            out += [file_mapping_json(m) for m in daemon.file_mappings]
+            out += [file_mapping_json(m) for m in env.file_mappings]
         return {"mappings": out}
 
     def _mapping_fields(params: Any, required: bool) -> dict[str, Any]:
@@ -266,7 +264,7 @@ def build(daemon: "Daemon") -> Dispatcher:
             result = await asyncio.to_thread(fn, *args, **kwargs)
         except MappingError as exc:
             raise RpcError(f"invalid params: {exc}") from None
-        daemon.refresh_mappings()
+        env.refresh_mappings()
         return result
 
     @rpc.method("mappings.new")
@@ -276,19 +274,19 @@ def build(daemon: "Daemon") -> Dispatcher:
             mapping = Mapping.build(**fields)
         except MappingError as exc:
             raise RpcError(f"invalid params: {exc}") from None
-        await _mapping_call(daemon.store.add_mapping, mapping)
+        await _mapping_call(env.store.add_mapping, mapping)
         return {}
 
     @rpc.method("mappings.update")
     async def mappings_update(params: Any) -> Any:
         p = params_of(IdParams, params)
-        await _mapping_call(daemon.store.update_mapping, _row_id(p.id), **_mapping_fields(params, required=False))
+        await _mapping_call(env.store.update_mapping, _row_id(p.id), **_mapping_fields(params, required=False))
         return {}
 
     @rpc.method("mappings.delete")
     async def mappings_delete(params: Any) -> Any:
         p = params_of(IdParams, params)
-        await _mapping_call(daemon.store.delete_mapping, _row_id(p.id))
+        await _mapping_call(env.store.delete_mapping, _row_id(p.id))
         return {}
 
     def _skipped(problems: list[str]) -> None:
@@ -298,14 +296,14 @@ def build(daemon: "Daemon") -> Dispatcher:
     @rpc.method("mappings.reload")
     async def mappings_reload(_: Any) -> Any:
         try:
-            _skipped(await daemon.reload_mappings())
+            _skipped(await env.reload_mappings())
         except ConfigError as exc:
             raise RpcError(f"not reloaded: {exc}") from None
         return {}
 
     @rpc.method("settings")
     async def settings(_: Any) -> Any:
-        return daemon.config.settings_json()
+        return env.config.settings_json()
 
     @rpc.method("settings.update")
     async def settings_update(params: Any) -> Any:
@@ -322,40 +320,40 @@ def build(daemon: "Daemon") -> Dispatcher:
             return {}  # {} (or only Core-only keys): nothing to change, nothing to write
         params = {k: v for k, v in p.model_dump(mode="json").items() if k in p.model_fields_set}
         try:
-            config = await asyncio.to_thread(update_settings, daemon.config, params, daemon.config_path)
+            config = await asyncio.to_thread(update_settings, env.config, params, env.config_path)
         except ConfigError as exc:  # a bad value in the params, or a config file that cannot be written safely
             raise RpcError(f"invalid params: {exc.key}: {exc.reason}" if exc.file.startswith("<") else str(exc)) from None
-        await daemon.apply_config(config)
+        await env.apply_config(config)
         return {}
 
     @rpc.method("settings.reload")
     async def settings_reload(_: Any) -> Any:
         try:
-            _skipped(await daemon.reload_config())
+            _skipped(await env.reload_config())
         except ConfigError as exc:
             raise RpcError(str(exc)) from None
         return {}
 
     @rpc.method("inbox")
     async def inbox(_: Any) -> Any:
-        rows = await asyncio.to_thread(daemon.store.inbox)
+        rows = await asyncio.to_thread(env.store.inbox)
         return {"messages": [m.to_json() for m in rows]}
 
     @rpc.method("inbox.delete")
     async def inbox_delete(params: Any) -> Any:
         p = params_of(IdParams, params)
-        if not await asyncio.to_thread(daemon.store.delete_inbox, _row_id(p.id)):
+        if not await asyncio.to_thread(env.store.delete_inbox, _row_id(p.id)):
             raise RpcError(f"no inbox message {p.id}")
         return {}
 
     @rpc.method("inbox.clear")
     async def inbox_clear(_: Any) -> Any:
-        await asyncio.to_thread(daemon.store.clear_inbox)
+        await asyncio.to_thread(env.store.clear_inbox)
         return {}
 
     from tagd.integrations import api as integrations_api  # sessions, sessions.retry, integrations
 
-    integrations_api.register(rpc, daemon)
+    integrations_api.register(rpc, env)
     return rpc
 
 

@@ -7,7 +7,11 @@
 - ``GET /run/<text>`` launches (marked unsafe: it comes from outside; ``/r/`` and the deprecated ``/l/`` too),
   ``GET /health`` → ``OK``.
 
-Clients on loopback need no key; all others need ``Authorization: Bearer <key>`` or ``?key=<key>``.
+Who may do what is access.py's policy: loopback always; another machine by pairing (``/api/pair/start`` and
+``/finish``, then encrypted WebSocket frames as Core's ``docs/api/encryption.md``), by API key
+(``Authorization: Bearer <key>`` or ``?key=<key>``) or by being in ``allowed_ips``. A remote WebSocket that may not
+talk plaintext is still accepted, and its first message answered -32002 "encryption required" before the close:
+that answer is how the Zaparoo App learns it has to pair. Such a connection gets no notifications.
 A browser page may use the WebSocket, POST and SSE endpoints only from an allowed origin (origins.py):
 others get 403, so a web site cannot drive the key-less loopback API from the user's browser.
 
@@ -20,16 +24,23 @@ Frames are not compressed: messages are small JSON, and per-client deflate would
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-from typing import Any, AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
-from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, notification
+from tagd.daemon.api.access import (CALLER, ENCRYPTION_REQUIRED, UNSUPPORTED_VERSION, AccessPolicy, Caller,
+                                    is_loopback_address)
+from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, error, notification
+from tagd.daemon.api.pairing_service import PAIR_PATHS, looks_encrypted
 from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.forwarders import INSTANCE_HEADER, LOOP_DETECTED
 from tagd.token import TYPE_API, Token
 from tagd.web.server import HttpServer, Request, Response, Stream, Upgrade, json_response, json_text
 from tagd.web.websocket import WebSocket, WebSocketClosed
+
+if TYPE_CHECKING:
+    from tagd.daemon.api.pairing.session import FrameCipher
+    from tagd.daemon.api.pairing_service import PairingService
 
 log = logging.getLogger(__name__)
 
@@ -39,31 +50,43 @@ RUN_PREFIXES = ("/run/", "/r/", "/l/")
 MAX_BACKLOG = 1000  # queued messages for one client; past this a notification drops it (it is not reading)
 MAX_MESSAGE = 1 << 20
 HEARTBEAT = 30.0
+POLICY_VIOLATION = 1008  # the close code for a refused or tampered encrypted session
 
 
 def is_loopback(request: Request) -> bool:
     """The peer is this machine (127.0.0.0/8, ::1, or 127.x seen through a dual-stack IPv6 socket)."""
-    try:
-        ip = ipaddress.ip_address(request.peer.split("%")[0])
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
+    return is_loopback_address(request.peer)
+
+
+def request_key(request: Request) -> str:
+    """The API key a request brings (``Authorization: Bearer`` or ``?key=``), "" for none."""
+    auth = request.headers.get("authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else request.query.get("key", "")
+
+
+@dataclass
+class Connection:
+    """One WebSocket client: its outbox, who it is, and its cipher once it encrypts."""
+    outbox: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    caller: Caller = field(default_factory=Caller)
+    live: bool = False  # may receive notifications (it is allowed to talk)
+    cipher: FrameCipher | None = None
 
 
 class ApiServer:
     def __init__(self, dispatcher: Dispatcher, keys: list[str], run_text: Callable[[Token], Any],
                  is_local: Callable[[Request], bool] = is_loopback, allowed_origins: list[str] = (),
-                 instance: str = "") -> None:
+                 instance: str = "", access: AccessPolicy | None = None,
+                 pairing: PairingService | None = None) -> None:
         self.dispatcher = dispatcher
         self.instance = instance  # this daemon's id: a request carrying it came from our own forwarders
-        self.keys = set(keys)
+        self.access = access if access is not None else AccessPolicy(keys=keys)
+        self.pairing = pairing
         self.allowed_origins = list(allowed_origins)
         self.origins = OriginPolicy(0, self.allowed_origins)
         self.run_text = run_text
         self.is_local = is_local
-        self.clients: dict[WebSocket, asyncio.Queue[str]] = {}
+        self.clients: dict[WebSocket, Connection] = {}
         self.sse: set[asyncio.Queue[str]] = set()
         self.http = HttpServer(self._route, max_body=MAX_MESSAGE)
         self.port = 0
@@ -80,12 +103,17 @@ class ApiServer:
         await self.http.close()
 
     # --- routing and auth -----------------------------------------------------
+    @property
+    def keys(self) -> frozenset[str]:
+        return self.access.keys
+
+    @keys.setter
+    def keys(self, keys: Any) -> None:  # a reload's new [api] keys
+        self.access.keys = frozenset(keys)
+
     def authorized(self, request: Request) -> bool:
-        if self.is_local(request):
-            return True
-        auth = request.headers.get("authorization", "")
-        key = auth[7:].strip() if auth.lower().startswith("bearer ") else request.query.get("key", "")
-        return bool(self.keys) and key in self.keys
+        """May this request use the plain HTTP transports (POST, events, /run)?"""
+        return self.access.http_allowed(self.is_local(request), request.peer, request_key(request))
 
     async def _route(self, request: Request) -> Response | Stream | Upgrade:
         if self.instance and request.headers.get(INSTANCE_HEADER.lower()) == self.instance:
@@ -104,16 +132,20 @@ class ApiServer:
         return result
 
     async def _answer_request(self, request: Request) -> Response | Stream | Upgrade:
-        if not self.authorized(request):
-            return json_response({"error": "unauthorized: an API key is required for non-local clients"}, 401)
         path, method = request.path, request.method
+        if path in PAIR_PATHS and self.pairing is not None:
+            return await self.pairing.handle(request)
+        if path in API_PATHS and method == "GET" and request.wants_websocket:
+            # everyone may connect: what a remote client may then do is decided per message (see the module doc)
+            return Upgrade(lambda ws: self._websocket(ws, request), max_message=MAX_MESSAGE, heartbeat=HEARTBEAT)
+        if path != "/health" and not self.authorized(request):
+            return json_response({"error": "unauthorized: pair this client (tagd pair), or use an API key or "
+                                           "[service] allowed_ips, for non-local access"}, 401)
         if path in API_PATHS:
             if method == "POST":
                 return await self._post(request)
             if method != "GET":
                 return Response(405, "method not allowed", headers=[("allow", "GET, POST")])
-            if request.wants_websocket:
-                return Upgrade(self._websocket, max_message=MAX_MESSAGE, heartbeat=HEARTBEAT)
             return Response(400, "WebSocket (or POST) expected")
         if path not in EVENTS_PATHS and path != "/health" and not path.startswith(RUN_PREFIXES):
             return Response(404, "not found")
@@ -128,7 +160,10 @@ class ApiServer:
     # --- notifications -------------------------------------------------------
     def broadcast(self, method: str, params: Any = None) -> None:
         text = json_text(notification(method, params))
-        for ws, outbox in list(self.clients.items()):
+        for ws, conn in list(self.clients.items()):
+            if not conn.live:
+                continue
+            outbox = conn.outbox
             if outbox.qsize() >= MAX_BACKLOG:
                 log.warning("dropping an API client that stopped reading (%d messages queued)", outbox.qsize())
                 self.clients.pop(ws, None)
@@ -140,16 +175,17 @@ class ApiServer:
                 q.put_nowait(text)
 
     @staticmethod
-    async def _drain(ws: WebSocket, outbox: asyncio.Queue[str]) -> None:
-        """The one writer of a client: sends its outbox in order until the socket goes away.
+    async def _drain(ws: WebSocket, conn: Connection) -> None:
+        """The one writer of a client: sends its outbox in order until the socket goes away, sealing each message
+        when the client encrypts (so frame counters follow the wire order).
         A message that cannot be sent (it cannot be encoded) is skipped and logged, never the end of the writer:
         a writer that died would leave the client connected and answered by nothing."""
         logged = False
         try:
             while True:
-                message = await outbox.get()
+                message = await conn.outbox.get()
                 try:
-                    await ws.send(message)
+                    await ws.send(conn.cipher.seal(message.encode()) if conn.cipher is not None else message)
                 except WebSocketClosed:
                     raise
                 except Exception as exc:
@@ -160,20 +196,25 @@ class ApiServer:
             pass
 
     # --- handlers -----------------------------------------------------------
-    async def _websocket(self, ws: WebSocket) -> None:
-        outbox: asyncio.Queue[str] = asyncio.Queue()
-        self.clients[ws] = outbox
-        writer = asyncio.ensure_future(self._drain(ws, outbox))
+    async def _websocket(self, ws: WebSocket, request: Request) -> None:
+        local = self.is_local(request)
+        plaintext_ok = self.access.plaintext_websocket(local, request.peer, request_key(request))
+        conn = Connection(caller=Caller(local=local), live=plaintext_ok)
+        self.clients[ws] = conn
+        writer = asyncio.ensure_future(self._drain(ws, conn))
         tasks: set[asyncio.Task[Any]] = set()
         try:
             async for data in ws:
-                if data == "ping":
-                    outbox.put_nowait("pong")
+                text = await self._open_frame(ws, conn, data, request.peer, plaintext_ok)
+                if text is None:
+                    break
+                if text == "ping":
+                    conn.outbox.put_nowait("pong")
                     continue
-                while outbox.qsize() >= MAX_BACKLOG and not writer.done():
+                while conn.outbox.qsize() >= MAX_BACKLOG and not writer.done():
                     await asyncio.sleep(0.01)  # the client sends faster than it reads: stop reading for a while
                 # each request runs on its own: readers.write may wait 30 s for a tag
-                task = asyncio.ensure_future(self._answer(outbox, data))
+                task = asyncio.ensure_future(self._answer(conn, text))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
         finally:
@@ -182,17 +223,67 @@ class ApiServer:
             for t in tasks:
                 t.cancel()
 
-    async def _answer(self, outbox: asyncio.Queue[str], data: str | bytes) -> None:
+    async def _open_frame(self, ws: WebSocket, conn: Connection, data: str | bytes, peer: str,
+                          plaintext_ok: bool) -> str | bytes | None:
+        """A received frame → the JSON-RPC text it carries; None when the connection must end (it is then closed).
+
+        An encrypted session's frames must all decrypt: one that does not (tampered, replayed, out of order) ends
+        it, as in Core. Before that, a frame that looks like an encrypted first frame opens a session."""
+        if conn.cipher is not None:
+            from tagd.daemon.api.pairing.session import FrameError
+
+            try:
+                return conn.cipher.open(data).decode("utf-8", "replace")
+            except FrameError as exc:
+                log.warning("closing an encrypted API session from %s: %s", peer, exc)
+                await ws.close(POLICY_VIOLATION, "frame failed decryption")
+                return None
+        if self.pairing is not None and looks_encrypted(data):
+            from tagd.daemon.api.pairing.gateway import UnsupportedVersion
+            from tagd.daemon.api.pairing.session import FrameError
+
+            try:
+                frame = self.pairing.first_frame(data)
+                if frame is not None:
+                    cipher, plaintext, client = self.pairing.establish(frame, peer)
+                    conn.cipher, conn.live = cipher, True
+                    conn.caller = Caller(local=conn.caller.local, role=client.role, client_id=client.client_id)
+                    return plaintext.decode("utf-8", "replace")
+            except UnsupportedVersion:
+                await self._refuse(ws, UNSUPPORTED_VERSION, "unsupported encryption version", {"supported": [1]})
+                return None
+            except FrameError as exc:
+                log.warning("refused an encrypted API session from %s: %s", peer, exc)
+                await ws.close(POLICY_VIOLATION, "encrypted session refused")
+                return None
+        if not plaintext_ok:
+            await self._refuse(ws, ENCRYPTION_REQUIRED, "encryption required for remote connections")
+            return None
+        return data
+
+    @staticmethod
+    async def _refuse(ws: WebSocket, code: int, message: str, data: Any = None) -> None:
+        """Core's plaintext JSON-RPC error (id null), then the close."""
+        try:
+            await ws.send(json_text(error(None, code, message, data)))
+        except WebSocketClosed:
+            return
+        await ws.close(POLICY_VIOLATION, message)
+
+    async def _answer(self, conn: Connection, data: str | bytes) -> None:
+        CALLER.set(conn.caller)  # this task's own context: the methods it runs see who asked
         response = await self.dispatcher.handle_text(data)
         if response is not None:
-            outbox.put_nowait(json_text(response))
+            conn.outbox.put_nowait(json_text(response))
 
     async def _post(self, request: Request) -> Response:
         token = CLIENT_GONE.set(request.disconnected)  # a readers.write ends if the client hangs up
+        caller = CALLER.set(Caller(local=self.is_local(request)))
         try:
             response = await self.dispatcher.handle_text(request.body)
         finally:
             CLIENT_GONE.reset(token)
+            CALLER.reset(caller)
         if response is None:
             return Response(204)
         return json_response(response)

@@ -267,11 +267,4 @@ class _ChipIO:
             raise Pn532TagLeft(Status.TIMEOUT, "reselect")
 
 
-@register
-class Pn532Alias(Pn532Reader):
-    """``pn532:/dev/ttyUSB0`` is accepted too."""
-
-    driver = "pn532"
-
-
 __all__ = ["Pn532Reader", "usb_topology", "ChipTimeout"]

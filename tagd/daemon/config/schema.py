@@ -1,0 +1,244 @@
+"""The config file's schema: one pydantic model per table, Zaparoo Core's reader and mapping keys and tagd's own.
+
+Unknown keys are errors (``extra="forbid"``): a typo must not be silently ignored. Values are checked by
+:mod:`.checks`; :class:`Config` gets the Zaparoo App's settings view from :class:`.settings.AppSettings`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+
+from tagd.daemon.config.checks import (
+    CONTROL_CHARS,
+    Bool,
+    Float,
+    Int,
+    check_host,
+    check_no_nul,
+    check_printable,
+    check_reader_driver,
+    check_url,
+    parse_listen,
+)
+from tagd.daemon.config.settings import AppSettings
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul_anywhere(cls, v: Any) -> Any:
+        check_no_nul(v)
+        return v
+
+
+# --- readers (Zaparoo's keys) ---------------------------------------------
+
+
+class ReaderConnect(_Section):
+    """One ``[[readers.connect]]`` entry: a reader to open at start (connect string ``driver:path``)."""
+
+    driver: str = Field(min_length=1)
+    path: str = ""
+    enabled: Bool = True
+    id_source: str = ""  # Zaparoo's key; accepted, tagd derives readerIds itself
+
+    @field_validator("driver")
+    @classmethod
+    def _known_driver(cls, v: str) -> str:
+        check_reader_driver(v)
+        return v
+
+    @property
+    def connect_string(self) -> str:
+        # Zaparoo drops underscores from driver ids (pn532_uart == pn532uart)
+        return f"{self.driver.replace('_', '').lower()}:{self.path}"
+
+
+class ReaderScan(_Section):
+    mode: Literal["tap", "hold"] = "tap"
+    exit_delay: Float = Field(default=0.0, ge=0, le=3600)
+    ignore_on_connect: Bool = False
+    ignore_system: list[str] = []  # Zaparoo's key; accepted, unused by tagd
+    on_scan: str = ""  # Zaparoo's key; accepted, unused by tagd
+    on_remove: str = ""  # Zaparoo's key; accepted, unused by tagd
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _empty_is_tap(cls, v: Any) -> Any:
+        return "tap" if v == "" else v  # Zaparoo treats an empty mode as tap
+
+
+class DriverSettings(_Section):
+    enabled: Bool | None = None
+    auto_detect: Bool | None = None
+
+
+class Readers(_Section):
+    auto_detect: Bool = True
+    connect: list[ReaderConnect] = []
+    scan: ReaderScan = ReaderScan()
+    drivers: dict[str, DriverSettings] = {}
+    scan_history: Int | None = None
+    options: dict[str, dict[str, Any]] = {}  # tagd: per-driver options, e.g. [readers.options.pn532uart] keys = [...]
+
+
+# --- mappings -------------------------------------------------------------
+
+
+class MappingEntry(_Section):
+    """A ``[[mappings.entry]]``: token_key ""=uid, "value"=text, "data"; match_pattern ``/re/``, with ``*``, or exact."""
+
+    token_key: Literal["", "id", "uid", "value", "text", "data"] = ""
+    match_pattern: str = Field(min_length=1)
+    zapscript: str
+
+
+class Mappings(_Section):
+    entry: list[MappingEntry] = []
+
+
+# --- api ------------------------------------------------------------------
+
+
+class Api(_Section):
+    listen: str = "127.0.0.1:7497"
+    keys: list[str] = []
+    allowed_origins: list[str] = []
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        parse_listen(v)
+        return v
+
+
+# --- cores (forwarders) ----------------------------------------------------
+
+Seconds = Annotated[float, Strict(), Field(gt=0, le=3600)]
+
+
+class _TlsCore(_Section):
+    ca_file: str = ""  # PEM to trust for wss:// / https:// (a home server's own CA or self-signed certificate)
+
+    @field_validator("ca_file")
+    @classmethod
+    def _loadable(cls, v: str) -> str:
+        from tagd.web.client import tls_context
+
+        tls_context(v)  # ValueError naming the file
+        return v
+
+
+class ZaparooCore(_TlsCore):
+    type: Literal["zaparoo"]
+    name: str = ""
+    url: str = "ws://127.0.0.1:7497/api/v0.1"
+    api_key: str = ""
+    key_in_query: Bool = False  # send the key as ?key= instead of Authorization: Bearer
+    max_age: Seconds = 10.0
+    timeout: Seconds = 5.0
+
+    @field_validator("url")
+    @classmethod
+    def _ws_url(cls, v: str) -> str:
+        return check_url(v, ("ws", "wss"), "must be a ws:// or wss:// URL, e.g. ws://127.0.0.1:7497/api/v0.1")
+
+
+class MqttCore(_Section):
+    type: Literal["mqtt"]
+    name: str = ""
+    host: str = Field(min_length=1)
+    port: Int = Field(default=1883, gt=0, lt=65536)
+    topic: str = Field(min_length=1)
+    username: str = ""
+    password: str = ""
+    qos: Literal[0, 1, 2] = 0
+    timeout: Seconds = 5.0
+
+    @field_validator("qos", mode="before")
+    @classmethod
+    def _qos_number(cls, v: Any) -> Any:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError(f"must be 0, 1 or 2 (a number), not {v!r}")
+        return v
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        usage = "must be the broker's host name or IP address, e.g. broker.local"
+        check_printable(v, usage)
+        check_host(v.strip("[]"), usage)
+        return v
+
+
+class ExecCore(_Section):
+    type: Literal["exec"]
+    name: str = ""
+    argv: list[str] = Field(min_length=1)
+    stop_argv: list[str] = []
+    timeout: Seconds = 10.0
+
+
+class WebhookCore(_TlsCore):
+    type: Literal["webhook"]
+    name: str = ""
+    url: str
+    stop_url: str = ""
+    headers: dict[str, str] = {}
+    timeout: Seconds = 5.0
+
+    @field_validator("url", "stop_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        return check_url(v, ("http", "https"), "must be an http:// or https:// URL") if v else v
+
+    @field_validator("headers")
+    @classmethod
+    def _http_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():  # HTTP's token characters; a value must not break the header line
+            if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+                raise ValueError(f"header name {name!r} is not an HTTP token (letters, digits, - and the like)")
+            if CONTROL_CHARS.search(value.replace("\t", "")):
+                raise ValueError(f"header {name}: the value contains a control character (a line break?)")
+        return v
+
+
+class StdoutCore(_Section):
+    type: Literal["stdout"]
+    name: str = ""
+
+
+CoreConfig = Annotated[
+    Union[ZaparooCore, MqttCore, ExecCore, WebhookCore, StdoutCore], Field(discriminator="type")
+]
+
+
+class Sessions(_Section):
+    """``[sessions]``: play sessions (tagd/integrations). Sessions shorter than ``min_duration`` seconds are dropped;
+    ``platform_hints`` maps a Zaparoo system ID to the hint sent to retroshelf, over the built-in table."""
+
+    min_duration: Float = Field(default=30.0, ge=0, le=86400)
+    sync_batch: Int = Field(default=50, ge=1, le=100)
+    platform_hints: dict[str, str] = {}
+
+
+def default_database_path() -> Path:
+    return Path(platformdirs.user_data_dir("tagd")) / "tagd.db"
+
+
+class Config(AppSettings, _Section):
+    """The whole file. Its Zaparoo ``settings`` view and ``settings.update`` are :class:`AppSettings`."""
+
+    readers: Readers = Readers()
+    mappings: Mappings = Mappings()
+    api: Api = Api()
+    core: list[CoreConfig] = []
+    database: Path = Field(default_factory=default_database_path)
+    sessions: Sessions = Sessions()

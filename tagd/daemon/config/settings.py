@@ -1,0 +1,105 @@
+"""The Zaparoo App's view of the config: the ``settings`` result and ``settings.update``'s keys.
+
+The App speaks in camelCase keys (``readersScanMode``); the file in Core's TOML keys (``[readers.scan] mode``).
+:data:`SETTINGS_KEYS` is the one map between them, used to apply an update here and to edit the file in
+:mod:`.writing`. Keys the App may send that tagd only reports are :data:`FIXED_SETTINGS`, with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from tagd.daemon.config.errors import ConfigError, reason_of
+
+
+class AppSettings:
+    """Mixed into :class:`~tagd.daemon.config.schema.Config` (it is one): ``settings`` and ``settings.update``."""
+
+    if TYPE_CHECKING:  # what it uses of the model it is mixed into (not fields of its own)
+        readers: Any
+        model_dump: Any
+        model_validate: Any
+
+    # -- Zaparoo `settings` / `settings.update` keys (the reader and scan part) --
+
+    def settings_json(self) -> dict[str, Any]:
+        """Zaparoo's ``settings`` result. The reader and scan keys are tagd's settings; the others, which the
+        document requires, say what tagd does: it always forwards ZapScript (the core decides what runs),
+        reports no errors anywhere, has no per-system launch defaults, and gives audio feedback on a scan
+        through the ACR122U's buzzer (``[readers.options.acr122] buzzer``)."""
+        scan = self.readers.scan
+        return {
+            "runZapScript": True,
+            "debugLogging": logging.getLogger().isEnabledFor(logging.DEBUG),
+            "audioScanFeedback": bool(self.readers.options.get("acr122", {}).get("buzzer", True)),
+            "errorReporting": False,
+            "systemDefaults": [],
+            "readersAutoDetect": self.readers.auto_detect,
+            "readersScanMode": scan.mode,
+            "readersScanExitDelay": scan.exit_delay,
+            "readersScanIgnoreSystems": list(scan.ignore_system),
+            "readersConnect": [
+                {"driver": c.driver, "path": c.path, "idSource": c.id_source, "enabled": c.enabled}
+                for c in self.readers.connect
+            ],
+        }
+
+    def with_settings(self, update: dict[str, Any], file: str = "<settings.update>") -> Any:
+        """A copy with Zaparoo ``settings.update`` keys applied; ConfigError (key = the param name) if invalid.
+
+        Unknown keys are not handled here: the caller decides which of Zaparoo's other keys it accepts."""
+        raw = self.model_dump(mode="python")
+        readers = raw["readers"]
+        for key, value in update.items():
+            if key in SETTINGS_KEYS and key != "readersConnect":
+                *parents, leaf = SETTINGS_KEYS[key]
+                table = raw
+                for name in parents:
+                    table = table[name]
+                table[leaf] = value
+            elif key == "readersConnect":
+                if not isinstance(value, list) or not all(isinstance(c, dict) for c in value):
+                    raise ConfigError(file, key, "must be a list of {driver, path, idSource?, enabled?}")
+                readers["connect"] = [
+                    {"driver": c.get("driver"), "path": c.get("path", ""), "id_source": c.get("idSource", ""),
+                     "enabled": c.get("enabled", True)}
+                    for c in value
+                ]
+            elif key in FIXED_SETTINGS:
+                if value != self.settings_json()[key]:
+                    raise ConfigError(file, key, FIXED_SETTINGS[key])
+            else:
+                raise ConfigError(file, key, "not a setting tagd knows")
+        try:
+            return type(self).model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            key = next((k for k in update if _param_matches(k, err["loc"])), "/".join(map(str, err["loc"])))
+            raise ConfigError(file, key, reason_of(err)) from None
+
+
+# where each settings.update key lives in the file
+SETTINGS_KEYS = {
+    "readersAutoDetect": ("readers", "auto_detect"),
+    "readersScanMode": ("readers", "scan", "mode"),
+    "readersScanExitDelay": ("readers", "scan", "exit_delay"),
+    "readersScanIgnoreSystems": ("readers", "scan", "ignore_system"),
+    "readersConnect": ("readers", "connect"),
+}
+
+
+FIXED_SETTINGS = {  # Zaparoo settings tagd reports but does not change over the API, and why
+    "runZapScript": "tagd always forwards ZapScript: the core decides what runs",
+    "debugLogging": "start tagd with -vv for debug logging (tagd -vv run)",
+    "audioScanFeedback": "set [readers.options.acr122] buzzer in the config file",
+    "errorReporting": "tagd reports errors nowhere",
+    "systemDefaults": "tagd does not launch media itself: set system defaults on the core",
+}
+
+
+def _param_matches(param: str, loc: tuple[Any, ...]) -> bool:
+    path = SETTINGS_KEYS.get(param)
+    return path is not None and path[-1] in loc
