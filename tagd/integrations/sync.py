@@ -47,6 +47,7 @@ class SyncWorker:
         self.last_error = ""
         self.last_sync: float | None = None
         self.sent_batches = 0
+        self.synced = 0  # sessions synced since start
         self._wake = asyncio.Event()
 
     def poke(self) -> None:
@@ -113,6 +114,7 @@ class SyncWorker:
         results = _align(rows, result.results)
         await asyncio.to_thread(self.store.mark_synced, [r["id"] for r in rows], results, self.clock())
         self.sent_batches += 1
+        self.synced += len(rows)
         self.last_sync = self.clock()
         self.on_synced(len(rows))
         return len(rows)
