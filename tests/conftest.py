@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
+import subprocess
 
 import pytest
 
@@ -77,3 +79,16 @@ class Events:
                 raise AssertionError(f"no {kind.__name__} within {timeout} s") from None
             if isinstance(ev, kind):
                 return ev
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path]:
+    """A self-signed certificate for 127.0.0.1 (cert.pem, key.pem), made by the openssl command line."""
+    if shutil.which("openssl") is None:
+        pytest.fail("the TLS tests need the openssl command (Debian package openssl)")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key

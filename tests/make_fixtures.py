@@ -39,10 +39,17 @@ NOTES = {
     "long-zapscript-ntag215.nfc": "300-byte ZapScript: NDEF TLV with a 3-byte length",
     "wrong-cc-ntag216.nfc": "NTAG216 whose CC says NTAG215; GET_VERSION wins",
     "utf16-ntag215.json": "UTF-16 Text record (lang ja), encoded by ndeflib",
-    "amiibo-style.bin": "540-byte non-NDEF image (CC F1 10 FF EE): data = whole memory",
+    "amiibo-style.bin": "540-byte amiibo-style image (bytes 9-15 48 0F E0 F1 10 FF EE): data = pages 21-22, as Core",
+    "toy-ntag215.bin": "540-byte non-NDEF, non-amiibo image: data = pages 0 to the last user page",
     "flipper-v2-ntag215.nfc": "Flipper version 2 (chip in 'Device type', ATQA LSB first)",
     "classic1k-unknown-keys.nfc": "Classic 1K, sector 1 '??' (keys not found): empty text + error",
     "classic1k-7byte-uid.nfc": "Classic 1K with a 7-byte UID named by the Flipper file",
+    "proxmark-ntag215.bin": "Proxmark3 MFU binary: 56-byte mfu_dump_t prefix, then 135 pages",
+    "ntag203.nfc": "NTAG203 (42 pages, no GET_VERSION), Flipper version 2",
+    "amiibo-uid-line.nfc": "amiibo whose UID line holds BCC0 (a converter's slip): pages 0-1 win, with a note",
+    "uri-nul-padded-ntag213.nfc": "URI record padded with 6 NUL bytes: stripped, with a note",
+    "wifi-ntag215.nfc": "Wi-Fi credential: auth/encryption by name, no network key in the text",
+    "classic4k-sak00.json": "Classic 4K JSON whose Card says SAK 00 / ATQA 0000: filled from the kind, noted",
 }
 
 
@@ -63,8 +70,26 @@ def _readme(expected: dict[str, dict[str, Any]]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def make_dump_from(memory: bytes) -> dumps.TagDump:
+    return dumps.type2_dump(bytes(memory), type2.TYPE2_KINDS["ntag215"].version)
+
+
 def _hex(b: bytes) -> str:
     return " ".join(f"{x:02X}" for x in b)
+
+
+def _flipper_v2(d: dumps.TagDump, device: str, version: bytes, uid_line: bytes | None = None) -> str:
+    """A Flipper version 2 file: chip named in 'Device type', ATQA stored LSB first."""
+    pages = len(d.memory) // 4
+    lines = ["Filetype: Flipper NFC device", "Version: 2",
+             "# Nfc device type can be UID, Mifare Ultralight, Mifare Classic, Bank card",
+             f"Device type: {device}", "# UID, ATQA and SAK are common for all formats",
+             f"UID: {_hex(uid_line or d.uid)}", "ATQA: 44 00", "SAK: 00", "# Mifare Ultralight specific data",
+             "Data format version: 1", f"Signature: {_hex(bytes(32))}", f"Mifare version: {_hex(version)}",
+             "Counter 0: 0", "Tearing 0: 00", "Counter 1: 0", "Tearing 1: 00", "Counter 2: 0", "Tearing 2: 00",
+             f"Pages total: {pages}"]
+    lines += [f"Page {p}: {_hex(d.memory[p * 4:p * 4 + 4])}" for p in range(pages)]
+    return "\n".join(lines) + "\n"
 
 
 def build(out: pathlib.Path) -> dict[str, dict[str, Any]]:
@@ -118,25 +143,35 @@ def build(out: pathlib.Path) -> dict[str, dict[str, Any]]:
     d = make_dump("ntag215", msg, bytes.fromhex("04222222222222"))
     good("utf16-ntag215.json", d, "**launch.system:ドリームキャスト", "ntag215", "NTAG")
 
-    # an amiibo-style image: 540 bytes, not NDEF (CC F1 10 FF EE); the token data is the whole memory
+    # an amiibo-style image: 540 bytes, not NDEF, with the header Zaparoo Core tests (bytes 9-15
+    # 48 0F E0 F1 10 FF EE): an Amiibo token whose data is the character ID in pages 21-22
     amiibo = bytearray(type2.blank_image("ntag215", bytes.fromhex("04333333333333")))
-    amiibo[12:20] = bytes.fromhex("F110FFEE A5000000")
+    amiibo[9:20] = bytes.fromhex("480FE0 F110FFEE A5000000")
     amiibo[20:520] = bytes((i * 7 + 3) & 0xFF for i in range(20, 520))
     (out / "amiibo-style.bin").write_bytes(bytes(amiibo))
-    good("amiibo-style.bin", None, "", "ntag215", "Amiibo", data=bytes(amiibo).hex())
+    good("amiibo-style.bin", None, "", "ntag215", "Amiibo", data=bytes(amiibo[84:92]).hex())
 
-    # a Flipper version 2 file: chip named in 'Device type', ATQA stored LSB first
+    # a toy that is not NDEF and not an amiibo (lock bytes 00 00): data = pages 0 to the last user page
+    toy = bytearray(amiibo)
+    toy[0:12] = type2.head_pages(bytes.fromhex("04555555555555"))
+    (out / "toy-ntag215.bin").write_bytes(bytes(toy))
+    good("toy-ntag215.bin", None, "", "ntag215", "NTAG", data=bytes(toy[:130 * 4]).hex())
+
+    # the shape of a Proxmark3 `hf mfu dump` binary: a 56-byte mfu_dump_t prefix (GET_VERSION, TBO, TBO1, last page
+    # index, signature, 3 counters with tearing flags), then the pages (596 bytes for an NTAG215)
+    d = make_dump("ntag215", records.text_message("**launch.system:pce"), bytes.fromhex("04666666666666"))
+    prefix = d.version + bytes([0, 0, 0, len(d.memory) // 4 - 1]) + bytes(range(32)) + bytes(12)
+    (out / "proxmark-ntag215.bin").write_bytes(prefix + d.memory)
+    good("proxmark-ntag215.bin", None, "**launch.system:pce", "ntag215", "NTAG")
+
+    # an NTAG203 (42 pages, no GET_VERSION) in a Flipper version 2 file, as Flipper wrote them
+    d = make_dump("ntag203", records.text_message("**launch.system:sg1000"), bytes.fromhex("04777777777777"))
+    (out / "ntag203.nfc").write_text(_flipper_v2(d, "NTAG203", bytes(8)))
+    good("ntag203.nfc", None, "**launch.system:sg1000", "ntag203", "NTAG")
+
+
     d = make_dump("ntag215", records.text_message("**launch.system:genesis"), bytes.fromhex("04444444444444"))
-    pages = len(d.memory) // 4
-    lines = ["Filetype: Flipper NFC device", "Version: 2",
-             "# Nfc device type can be UID, Mifare Ultralight, Mifare Classic, Bank card",
-             "Device type: NTAG215", "# UID, ATQA and SAK are common for all formats", f"UID: {_hex(d.uid)}",
-             "ATQA: 44 00", "SAK: 00", "# Mifare Ultralight specific data", "Data format version: 1",
-             f"Signature: {_hex(bytes(32))}", "Mifare version: 00 04 04 02 01 00 11 03",
-             "Counter 0: 0", "Tearing 0: 00", "Counter 1: 0", "Tearing 1: 00", "Counter 2: 0", "Tearing 2: 00",
-             f"Pages total: {pages}"]
-    lines += [f"Page {p}: {_hex(d.memory[p * 4:p * 4 + 4])}" for p in range(pages)]
-    (out / "flipper-v2-ntag215.nfc").write_text("\n".join(lines) + "\n")
+    (out / "flipper-v2-ntag215.nfc").write_text(_flipper_v2(d, "NTAG215", d.version))
     good("flipper-v2-ntag215.nfc", None, "**launch.system:genesis", "ntag215", "NTAG")
 
     # a Classic 1K whose first NDEF sector's keys were unknown when it was dumped ('??' in the file)
@@ -148,6 +183,37 @@ def build(out: pathlib.Path) -> dict[str, dict[str, Any]]:
     d = make_dump("classic1k", records.text_message("**launch.system:atari2600"), bytes.fromhex("c1c2c3c4"))
     d.uid, d.atqa = bytes.fromhex("04c1c2c3c4c5c6"), 0x0044
     good("classic1k-7byte-uid.nfc", d, "**launch.system:atari2600", "classic1k", "MIFARE")
+
+    # an amiibo as a popular converter writes it: the UID line holds BCC0 (pages 0-1 are right): a warning, pages win
+    (out / "amiibo-uid-line.nfc").write_text(_flipper_v2(make_dump_from(amiibo), "NTAG215", type2.TYPE2_KINDS["ntag215"].version,
+                                                         uid_line=bytes(amiibo[0:4] + amiibo[4:7])))
+    good("amiibo-uid-line.nfc", None, "", "ntag215", "Amiibo", data=bytes(amiibo[84:92]).hex(),
+         notes_contain="disagrees with pages 0–1")
+
+    # a URI record padded with NUL bytes by the app that wrote it: stripped, with a note
+    msg = bytes.fromhex("D1 01 15 55 04") + b"www.guidoz.com" + bytes(6)
+    good("uri-nul-padded-ntag213.nfc", make_dump("ntag213", msg, bytes.fromhex("04888888888888")),
+         "https://www.guidoz.com", "ntag213", "NTAG", notes_contain="URI padded with 6 NUL bytes")
+
+    # a Wi-Fi credential: its description names the authentication and encryption types
+    wifi = ndef.WifiSimpleConfigRecord()
+    cred = ndef.wifi.Credential()
+    cred.set_attribute("network-index", 1)
+    cred.set_attribute("ssid", b"arcade")
+    cred.set_attribute("authentication-type", "WPA2-Personal")
+    cred.set_attribute("encryption-type", "AES")
+    cred.set_attribute("network-key", b"not-in-the-token")
+    cred.set_attribute("mac-address", b"\xff" * 6)
+    wifi.set_attribute("credential", cred)
+    msg = b"".join(ndef.message_encoder([wifi]))
+    good("wifi-ntag215.nfc", make_dump("ntag215", msg, bytes.fromhex("04999999999999")),
+         '{"auth":"WPA2-Personal","encryption":"AES","ssid":"arcade","type":"wifi"}', "ntag215", "NTAG")
+
+    # a Proxmark3 Classic JSON whose Card section says SAK 00 / ATQA 0000: SAK/ATQA come from the kind, noted
+    doc = json.loads((out / "classic4k.json").read_text())
+    doc["Card"].update(SAK="00", ATQA="0000")
+    (out / "classic4k-sak00.json").write_text(json.dumps(doc, indent=2) + "\n")
+    good("classic4k-sak00.json", None, "**launch.system:psx", "classic4k", "MIFARE", notes_contain="SAK 00")
 
     # broken files: each must say which file, where and why
     snes = (out / "snes-ntag215.nfc").read_text().splitlines()
@@ -174,6 +240,12 @@ def build(out: pathlib.Path) -> dict[str, dict[str, Any]]:
     bad("missing-page.json", json.dumps(doc, indent=2) + "\n", "blocks.7: block 7 missing")
     bad("odd-size.bin", bytes(range(37)), "offset 0x25: 37 bytes is not a tag image")
     bad("not-a-dump.txt", "Shopping list:\n- cartridges\n- tags\n", "not a tag dump")
+    # the shapes of dumps that are not Type 2 or Classic at all (ISO 15693, iCLASS): refused, not made-up UIDs
+    bad("iso15693.bin", bytes(128), "not a Type 2 tag image: BCC0 (page 0, byte 3) is 00")
+    bad("iclass.bin", bytes.fromhex("000B0FFFF7FF12E0") + bytes(8) + bytes(range(240)),
+        "not a Type 2 tag image: BCC0 (page 0, byte 3) is FF")
+    bad("iso15693.json", json.dumps({"Created": "proxmark3", "FileType": "15693", "raw": "00" * 32}, indent=2) + "\n",
+        "FileType: '15693': a dump of an ISO 15693 (vicinity) tag")
 
     (out / "expected.json").write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n")
     (out / "README.md").write_text(_readme(expected))

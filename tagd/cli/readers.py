@@ -91,9 +91,11 @@ def _run_worker(connect: str):
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
-    from tagd.readers.base import ReaderLost, TagGone, TagSeen
+    from tagd.readers.base import ReaderFailed, ReaderLost, TagGone, TagSeen
 
-    worker, events = _run_worker(_pick(args.reader))
+    connect = _pick(args.reader)
+    worker, events = _run_worker(connect)
+    scripted = connect.startswith("replay:")
     try:
         while True:
             ev = events.get()
@@ -106,8 +108,14 @@ def cmd_scan(args: argparse.Namespace) -> int:
                     return 0
             elif isinstance(ev, TagGone):
                 print(json.dumps({"removed": True}), flush=True)
+            elif isinstance(ev, ReaderLost) and args.once and scripted:
+                # a replay timeline that cannot play its tag (an unreadable dump) has no first tag to wait for
+                print(f"tagd scan: {ev.reason}", file=sys.stderr, flush=True)
+                return 2
             elif isinstance(ev, ReaderLost):
                 print(f"tagd scan: reader lost ({ev.reason}); retrying", file=sys.stderr, flush=True)
+            elif isinstance(ev, ReaderFailed):
+                print(f"tagd scan: the reader does not open ({ev.reason}); retrying", file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         return 130
     finally:
@@ -115,7 +123,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def cmd_write(args: argparse.Namespace) -> int:
-    from tagd.readers.base import ReaderAdded, WriteError, WriteRequest
+    from tagd.readers.base import ReaderAdded, ReaderFailed, WriteError, WriteRequest
 
     worker, events = _run_worker(_pick(args.reader))
     try:
@@ -123,6 +131,9 @@ def cmd_write(args: argparse.Namespace) -> int:
             ev = events.get(timeout=5)
         except queue.Empty:
             print("tagd write: the reader did not open", file=sys.stderr)
+            return 1
+        if isinstance(ev, ReaderFailed):
+            print(f"tagd write: the reader does not open: {ev.reason}", file=sys.stderr)
             return 1
         if not isinstance(ev, ReaderAdded):
             print(f"tagd write: reader not ready: {ev}", file=sys.stderr)

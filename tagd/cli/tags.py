@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tagd.ndef.dumps import TagDump
 
-KINDS = ("ntag213", "ntag215", "ntag216", "ultralight", "classic1k", "classic4k")
+KINDS = ("ntag203", "ntag213", "ntag215", "ntag216", "ultralight", "ultralight_ev1", "classicmini", "classic1k", "classic4k")
 FORMATS = ("nfc", "json", "bin", "mfd")
 
 
@@ -27,7 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "JSON, raw .bin, libnfc .mfd; detected from the content). A directory stands "
                                    "for the files in it. Exit status 2 if any file could not be read.")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--all", action="store_true", help="add file, kind, capacity, read_only, records and errors")
+    p.add_argument("--all", action="store_true", help="add file, kind, capacity, read_only, records, errors and notes")
+    p.add_argument("--key", action="append", default=[], metavar="HEX",
+                   help="a MIFARE Classic key A the reader is configured with (its `keys` option), so that "
+                        "sectors it opens decode as a tap would; repeatable")
     p.set_defaults(func=cmd_decode)
 
     fx = sub.add_parser("fixture", help="make tag dump files")
@@ -55,22 +58,47 @@ def _expand(paths: list[str]) -> list[str]:
     return out
 
 
+def _keys(values: list[str]) -> list[bytes] | None:
+    keys = []
+    for v in values:
+        try:
+            key = bytes.fromhex(v.replace(":", ""))
+        except ValueError:
+            key = b""
+        if len(key) != 6:
+            print(f"tagd decode: --key {v!r}: a MIFARE key is 6 bytes in hex, e.g. a0a1a2a3a4a5", file=sys.stderr)
+            return None
+        keys.append(key)
+    return keys
+
+
 def cmd_decode(args: argparse.Namespace) -> int:
+    """One Token JSON line per readable file; the dump's notes (what was odd but read anyway) go to stderr
+    as warnings; exit 2 if any file is not a tag dump tagd can read, naming it and why."""
     from tagd.ndef.decode import decode_dump
     from tagd.ndef.dumps import DumpError, load
 
+    keys = _keys(args.key)
+    if keys is None:
+        return 2
     status = 0
     for path in _expand(args.files):
         try:
-            decoded = decode_dump(load(path))
+            decoded = decode_dump(load(path), keys)
         except DumpError as exc:
             print(f"tagd decode: {exc}", file=sys.stderr, flush=True)
             status = 2
             continue
+        except Exception as exc:  # a gap in the decoder must still name the file, never print a traceback
+            print(f"tagd decode: {path}: cannot decode ({exc.__class__.__name__}: {exc})", file=sys.stderr, flush=True)
+            status = 2
+            continue
+        for note in decoded.notes:
+            print(f"tagd decode: {path}: warning: {note}", file=sys.stderr, flush=True)
         out = decoded.to_token(source=path).to_json()
         if args.all:
             out.update(file=path, kind=decoded.kind, capacity=decoded.capacity, read_only=decoded.read_only,
-                       records=decoded.records, errors=decoded.errors)
+                       records=decoded.records, errors=decoded.errors, notes=decoded.notes)
         print(json.dumps(out, ensure_ascii=False), flush=True)
     return status
 

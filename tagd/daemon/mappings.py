@@ -9,6 +9,12 @@ Order of sources, as Zaparoo Core does it: database mappings first (by id = crea
 mapping-file entries (the config's ``[[mappings.entry]]``, then ``*.toml`` files of the mappings directory in
 name order).
 
+Bounds (a user's pattern must not freeze the daemon): RE2 is linear in the text, but its cost is program size ×
+text length, so a pattern may compile to at most :data:`MAX_REGEX_PROGRAM` instructions (``(.*a){1000}`` is 11,004:
+refused, naming the limit), a regex is never run on a value longer than :data:`MAX_MATCH_TEXT` (no tag holds one; a
+longer ``run`` text is matched by exact and partial mappings only), and :meth:`MappingTable.slow_for` tells the
+pipeline when to match in a worker thread (RE2 releases the GIL) rather than on the event loop.
+
 Speed: :class:`MappingTable` answers exact patterns from per-type dict indexes and only scans the
 partial/regex mappings, stopping at the index hit's position, so the creation-order rule holds across both
 and 10,000 exact mappings cost three dict lookups (``evaluations`` counts the scanned patterns).
@@ -17,6 +23,7 @@ and 10,000 exact mappings cost three dict lookups (``evaluations`` counts the sc
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import time
 from pathlib import Path
@@ -31,10 +38,16 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+log = logging.getLogger(__name__)
+
 TYPES = ("uid", "text", "data")
 MATCHES = ("exact", "partial", "regex")
 TYPE_ALIASES = {"id": "uid", "value": "text"}  # Zaparoo's database names for uid and text
 TOKEN_KEYS = {"": "uid", "id": "uid", "uid": "uid", "value": "text", "text": "text", "data": "data"}
+MAX_REGEX_PROGRAM = 2000  # RE2 instructions: ~0.1 s at worst over MAX_MATCH_TEXT; real patterns are under 100
+MAX_REGEX_MEMORY = 2 << 20  # RE2's compile budget (max_mem): a huge pattern fails fast instead of allocating first
+MAX_MATCH_TEXT = 16 * 1024  # longest value a regex is run on: a whole Classic 4K memory in hex is 8,192
+INLINE_MATCH_TEXT = 1024  # a longer value is matched against regexes in a worker thread, off the event loop
 
 
 class MappingError(ValueError):
@@ -54,20 +67,27 @@ def _re2() -> tuple[Any, Any]:
 
     options = re2.Options()
     options.log_errors = False  # errors are reported to the user, not to stderr
+    options.max_mem = MAX_REGEX_MEMORY
     return re2, options
 
 
 @functools.lru_cache(maxsize=4096)
 def compile_regex(pattern: str) -> Any:
-    """Compile with RE2; MappingError carrying RE2's own message (e.g. ``missing ): a(b``)."""
+    """Compile with RE2; MappingError carrying RE2's own message (e.g. ``missing ): a(b``), or naming the size limit."""
     re2, options = _re2()
+    too_big = f"regex too complex: over tagd's limit of {MAX_REGEX_PROGRAM} RE2 instructions (simplify the pattern)"
     try:
-        return re2.compile(pattern, options)
+        regex = re2.compile(pattern, options)
     except re2.error as exc:
         msg = exc.args[0] if exc.args else str(exc)
         if isinstance(msg, bytes):
             msg = msg.decode("utf-8", "replace")
+        if "too large" in msg or "out of memory" in msg:
+            raise MappingError("pattern", too_big) from None
         raise MappingError("pattern", f"invalid regex: {msg}") from None
+    if max(regex.programsize, regex.reverseprogramsize) > MAX_REGEX_PROGRAM:
+        raise MappingError("pattern", too_big.replace("over", f"{regex.programsize} instructions, over"))
+    return regex
 
 
 class Mapping(BaseModel):
@@ -161,7 +181,7 @@ def _exact_key(mapping: Mapping) -> str:
 def _matcher(mapping: Mapping) -> Callable[[str], bool]:
     if mapping.match == "regex":  # the regex sees the normalised uid but is not itself normalised
         search = compile_regex(mapping.pattern).search
-        return lambda value: search(value) is not None
+        return lambda value: len(value) <= MAX_MATCH_TEXT and search(value) is not None
     needle = _exact_key(mapping)
     return lambda value: needle in value
 
@@ -173,11 +193,18 @@ class MappingTable:
         self.mappings: list[Mapping] = [m for m in mappings if m.enabled]
         self._exact: dict[str, dict[str, int]] = {t: {} for t in TYPES}
         self._scan: list[tuple[int, str, Callable[[str], bool]]] = []
+        self._regex_types: set[str] = set()
         for pos, m in enumerate(self.mappings):
             if m.match == "exact":
                 self._exact[m.type].setdefault(_exact_key(m), pos)  # the first one wins
             else:
-                self._scan.append((pos, m.type, _matcher(m)))
+                try:
+                    self._scan.append((pos, m.type, _matcher(m)))
+                except MappingError as exc:  # stored by an older tagd that allowed it: skipped, not a failed start
+                    log.error("mapping %s skipped: %s", m.id if m.id is not None else m.source, exc)
+                    continue
+                if m.match == "regex":
+                    self._regex_types.add(m.type)
         self.evaluations = 0  # partial/regex patterns tried so far (for tests and the benchmark)
 
     def __len__(self) -> int:
@@ -187,6 +214,11 @@ class MappingTable:
     def from_sources(cls, db_mappings: Iterable[Mapping], file_mappings: Iterable[Mapping] = ()) -> "MappingTable":
         """Database mappings first, then mapping-file entries (Zaparoo's order)."""
         return cls([*db_mappings, *file_mappings])
+
+    def slow_for(self, token: Token) -> bool:
+        """Whether matching this token may run a regex over a value longer than INLINE_MATCH_TEXT: then match it in
+        a worker thread (a long ``run`` text must not stall the event loop while RE2 works through it)."""
+        return any(len(token_field(token, t)) > INLINE_MATCH_TEXT for t in self._regex_types)
 
     def match(self, token: Token) -> Mapping | None:
         """The first enabled mapping (creation order) that matches the token, or None."""

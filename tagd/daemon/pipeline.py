@@ -36,13 +36,19 @@ from typing import Any, Awaitable, Callable, Iterable
 
 from tagd.daemon.forwarders import Forwarder, ForwardError
 from tagd.daemon.mappings import Mapping, MappingTable
-from tagd.readers.base import ReaderAdded, ReaderEvent, ReaderInfo, ReaderLost, TagGone, TagSeen
+from tagd.daemon.store import StoreError
+from tagd.readers.base import ReaderAdded, ReaderEvent, ReaderFailed, ReaderInfo, ReaderLost, TagGone, TagSeen
 from tagd.token import Token, normalize_uid
 
 log = logging.getLogger(__name__)
 
 Notify = Callable[[str, Any], None]
 WRITTEN_TTL = 60.0  # seconds a mark_written() uid stays suppressed if the tag is not seen again
+
+
+def _clip(text: str, keep: int = 200) -> str:
+    """A text as much as a log line should hold: a 1 MB ``run`` text must not become a 1 MB line per launch."""
+    return text if len(text) <= keep else f"{text[:keep]}… ({len(text)} characters)"
 
 
 class Pipeline:
@@ -70,6 +76,10 @@ class Pipeline:
         # observers of launches and hold-mode exits (play sessions without a core: tagd/integrations/runtime.py)
         self.on_launch: Callable[[Token, bool], None] | None = None
         self.on_exit: Callable[[], None] | None = None
+        self._mapping_lock = asyncio.Lock()
+        self._mapping_queue = 0  # launches in or waiting for _mapping_lock
+        self._unrecorded = 0  # launches whose history row could not be written since the last that could
+        self._unsaved_inbox: set[str] = set()  # inbox texts already logged as not stored
 
     # --- inputs -------------------------------------------------------------
 
@@ -91,6 +101,8 @@ class Pipeline:
             self._reader_added(event.info)
         elif isinstance(event, ReaderLost):
             self._reader_lost(event.reader_id, event.reason)
+        elif isinstance(event, ReaderFailed):
+            self.inbox(f"Reader {event.connect} does not open", "readers", severity=1, body=event.reason)
         return None
 
     async def run_token(self, token: Token) -> bool:
@@ -135,6 +147,7 @@ class Pipeline:
             self.notify("tokens.added", token.to_json())
         connected_at = self._connected_at.pop(rid, None)
         on_connect = connected_at is not None and self.clock() - connected_at <= self.connect_grace
+        on_connect = on_connect or event.detail.get("on_connect") is True  # a satellite's own judgement
         written = self._take_written(token.uid) or event.written
 
         if self._exit_task is not None and key == self._launched_key:
@@ -150,6 +163,9 @@ class Pipeline:
             return None
         if on_connect and self.config.readers.scan.ignore_on_connect:
             log.info("not launching the tag already on %s when it connected", rid)
+            return None
+        if not event.launch:  # e.g. a satellite's tap that arrived after max_age: on record, not launched
+            self._record(token, False)
             return None
         self._cancel_exit()  # the new launch replaces the media a pending exit would stop
         self._launched_key = key
@@ -172,7 +188,8 @@ class Pipeline:
     def _reader_added(self, info: ReaderInfo) -> None:
         rid = info.reader_id
         self.readers[rid] = info
-        self._connected_at[rid] = self.clock()
+        if not info.remote:  # a remote reader's node applied ignore-on-connect before it published the tap
+            self._connected_at[rid] = self.clock()
         self.notify("readers.added", {"driver": info.driver, "path": info.path, "connected": True})
 
     def _reader_lost(self, rid: str, reason: str) -> None:
@@ -183,7 +200,7 @@ class Pipeline:
         driver, path = (info.driver, info.path) if info else ("", rid)
         self.notify("readers.removed", {"driver": driver, "path": path, "connected": False})
         if reason != "stopped":
-            self._inbox(f"Reader {driver}:{path} disconnected", "readers", severity=1, body=reason)
+            self.inbox(f"Reader {driver}:{path} disconnected", "readers", severity=1, body=reason)
 
     def _take_written(self, uid: str) -> bool:
         now = self.clock()
@@ -205,17 +222,48 @@ class Pipeline:
             self._exit_task = None
 
     async def _launch(self, token: Token) -> bool:
-        launched = self.mappings.apply(token)
+        launched = await self._apply_mappings(token)
         results = await asyncio.gather(*(self._forward(fw, launched) for fw in self.forwarders))
         success = any(results)
-        try:
-            self.store.add_history(launched, success)
-        except Exception:  # history is a record, not a reason to lose the launch
-            log.exception("recording history failed")
-        log.info("launch %r from %s: %s", launched.text, launched.reader_id or launched.source or "api",
+        self._record(launched, success)
+        log.info("launch %r from %s: %s", _clip(launched.text), launched.reader_id or launched.source or "api",
                  "ok" if success else "failed")
         self._observe(self.on_launch, launched, success)
         return success
+
+    async def _apply_mappings(self, token: Token) -> Token:
+        """The mapped token. A long text that a regex must see is matched in a worker thread, so the loop (API, other
+        taps) goes on meanwhile; launches still leave this step in the order they entered it (a FIFO lock, taken only
+        while a threaded match is running or waiting), so a slow match is never overtaken by the tap after it."""
+        table = self.mappings
+        if not self._mapping_queue and not table.slow_for(token):
+            return table.apply(token)
+        self._mapping_queue += 1
+        try:
+            async with self._mapping_lock:
+                if table.slow_for(token):
+                    return await asyncio.to_thread(table.apply, token)
+                return table.apply(token)
+        finally:
+            self._mapping_queue -= 1
+
+    def _record(self, token: Token, success: bool) -> None:
+        """History is a record, not a reason to lose the launch: when it cannot be written (a full disk) the log says
+        so once, with the reason, the inbox too if it can, and how many launches were missed when it works again."""
+        try:
+            self.store.add_history(token, success)
+        except StoreError as exc:
+            if self._unrecorded == 0:
+                log.error("%s (the launches go on; the log says when history is recorded again)", exc)
+                self.inbox("Launches are not being recorded in history", "history", severity=2, body=str(exc))
+            self._unrecorded += 1
+        except Exception:
+            log.exception("recording history failed")
+        else:
+            if self._unrecorded:
+                log.warning("history is recorded again; %d launch(es) before this one were not recorded",
+                            self._unrecorded)
+                self._unrecorded = 0
 
     def _lock(self, fw: Forwarder) -> asyncio.Lock:
         return self._locks.setdefault(id(fw), asyncio.Lock())
@@ -227,7 +275,7 @@ class Pipeline:
                 return True
             except ForwardError as exc:
                 log.warning("%s: %s", fw.name, exc)
-                self._inbox(f"Launches are not reaching {fw.name}", "core", severity=2, body=str(exc))
+                self.inbox(f"Launches are not reaching {fw.name}", "core", severity=2, body=str(exc))
             except Exception:
                 log.exception("%s: launch crashed", fw.name)
             return False
@@ -257,9 +305,17 @@ class Pipeline:
             except Exception:  # an observer's bug is not the launch's
                 log.exception("launch observer failed")
 
-    def _inbox(self, text: str, category: str, severity: int, body: str = "") -> None:
-        """tagd's own messages (Zaparoo's inbox); the same text is not added twice while it is unread."""
+    def inbox(self, text: str, category: str, severity: int, body: str = "") -> None:
+        """tagd's own messages (Zaparoo's inbox); the same text is not added twice while it is unread.
+
+        One that cannot be stored (a full disk) is logged instead — once, not again for each repeat."""
         try:
             self.store.add_inbox(text, category, severity=severity, body=body, unique=True)
+        except StoreError as exc:
+            if text not in self._unsaved_inbox:
+                self._unsaved_inbox.add(text)
+                log.error("%s — the message was: %s%s", exc, text, f": {body}" if body else "")
         except Exception:
             log.exception("adding an inbox message failed")
+        else:
+            self._unsaved_inbox.discard(text)

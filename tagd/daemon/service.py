@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import signal
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,8 +30,10 @@ from tagd.daemon.config import Config, ConfigError, default_config_path, load_co
 from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarders, close_all, start_all
 from tagd.daemon.mappings import Mapping, MappingError, MappingTable, load_mapping_file, mapping_files, mappings_dir_for
 from tagd.daemon.pipeline import Pipeline
-from tagd.daemon.store import Store
-from tagd.readers.base import Capability, ReaderInfo, ReaderWorker, WriteError, WriteRequest, asyncio_sink
+from tagd.daemon.store import Store, StoreError
+from tagd.readers.base import (Capability, ReaderEvent, ReaderInfo, ReaderWorker, WriteError, WriteRequest,
+                               asyncio_sink)
+from tagd.token import Token
 
 if TYPE_CHECKING:
     from tagd.readers.manager import ReaderManager
@@ -73,8 +76,10 @@ class Daemon:
 
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
-        Path(self.config.database).parent.mkdir(parents=True, exist_ok=True)
-        self.store = await asyncio.to_thread(Store, self.config.database)
+        try:
+            self.store = await asyncio.to_thread(Store, self.config.database)
+        except StoreError as exc:  # say which setting gave the path: the user's fix is there or at the file
+            raise StoreError(f"{self.config_path}: database: {exc}") from None
         self._loop = loop
         self.store.on_inbox = self._inbox_added
         self._started.append("store")
@@ -98,7 +103,7 @@ class Daemon:
         from tagd.readers.manager import ReaderManager  # the drivers load after the API answers
 
         connect = self._connect_strings(self.config)
-        self.manager = ReaderManager(asyncio_sink(loop, self.pipeline.submit), connect,
+        self.manager = ReaderManager(asyncio_sink(loop, self._reader_event), connect,
                                      self.config.readers.auto_detect, self.config.readers.options)
         self.manager.start()
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
@@ -146,8 +151,8 @@ class Daemon:
             problems = await self.reload_config()
         except ConfigError as exc:
             log.error("reload refused, nothing changed: %s", exc)
-            self.store.add_inbox("The config file has an error; the reload changed nothing", "config", severity=2,
-                                 body=str(exc))
+            self.pipeline.inbox("The config file has an error; the reload changed nothing", "config", severity=2,
+                                body=str(exc))
         except Exception:  # a bug in a reload must not leave systemd thinking tagd is still reloading
             log.exception("reload failed")
         else:
@@ -163,6 +168,8 @@ class Daemon:
             fw.on_notification = self.relay
             fw.on_disconnect = self._core_lost
             fw.instance_headers = {INSTANCE_HEADER: self.instance}
+            if hasattr(fw, "write_fn"):  # a fabric satellite writes on this daemon's readers for its hub
+                fw.write_fn = self.write_text
         return forwarders
 
     def _connect_strings(self, config: Config) -> list[str]:
@@ -186,11 +193,25 @@ class Daemon:
     def _report_mapping_problems(self, problems: list[str]) -> None:
         for problem in problems:
             log.error("mappings: %s (skipped)", problem)
-            self.store.add_inbox("A mapping file has an error and was skipped", "mappings", severity=2,
-                                 body=problem, unique=True)
+            self.pipeline.inbox("A mapping file has an error and was skipped", "mappings", severity=2, body=problem)
+
+    def _reader_event(self, event: ReaderEvent) -> None:
+        """A reader event on the loop: the forwarders that watch readers (a fabric satellite) see it, then the
+        pipeline applies it."""
+        for fw in self.forwarders:
+            try:
+                fw.reader_event(event)
+            except Exception:  # a broken observer must not lose the tap
+                log.exception("%s: reader event observer failed", fw.name)
+        self.pipeline.submit(event)
 
     def notify(self, method: str, params: Any = None) -> None:
         self.api.broadcast(method, params)
+        for fw in self.forwarders:
+            try:
+                fw.daemon_notification(method, params)
+            except Exception:
+                log.exception("%s: notification observer failed", fw.name)
 
     def relay(self, method: str, params: Any = None) -> None:
         """A core's notification, for tagd's clients — except those about readers and tokens, which tagd
@@ -296,29 +317,41 @@ class Daemon:
             later.append("database")
         if later:  # the socket and the database stay open: these wait for a restart, and the inbox says so
             log.warning("restart tagd to apply the new %s", " and ".join(later))
-            self.store.add_inbox("Restart tagd to apply a config change", "config", severity=1,
-                                 body=f"the new {' and '.join(later)} take effect when tagd restarts", unique=True)
+            self.pipeline.inbox("Restart tagd to apply a config change", "config", severity=1,
+                                body=f"the new {' and '.join(later)} take effect when tagd restarts")
 
     def reader_infos(self) -> list[ReaderInfo]:
         return self.manager.infos() if self.manager is not None else []
 
-    def write_worker(self, reader_id: str | None) -> ReaderWorker:
-        """readers.write's choice: the given reader, else the last scan's reader, else the first that writes."""
+    def readers_not_open(self) -> list[tuple[str, str, str]]:
+        """(driver, path, why) of each reader that is trying to open and failing, for ``readers``."""
         workers = self.manager.workers() if self.manager is not None else []
-        writable = [w for w in workers if w.info and Capability.WRITE in w.info.capabilities]
+        return [(w.reader.driver, w.reader.path, w.error) for w in workers if w.info is None and w.error]
+
+    def write_worker(self, reader_id: str | None) -> tuple[ReaderWorker, str]:
+        """readers.write's choice: the given reader, else the last scan's reader, else the first that writes.
+
+        Returns the worker and the readerId to write on (a worker may serve readers of other nodes)."""
+        workers = self.manager.workers() if self.manager is not None else []
+        writable = [(w, info) for w in workers for info in w.infos if Capability.WRITE in info.capabilities]
+        wanted = reader_id or (self.pipeline.last.reader_id if self.pipeline.last is not None else None)
+        for w, info in writable:
+            if wanted and info.reader_id == wanted:
+                return w, info.reader_id
         if reader_id:
-            for w in writable:
-                if w.info and w.info.reader_id == reader_id:
-                    return w
             raise RpcError(f"no connected write-capable reader {reader_id}")
-        last = self.pipeline.last
-        if last is not None and last.reader_id:
-            for w in writable:
-                if w.info and w.info.reader_id == last.reader_id:
-                    return w
         if not writable:
             raise RpcError("no connected reader can write tags")
-        return writable[0]
+        return writable[0][0], writable[0][1].reader_id
+
+    async def write_text(self, reader_id: str, text: str, timeout: float, cancel: threading.Event) -> Token:
+        """Write ``text`` on a reader for another node (a fabric hub's request): the same checks as readers.write,
+        one write per reader, the written tag reaching the pipeline as not to be launched."""
+        worker, rid = self.write_worker(reader_id)
+        request = WriteRequest(text, timeout=timeout, reader_id=rid, cancel=cancel)
+        with self.begin_write(rid, request):
+            seen = await worker.write(request)
+        return seen.token
 
     @contextmanager
     def begin_write(self, reader_id: str, request: WriteRequest) -> Iterator[None]:

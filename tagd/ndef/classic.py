@@ -102,6 +102,66 @@ def data_blocks(sector: int) -> range:
 WRITABLE_DATA = frozenset({(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 1)})
 
 
+# (C1, C2, C3) of a data block that key A may read (MF1S50 datasheet, "access conditions for data blocks")
+READABLE_WITH_KEY_A = frozenset({(0, 0, 0), (0, 1, 0), (1, 0, 0), (1, 1, 0), (0, 0, 1)})
+
+
+def kind_from_sak(sak: int) -> str | None:
+    """The MIFARE Classic kind a reader infers from SAK (None: not a Classic, read it as Type 2)."""
+    if sak & 0x18 == 0:
+        return None
+    return "classic4k" if sak & 0x10 else ("classicmini" if sak == 0x09 else "classic1k")
+
+
+def reader_keys(extra: list[bytes] | tuple[bytes, ...] = ()) -> list[bytes]:
+    """The keys A every tagd reader tries: the well-known ones, then the configured ``extra`` ones."""
+    return list(dict.fromkeys([KEY_NDEF, KEY_MAD, KEY_DEFAULT, *WELL_KNOWN_KEYS, *extra]))
+
+
+def blocks_key_a_reads(access: bytes, sector: int) -> list[int]:
+    """The data blocks of ``sector`` that key A may read under these access bytes (none when the bytes
+    are inconsistent: the card then blocks the sector). The trailer itself always reads with key A."""
+    groups = access_conditions(access[:3])
+    if groups is None:
+        return []
+    first = first_block(sector)
+
+    def group(b: int) -> int:
+        return b - first if blocks_in(sector) == 4 else min((b - first) // 5, 2)
+
+    return [b for b in data_blocks(sector) if groups[group(b)] in READABLE_WITH_KEY_A]
+
+
+def unreadable(memory: bytes, unknown: frozenset[int] = frozenset(),
+               keys: list[bytes] | tuple[bytes, ...] = ()) -> frozenset[int]:
+    """``unknown`` plus the bytes a reader cannot read from this card with key A from :func:`reader_keys`:
+    every block of a sector whose key A is none of them (or was unknown to the dump), and the data blocks
+    whose access conditions keep key A out. What a dump holds beyond that, a tap never sees."""
+    known = set(reader_keys(keys))
+    out = set(unknown)
+    for s in range(sector_count(kind_for_size(len(memory)))):
+        t = trailer_block(s) * BLOCK
+        if any(a in unknown for a in range(t, t + 6)) or memory[t:t + 6] not in known:
+            out.update(range(first_block(s) * BLOCK, t + BLOCK))
+            continue
+        readable = blocks_key_a_reads(memory[t + 6:t + 9], s)
+        for b in data_blocks(s):
+            if b not in readable:
+                out.update(range(b * BLOCK, (b + 1) * BLOCK))
+    return frozenset(out)
+
+
+def without_keys(memory: bytes) -> bytes:
+    """The card with every trailer's Key A and Key B as zeros: Key A always reads back so, Key B does
+    unless the access bits expose it, and neither belongs in a token (keys are secrets)."""
+    mem = bytearray(memory)
+    for s in range(sector_count(kind_for_size(len(memory)))):
+        t = trailer_block(s) * BLOCK
+        mem[t:t + 6] = bytes(6)
+        mem[t + 10:t + 16] = bytes(6)
+    return bytes(mem)
+
+
 def access_conditions(access: bytes) -> list[tuple[int, int, int]] | None:
     """(C1, C2, C3) for the 4 block groups of a sector, or None when the inverted copies disagree."""
     b6, b7, b8 = access[0], access[1], access[2]
@@ -243,15 +303,6 @@ class ClassicMemory:
     @property
     def capacity(self) -> int:
         return sum(len(data_blocks(s)) for s in self.ndef_sectors) * BLOCK
-
-    @property
-    def data_hex(self) -> str:
-        if not self.is_ndef:
-            return self.memory.hex()
-        try:
-            return (self.ndef_message or b"").hex()
-        except tlvmod.TlvError:
-            return ""
 
     @property
     def text(self) -> str:

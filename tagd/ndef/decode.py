@@ -4,8 +4,16 @@ This is the one place where readers, dump files and emulators turn bytes into a 
 raises for bad tag content: a malformed TLV or record gives text "" and a line in ``errors``, so a
 bad tag can never take a reader or the daemon down.
 
-Token ``data`` (DESIGN.md): the hex of the NDEF message for NDEF tags, of the whole memory for the
-others — so amiibo-style toys, which carry no NDEF, can still be mapped by their content.
+Token ``data`` is defined here and nowhere else, so that a dump decoded by ``tagd decode``, the same
+dump replayed, and a tap of it through any reader give the same string:
+
+- an NDEF tag: the hex of the NDEF message;
+- an amiibo (Zaparoo Core's test: bytes 9–15 are ``48 0F E0 F1 10 FF EE``): token type ``Amiibo`` and
+  the 8-byte character ID of pages 21–22, as Core reports it, so a Core user's amiibo mappings work;
+- another Type 2 tag: pages 0 to the last user page as the tag answers READ (UID, BCC, the real lock
+  bytes and CC included; not the config/PWD pages, which read back differently from tag to tool);
+- another MIFARE Classic card: every block as a reader with key A reads it, trailer keys as zeros;
+- "" when part of that could not be read (unknown bytes, keys no reader has): no stable identity.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from tagd.ndef import classic, type2
-from tagd.ndef.records import NdefError, describe, message_to_text
+from tagd.ndef.records import NdefError, describe_with_notes, records_to_text
 from tagd.ndef.tlv import TlvError, needed_length
 from tagd.token import TYPE_AMIIBO, TYPE_MIFARE, TYPE_NTAG, Token
 
@@ -22,7 +30,6 @@ if TYPE_CHECKING:
     from tagd.ndef.tagdump import TagDump
 
 CLASSIC_KINDS = frozenset(classic.SIZES)
-AMIIBO_SIZE = 540  # 135 NTAG215 pages
 
 
 @dataclass
@@ -36,7 +43,8 @@ class DecodedTag:
     read_only: bool = False
     is_ndef: bool = False
     records: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # what kept text/data from being read
+    notes: list[str] = field(default_factory=list)  # what was odd but read anyway (a repaired record, a dump's contradiction)
 
     def to_token(self, reader_id: str | None = None, source: str = "") -> Token:
         return Token(type=self.token_type, uid=self.uid, text=self.text, data=self.data,
@@ -44,7 +52,7 @@ class DecodedTag:
 
     def summary(self) -> dict[str, Any]:
         return {"kind": self.kind, "capacity": self.capacity, "read_only": self.read_only, "ndef": self.is_ndef,
-                "records": self.records, "errors": self.errors}
+                "records": self.records, "errors": self.errors, "notes": self.notes}
 
 
 def _fill_from_message(out: DecodedTag, read_message: Callable[[], bytes | None], cut_short: str = "") -> None:
@@ -59,8 +67,9 @@ def _fill_from_message(out: DecodedTag, read_message: Callable[[], bytes | None]
         return
     out.data = message.hex()
     try:
-        out.records = describe(message)
-        out.text = message_to_text(message)
+        out.records, notes = describe_with_notes(message)
+        out.text = records_to_text(out.records)
+        out.notes.extend(notes)
     except NdefError as exc:
         out.errors.append(str(exc))
 
@@ -78,18 +87,22 @@ def _decode_type2(kind: str, uid: bytes, memory: bytes, version: bytes | None, u
     try:
         tag = type2.Type2Memory(memory, version, kind)
     except type2.Type2Error as exc:
-        return DecodedTag(kind=kind, uid=uid.hex(), token_type=TYPE_NTAG, data=memory.hex(), errors=[str(exc)])
+        return DecodedTag(kind=kind, uid=uid.hex(), token_type=TYPE_NTAG, errors=[str(exc)])
     out = DecodedTag(kind=tag.kind if tag.kind != "type2" else kind, uid=(uid or tag.uid).hex(), token_type=TYPE_NTAG,
                      capacity=tag.capacity, read_only=tag.read_only, is_ndef=tag.is_ndef)
     if any(a in unknown for a in range(12, 16)):
         out.errors.append("page 3 (capability container) unknown")
         return out
     if not tag.is_ndef:
-        out.data = memory.hex()
-        if len(memory) == AMIIBO_SIZE:
-            out.token_type = TYPE_AMIIBO
-        if unknown:
-            out.errors.append(f"{len(unknown)} bytes unknown (read as 00)")
+        if type2.is_amiibo(memory):
+            out.token_type, span = TYPE_AMIIBO, type2.AMIIBO_ID
+        else:
+            span = slice(0, tag.area_end)
+        missing = [a for a in range(span.start, span.stop) if a in unknown or a >= len(memory)]
+        if missing:
+            out.errors.append(f"{len(missing)} bytes unknown from page {missing[0] // type2.PAGE}: no data")
+        else:
+            out.data = memory[span].hex()
         return out
     addrs = tag.stream_addresses()
     need = needed_length(tag.stream()) or len(addrs)
@@ -105,15 +118,15 @@ def _decode_classic(uid: bytes, memory: bytes, unknown: frozenset[int]) -> Decod
     try:
         card = classic.ClassicMemory(memory, unknown)
     except classic.ClassicError as exc:
-        return DecodedTag(kind="classic", uid=uid.hex(), token_type=TYPE_MIFARE, data=memory.hex(), errors=[str(exc)])
+        return DecodedTag(kind="classic", uid=uid.hex(), token_type=TYPE_MIFARE, errors=[str(exc)])
     out = DecodedTag(kind=card.kind, uid=(uid or card.uid).hex(), token_type=TYPE_MIFARE, is_ndef=card.is_ndef,
                      read_only=card.read_only)
     hidden = card.unknown_sectors
-    if 0 in hidden:
-        out.errors.append("sector 0: keys unknown (no MAD)")
-    out.errors.extend(f"sector {s}: keys unknown" for s in hidden if s != 0)
+    if hidden:
+        no_mad = " (no MAD)" if 0 in hidden else ""
+        out.errors.append(f"{'sector' if len(hidden) == 1 else 'sectors'} {_ranges(hidden)}: keys unknown{no_mad}")
     if not card.is_ndef:
-        out.data = "" if hidden else memory.hex()  # a partial dump is no stable identity
+        out.data = "" if unknown else classic.without_keys(memory).hex()  # a partial read is no stable identity
         return out
     out.capacity = card.capacity
     blocked = next((s for s in card.ndef_sectors if s in hidden), None)
@@ -122,6 +135,25 @@ def _decode_classic(uid: bytes, memory: bytes, unknown: frozenset[int]) -> Decod
     return out
 
 
-def decode_dump(dump: "TagDump") -> DecodedTag:
-    """Decode a dump file's tag (tagd.ndef.tagdump.TagDump: kind, uid, memory, version, unknown)."""
-    return decode_tag(dump.kind, dump.uid, dump.memory, dump.version, dump.unknown)
+def _ranges(numbers: list[int]) -> str:
+    """``[0, 1, 4, 5, 6]`` → ``"0, 1, 4–6"`` (runs of three or more as a range)."""
+    runs: list[list[int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][-1] + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    parts = [f"{r[0]}–{r[-1]}" if len(r) >= 3 else ", ".join(map(str, r)) for r in runs]
+    return ", ".join(parts)
+
+
+def decode_dump(dump: "TagDump", keys: list[bytes] | tuple[bytes, ...] = ()) -> DecodedTag:
+    """Decode a dump file's tag (tagd.ndef.tagdump.TagDump) as a reader with these extra MIFARE ``keys``
+    would read it: a Classic sector no reader key opens is unknown here too, so data and text match a tap.
+    The dump's own notes (contradictions the loader resolved) come first in ``notes``."""
+    unknown = dump.unknown
+    if dump.is_classic:
+        unknown = classic.unreadable(dump.memory, unknown, keys)
+    out = decode_tag(dump.kind, dump.uid, dump.memory, dump.version, unknown)
+    out.notes[:0] = dump.notes
+    return out

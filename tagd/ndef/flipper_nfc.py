@@ -14,7 +14,7 @@ import re
 from tagd.ndef import classic
 from tagd.ndef.tagdump import DumpError, TagDump, classic_dump, type2_dump
 
-FLIPPER_TYPE2_NAMES = {"ntag213": "NTAG213", "ntag215": "NTAG215", "ntag216": "NTAG216",
+FLIPPER_TYPE2_NAMES = {"ntag203": "NTAG203", "ntag213": "NTAG213", "ntag215": "NTAG215", "ntag216": "NTAG216",
                        "ultralight": "Mifare Ultralight", "ultralight_ev1": "Mifare Ultralight 11"}
 FLIPPER_CLASSIC_NAMES = {"classic1k": "1K", "classic4k": "4K", "classicmini": "MINI"}
 FLIPPER_UID_ONLY = ("UID", "ISO14443-3A", "ISO14443-3B", "ISO14443-4A")
@@ -209,7 +209,7 @@ def dump(d: TagDump) -> bytes:
                   f"NTAG/Ultralight type: {FLIPPER_TYPE2_NAMES.get(d.kind, 'NTAG/Ultralight')}",
                   f"Signature: {_flipper_bytes(d.signature or bytes(32))}",
                   f"Mifare version: {_flipper_bytes(d.version or bytes(8))}"]
-        if d.kind.startswith("ntag") or d.kind == "ultralight_ev1":  # Flipper expects counters for these chips
+        if d.kind.startswith("ntag21") or d.kind == "ultralight_ev1":  # Flipper expects counters for these chips
             for i in range(3):
                 lines += [f"Counter {i}: 0", f"Tearing {i}: 00"]
         lines += [f"Pages total: {pages}", f"Pages read: {pages}"]

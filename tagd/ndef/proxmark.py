@@ -1,5 +1,10 @@
 """Proxmark3 JSON dumps: ``FileType`` ``mfu`` (Type 2 pages) and ``mfcard`` (MIFARE Classic blocks).
 
+Also the Proxmark3 MFU binary (``hf mfu dump`` .bin, and a JSON's ``raw`` form): a 56-byte
+``mfu_dump_t`` prefix — GET_VERSION (8), TBO (2), TBO1 (1), last page index (1), signature (32), three
+counters with their tearing flags (3 × 4) — then the pages. Older clients wrote a 48-byte prefix
+(version, TBO, tearing (3), PACK (2), TBO1, signature) with no page count.
+
 The ``Card`` section holds UID, ATQA (bytes as received, LSB first: ``4400`` is 0x0044), SAK and, for
 ``mfu``, GET_VERSION and the signature; ``blocks`` maps block numbers to hex. Classic dumps may leave Key A
 as zeros in the trailers (it reads back so) and list the keys in ``SectorKeys``.
@@ -10,10 +15,41 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tagd.ndef import classic
+from tagd.ndef import classic, type2
 from tagd.ndef.tagdump import DumpError, TagDump, classic_dump, type2_dump
 
 PROXMARK_CLASSIC_TYPES = ("mfcard", "mfc", "mfc v2", "mfc v3")
+MFU_PREFIX = 56
+OLD_MFU_PREFIX = 48
+OTHER_FILE_TYPES = {"15693": "an ISO 15693 (vicinity) tag", "iclass": "an iCLASS card", "legic": "a LEGIC card",
+                    "mfdes": "a MIFARE DESFire card", "14b": "an ISO 14443-B tag", "em4x05": "an EM4x05 tag"}
+TAGD_READS = "tagd reads NFC Forum Type 2 tags (NTAG, Ultralight) and MIFARE Classic"
+
+
+def mfu_prefix_length(data: bytes) -> int | None:
+    """The length of the Proxmark3 MFU prefix at the start of ``data``, or None when it has none.
+
+    The new prefix announces its last page, which must match the pages that follow; the old one has no
+    count, so its GET_VERSION must name a chip whose size matches. Either way the pages must then hold a
+    valid Type 2 UID — a raw image that happens to fit is still taken as raw (the caller checks it)."""
+    for prefix in (MFU_PREFIX, OLD_MFU_PREFIX):
+        rest = len(data) - prefix
+        if rest < 16 or rest % 4:
+            continue
+        if prefix == MFU_PREFIX:
+            fits = data[11] + 1 == rest // 4
+        else:
+            kind = type2.kind_from_version(data[:8])
+            fits = kind is not None and type2.TYPE2_KINDS[kind].pages * 4 == rest
+        if fits and type2.uid_check_problem(data[prefix:]) is None:
+            return prefix
+    return None
+
+
+def load_mfu_image(data: bytes, prefix: int) -> TagDump:
+    """A Proxmark3 MFU binary whose prefix (:func:`mfu_prefix_length`) is ``prefix`` bytes."""
+    signature = data[12:44] if prefix == MFU_PREFIX else data[16:48]
+    return type2_dump(data[prefix:], data[:8], signature)
 
 
 def _json_hex(value: Any, name: str, where: str, count: int | None = None) -> bytes:
@@ -38,6 +74,14 @@ def load(data: bytes, name: str) -> TagDump:
     if not isinstance(doc, dict):
         raise DumpError(name, "top level", "expected a JSON object")
     ftype, card, blocks = doc.get("FileType"), doc.get("Card", {}), doc.get("blocks")
+    if isinstance(ftype, str) and ftype.lower() in OTHER_FILE_TYPES:
+        raise DumpError(name, "FileType", f"{ftype!r}: a dump of {OTHER_FILE_TYPES[ftype.lower()]}; {TAGD_READS}")
+    if ftype == "mfu" and blocks is None and isinstance(doc.get("raw"), str):
+        raw = _json_hex(doc["raw"], name, "raw")
+        prefix = mfu_prefix_length(raw)
+        if prefix is None:
+            raise DumpError(name, "raw", "not a Proxmark3 MFU dump (no valid prefix and pages)")
+        return load_mfu_image(raw, prefix)
     if not isinstance(card, dict) or not isinstance(blocks, dict):
         raise DumpError(name, "top level", "missing 'Card' object or 'blocks' map (not a Proxmark3 dump?)")
     if ftype == "mfu":

@@ -32,7 +32,8 @@ class Type2Kind:
     dyn_lock_page: int | None = None
     cfg_page: int | None = None
     version: bytes | None = None
-    pages_per_dyn_lock_bit: int = 0  # NTAG213: 2; NTAG215/216: 16 (datasheets, "dynamic lock bytes")
+    pages_per_dyn_lock_bit: int = 0  # NTAG213: 2; NTAG215/216: 16; NTAG203: 4 (datasheets, "dynamic lock bytes")
+    first_dyn_lock_bit: int = 0  # NTAG203's first 4 bits lock the lock bits themselves (block-locking), not pages
 
     @property
     def user_start(self) -> int:
@@ -49,6 +50,8 @@ TYPE2_KINDS: dict[str, Type2Kind] = {
         Type2Kind("ultralight", "MIFARE Ultralight", 16, 15, 0x06),
         Type2Kind("ultralight_ev1", "MIFARE Ultralight EV1", 20, 15, 0x06, None, 0x10,
                   bytes.fromhex("0004030101000B03")),
+        # NTAG203: no GET_VERSION (it NAKs), same CC size and factory Lock Control TLV as NTAG213, 42 pages
+        Type2Kind("ntag203", "NTAG203", 42, 39, 0x12, 0x28, None, None, 4, 4),
         Type2Kind("ntag213", "NTAG213", 45, 39, 0x12, 0x28, 0x29, bytes.fromhex("0004040201000F03"), 2),
         Type2Kind("ntag215", "NTAG215", 135, 129, 0x3E, 0x82, 0x83, bytes.fromhex("0004040201001103"), 16),
         Type2Kind("ntag216", "NTAG216", 231, 225, 0x6D, 0xE2, 0xE3, bytes.fromhex("0004040201001303"), 16),
@@ -87,6 +90,33 @@ def kind_from_version(version: bytes | None) -> str | None:
     return None
 
 
+AMIIBO_HEADER = bytes.fromhex("480FE0F110FFEE")  # bytes 9–15: internal byte, lock bytes, CC (Zaparoo Core's test)
+AMIIBO_ID = slice(21 * PAGE, 23 * PAGE)  # pages 21–22: the 8-byte character ID Core reports as the token data
+
+
+def is_amiibo(memory: bytes) -> bool:
+    """Zaparoo Core's rule (its libnfc NTAG reader): bytes 9–15 of pages 0–3 are ``48 0F E0 F1 10 FF EE``."""
+    return memory[9:16] == AMIIBO_HEADER
+
+
+def uid_check_problem(memory: bytes) -> str | None:
+    """Why pages 0–2 cannot be a Type 2 tag's UID (the check bytes BCC0 = 88^UID0^UID1^UID2 and
+    BCC1 = UID3^…^UID6 disagree), or None. ISO 15693, iCLASS and other images fail this."""
+    m = memory
+    bcc0, bcc1 = 0x88 ^ m[0] ^ m[1] ^ m[2], m[4] ^ m[5] ^ m[6] ^ m[7]
+    if m[3] != bcc0:
+        return f"BCC0 (page 0, byte 3) is {m[3]:02X} where the UID bytes give {bcc0:02X}"
+    if m[8] != bcc1:
+        return f"BCC1 (page 2, byte 0) is {m[8]:02X} where the UID bytes give {bcc1:02X}"
+    return None
+
+
+def head_pages(uid: bytes, lock: bytes = b"\x00\x00") -> bytes:
+    """Pages 0–2 of a Type 2 tag with this 7-byte UID: UID, BCC0, BCC1, the internal byte 48, lock bytes."""
+    u = uid
+    return bytes([u[0], u[1], u[2], 0x88 ^ u[0] ^ u[1] ^ u[2]]) + u[3:7] + bytes([u[3] ^ u[4] ^ u[5] ^ u[6], 0x48]) + lock
+
+
 def _kind_guess(memory: bytes, version: bytes | None, hint: str | None) -> tuple[Type2Kind | None, bool]:
     """(kind, whether the chip's size is known for sure): GET_VERSION, else the caller's kind (a dump file's
     device type), else the CC size byte, else the image size. A CC naming a kind smaller than the image
@@ -97,7 +127,7 @@ def _kind_guess(memory: bytes, version: bytes | None, hint: str | None) -> tuple
     by_size = next((k for k in TYPE2_KINDS.values() if k.pages * PAGE == len(memory)
                     and k.name != "ultralight_ev1"), None)
     if memory[12] == 0xE1:
-        by_cc = next((k for k in TYPE2_KINDS.values() if k.cc_size == memory[14]), None)
+        by_cc = next((k for k in TYPE2_KINDS.values() if k.cc_size == memory[14] and k.name != "ntag203"), None)
         if by_cc and (by_size is None or by_cc.pages >= by_size.pages):
             return by_cc, False
     return by_size, by_size is not None
@@ -144,9 +174,9 @@ class Type2Memory:
         if k and k.dyn_lock_page is not None and len(self.memory) >= (k.dyn_lock_page + 1) * PAGE:
             at = k.dyn_lock_page * PAGE
             bits = int.from_bytes(self.memory[at:at + 2], "little")
-            for bit in range(16):
+            for bit in range(k.first_dyn_lock_bit, 16):
                 if bits >> bit & 1:
-                    first = 16 + bit * k.pages_per_dyn_lock_bit
+                    first = 16 + (bit - k.first_dyn_lock_bit) * k.pages_per_dyn_lock_bit
                     pages.update(range(first, min(first + k.pages_per_dyn_lock_bit, k.user_end + 1)))
         return frozenset(pages)
 
@@ -203,16 +233,6 @@ class Type2Memory:
         return tlvmod.find_ndef(self.stream())
 
     @property
-    def data_hex(self) -> str:
-        """Token data: the NDEF message for NDEF tags, the whole memory for the others (DESIGN.md)."""
-        if not self.is_ndef:
-            return self.memory.hex()
-        try:
-            return (self.ndef_message or b"").hex()
-        except tlvmod.TlvError:
-            return ""  # as decode_tag: a broken NDEF tag has no stable data
-
-    @property
     def text(self) -> str:
         msg = self.ndef_message
         return message_to_text(msg) if msg else ""
@@ -242,17 +262,13 @@ def blank_image(kind: str, uid: bytes) -> bytes:
     if len(uid) != 7:
         raise Type2Error(f"a Type 2 UID has 7 bytes, got {len(uid)}")
     mem = bytearray(k.pages * PAGE)
-    bcc0 = 0x88 ^ uid[0] ^ uid[1] ^ uid[2]
-    bcc1 = uid[3] ^ uid[4] ^ uid[5] ^ uid[6]
-    mem[0:4] = bytes([uid[0], uid[1], uid[2], bcc0])
-    mem[4:8] = uid[3:7]
-    mem[8:12] = bytes([bcc1, 0x48, 0x00, 0x00])
+    mem[0:12] = head_pages(uid)
     mem[12:16] = bytes([0xE1, 0x10, k.cc_size, 0x00])
-    if kind == "ntag213":
+    if kind in ("ntag213", "ntag203"):
         mem[16:24] = bytes.fromhex("0103A00C340300FE")
     else:
         mem[16:20] = bytes.fromhex("0300FE00")
-    if k.dyn_lock_page is not None:
+    if k.dyn_lock_page is not None and k.version:  # NTAG21x: RFUI byte 3 of the dynamic lock page
         mem[k.dyn_lock_page * PAGE + 3] = 0xBD
     if k.cfg_page is not None:  # CFG0: AUTH0 = FF (no password protection); CFG1 = 00; PWD FF; PACK 00
         mem[k.cfg_page * PAGE:(k.cfg_page + 1) * PAGE] = bytes([0x04 if k.dyn_lock_page else 0x00, 0x00, 0x00, 0xFF])
@@ -345,14 +361,14 @@ def pages_to_read(prefix: bytes, total_pages: int) -> int:
     """How many pages from page 0 must be read to decode the tag, given the bytes read so far.
 
     A result larger than ``len(prefix) // 4`` means: read up to there, then ask again.
-    Non-NDEF tags (amiibo-style toys) are read whole, since their token data is the whole memory.
+    Non-NDEF tags are read whole, since their token data is the memory; an amiibo up to page 22.
     Bytes reserved by Lock/Memory Control TLVs are not part of the NDEF stream, so the TLV may end later.
     """
     have = len(prefix) // PAGE
     if len(prefix) < 16:
         return max(4, min(total_pages, 16))
-    if prefix[12] != 0xE1:
-        return total_pages
+    if prefix[12] != 0xE1:  # the token data is the memory (an amiibo: its character ID, pages 21–22)
+        return max(have, min(total_pages, AMIIBO_ID.stop // PAGE)) if is_amiibo(prefix) else total_pages
     area_pages = min(total_pages, 4 + -(-prefix[14] * 8 // PAGE)) if prefix[14] else total_pages
     reserved = reserved_addresses(prefix)
     addrs = [a for a in range(DATA_START, len(prefix)) if a not in reserved]

@@ -5,6 +5,7 @@ from tagd.readers.base import (  # noqa: F401
     Reader,
     ReaderAdded,
     ReaderError,
+    ReaderFailed,
     ReaderEvent,
     ReaderInfo,
     ReaderLost,

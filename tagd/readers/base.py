@@ -56,10 +56,12 @@ class ReaderInfo:
     stable_path: str  # for the readerId: USB topology, else "<driver>:<path>"
     name: str = ""  # human description, e.g. "PN532 v1.6"
     capabilities: Capability = Capability.READ
+    id: str = ""  # a readerId given by another node (an MQTT satellite's reader keeps its own id)
+    remote: str = ""  # the node the reader is on ("" = this one); that node applies ignore-on-connect itself
 
     @property
     def reader_id(self) -> str:
-        return reader_id(self.driver, self.stable_path)
+        return self.id or reader_id(self.driver, self.stable_path)
 
     @property
     def connect_string(self) -> str:
@@ -75,6 +77,7 @@ class TagSeen:
     token: Token
     detail: dict[str, Any] = field(default_factory=dict)  # kind, atqa, sak, capacity... for logs and `tagd scan --all`
     written: bool = False  # True when this is the tag the reader just wrote (the daemon must not launch it)
+    launch: bool = True  # False: record and announce it, do not launch (e.g. a satellite's tap that arrived too late)
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,15 @@ class ReaderLost:
     reason: str
 
 
-ReaderEvent = Union[TagSeen, TagGone, ReaderAdded, ReaderLost]
+@dataclass(frozen=True)
+class ReaderFailed:
+    """A reader that has not opened yet failed to (sent once per worker: it keeps retrying, quietly)."""
+
+    connect: str  # driver:path as configured
+    reason: str
+
+
+ReaderEvent = Union[TagSeen, TagGone, ReaderAdded, ReaderLost, ReaderFailed]
 Sink = Callable[[ReaderEvent], None]
 
 
@@ -103,6 +114,7 @@ class WriteRequest:
 
     text: str
     target_uid: str | None = None  # only write this tag (normalised hex)
+    reader_id: str | None = None  # which reader, for a driver that serves several (an MQTT hub's satellites)
     exclude_uids: frozenset[str] = frozenset()  # never write these
     timeout: float = 30.0  # how long to wait for a tag
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -227,6 +239,9 @@ class ReaderWorker:
         self.sink = sink
         self.retry = retry
         self.info: ReaderInfo | None = None
+        self.error = ""  # why the last attempt to open failed ("" once open)
+        self._opened = False  # ever opened: a reader that never did is reported once (ReaderFailed)
+        self.remote: dict[str, ReaderInfo] = {}  # readers this driver serves for other nodes, by readerId
         self._stop = threading.Event()
         self._writes: list[tuple[WriteRequest, Future[TagSeen]]] = []
         self._lock = threading.Lock()
@@ -270,7 +285,23 @@ class ReaderWorker:
         while (item := self._next_write()) is not None:
             item[1].set_exception(exc)
 
+    @property
+    def infos(self) -> list[ReaderInfo]:
+        """This worker's reader and the remote readers it serves (all connected)."""
+        info = self.info
+        return ([info] if info is not None else []) + list(self.remote.values())
+
+    def serves(self, reader_id: str) -> ReaderInfo | None:
+        info = self.info
+        if info is not None and info.reader_id == reader_id:
+            return info
+        return self.remote.get(reader_id) if info is not None else None
+
     def _emit(self, event: ReaderEvent) -> None:
+        if isinstance(event, ReaderAdded) and event.info is not self.info:
+            self.remote[event.info.reader_id] = event.info
+        elif isinstance(event, ReaderLost) and event.reader_id in self.remote:
+            del self.remote[event.reader_id]
         try:
             self.sink(event)
         except Exception:  # a broken sink must not kill the reader
@@ -280,16 +311,14 @@ class ReaderWorker:
         while not self._stop.is_set():
             try:
                 self.info = self.reader.open()
-            except ReaderError as exc:
-                log.debug("open %s:%s failed: %s", self.reader.driver, self.reader.path, exc)
+            except Exception as exc:  # ReaderError, or a driver bug: it must not kill the thread
+                if not isinstance(exc, ReaderError):
+                    log.exception("open %s:%s crashed", self.reader.driver, self.reader.path)
+                self._open_failed(str(exc) or exc.__class__.__name__)
                 self._fail_writes(WriteError(f"reader not connected: {exc}"))
                 self._stop.wait(self.retry)
                 continue
-            except Exception as exc:  # a driver bug must not kill the thread
-                log.exception("open %s:%s crashed", self.reader.driver, self.reader.path)
-                self._fail_writes(WriteError(f"reader not connected: {exc}"))
-                self._stop.wait(self.retry)
-                continue
+            self.error, self._opened = "", True
             info = self.info
             self._emit(ReaderAdded(info))
             reason = "stopped"
@@ -307,6 +336,8 @@ class ReaderWorker:
                 log.exception("reader %s crashed", info.reader_id)
                 reason = f"driver error: {exc}"
             finally:
+                for rid in list(self.remote):  # the readers it served for other nodes go with it
+                    self._emit(ReaderLost(rid, reason))
                 self.info = None
                 try:
                     self.reader.close()
@@ -316,6 +347,17 @@ class ReaderWorker:
             if not self._stop.is_set():
                 self._stop.wait(self.retry)
         self._fail_writes(WriteCancelled("reader stopped"))
+
+    def _open_failed(self, reason: str) -> None:
+        """Kept for ``readers`` (not connected, and why); a reader that never opened says so once, not per retry."""
+        connect = f"{self.reader.driver}:{self.reader.path}"
+        first = not self._opened and not self.error
+        self.error = reason
+        if first:
+            log.warning("reader %s does not open: %s (retrying every %g s)", connect, reason, self.retry)
+            self._emit(ReaderFailed(connect, reason))
+        else:
+            log.debug("open %s failed: %s", connect, reason)
 
     def _do_write(self, request: WriteRequest, fut: Future[TagSeen]) -> None:
         if not fut.set_running_or_notify_cancel():

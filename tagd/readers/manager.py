@@ -153,12 +153,12 @@ class ReaderManager:
 
     def worker(self, reader_id: str) -> ReaderWorker | None:
         for w in self.workers():
-            if w.info is not None and w.info.reader_id == reader_id:
+            if w.serves(reader_id) is not None:
                 return w
         return None
 
     def infos(self) -> list[ReaderInfo]:
-        return [info for w in self.workers() if (info := w.info) is not None]
+        return [info for w in self.workers() for info in w.infos]
 
     # --- auto-detection ---------------------------------------------------
     def _scan_loop(self) -> None:

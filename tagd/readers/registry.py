@@ -58,6 +58,22 @@ def boolean(v: Any) -> None:
         raise ValueError(f"must be true or false, not {v!r}")
 
 
+def string(v: Any) -> None:
+    if not isinstance(v, str):
+        raise ValueError(f"must be a string, not {v!r}")
+
+
+def seconds(v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 31_536_000:
+        raise ValueError(f"must be a positive number of seconds, not {v!r}")
+
+
+def mqtt_path(v: Any) -> None:
+    from tagd.daemon.fabric.topics import parse_mqtt_path  # pure: no paho at config load
+
+    parse_mqtt_path(v)
+
+
 def str_list(v: Any) -> None:
     if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
         raise ValueError(f"must be a list of strings, not {v!r}")
@@ -74,6 +90,7 @@ class DriverSpec:
     module: str
     aliases: tuple[str, ...] = ()
     options: Mapping[str, OptionCheck] = field(default_factory=dict)
+    path: OptionCheck | None = None  # checks a connect path at config load (None: any path, the driver judges)
 
 
 _PCSC_OPTIONS = {"keys": keys, "buzzer": boolean, "led_on_read": boolean}  # tagd/readers/acr122.py
@@ -88,6 +105,10 @@ DRIVERS: dict[str, DriverSpec] = {
     "nfcpy": DriverSpec("tagd.readers.nfcpy_reader", (), {"targets": str_list}),
     "replay": DriverSpec("tagd.readers.replay", (), {"loop": boolean}),
     "file": DriverSpec("tagd.readers.file"),
+    # Core's MQTT reader (host:port/topic), and the hub of tagd's MQTT fabric (host:port/<prefix>/+)
+    "mqtt": DriverSpec("tagd.readers.mqtt", (), {"username": string, "password": string, "ca_file": string,
+                                                 "client_id": string, "max_age": seconds,
+                                                 "session_expiry": seconds}, mqtt_path),
 }
 
 _CANONICAL = {alias: name for name, spec in DRIVERS.items() for alias in (name, *spec.aliases)}

@@ -1,7 +1,9 @@
 """The replay reader: plays a timeline of tag dumps (place/wait/remove) as if tags were tapped.
 
 ``replay:/path/to/timeline.txt``. Each placed dump is decoded exactly as a hardware reader would
-decode the memory it read; writes go to the in-memory tag. Good for demos and for tests of
+decode the memory it read; writes go to the in-memory tag. A dump it cannot load is reported once (a
+ReaderError naming the timeline line, so the worker reports ReaderLost) and the timeline goes on after it,
+rather than starting over and tapping the earlier tags again. Good for demos and for tests of
 everything downstream of a reader, with no pty and no hardware.
 """
 
@@ -38,7 +40,7 @@ class ReplayReader(Reader):
 
     def open(self) -> ReaderInfo:
         if self._unplugged:
-            self._unplugged = False  # replug: the reader is back
+            self._unplugged = False  # replug, or reopened after a dump it could not play: go on from there
         else:
             if "\x00" in self.path:  # open() would raise ValueError: an error saying so, not a crash each retry
                 raise ReaderError(f"replay timeline path {self.path!r} contains a NUL character")
@@ -84,8 +86,8 @@ class ReplayReader(Reader):
         elif step.command == "place":
             try:
                 self.tag = load(str(step.arg))
-            except DumpError as exc:
-                self.tag = None
+            except DumpError as exc:  # reported once (ReaderLost); the reopened reader goes on after this step
+                self.tag, self._unplugged = None, True
                 raise ReaderError(f"timeline line {step.line}: {exc}") from None
             return [self._seen(self.tag)]
         elif step.command == "remove" and self.tag is not None:

@@ -2,10 +2,17 @@
 give a small :class:`TagIO` (raw Type 2 command, READ, MIFARE auth, page/block write) and share these
 algorithms, so both read the same pages in the same order and produce identical tokens.
 
-Reading is minimal by design: Type 2 — GET_VERSION, a FAST_READ of the CC and the first data pages, then
-exactly the rest of the NDEF TLV (pages 0–2 are rebuilt from the UID the reader already has); MIFARE
-Classic — the MAD with the MAD key, then NDEF sectors until the TLV is complete. Writing reads the whole
-tag, plans with the torn-write-safe plans of tagd.ndef, writes, and verifies by reading back.
+Reading is minimal by design, and reads exactly what the token's ``data`` is made of (tagd.ndef.decode
+defines it), so a tap gives the data a decoded dump of the same tag gives: Type 2 — GET_VERSION, a
+FAST_READ of the CC and the first data pages, then exactly the rest of the NDEF TLV (pages 0–2 are
+rebuilt from the UID the reader already has); a tag without NDEF gets its real pages 0–2 (lock bytes)
+and the rest of its memory, an amiibo only up to its character ID (page 22). MIFARE Classic — the MAD,
+then NDEF sectors until the TLV is complete; a card without NDEF is read whole. Keys: the well-known
+ones, then the configured ones, the last that worked first. Writing reads the whole tag, plans with the
+torn-write-safe plans of tagd.ndef, writes, and verifies by reading back.
+
+A tag that answers its UID but refuses the reads is still a token: :func:`read_or_uid` gives its UID
+and the reason, so a reader reports it once instead of failing on it.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from tagd.ndef.decode import DecodedTag, decode_tag
 from tagd.ndef.records import text_message
 from tagd.ndef.tlv import needed_length
 from tagd.readers.base import WriteError, WriteRequest
-from tagd.token import normalize_uid
+from tagd.token import TYPE_MIFARE, TYPE_NTAG, normalize_uid
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +67,7 @@ class TagRead:
         return decode_tag(self.kind, uid, self.memory, self.version, self.unknown)
 
 
-def classic_kind(sak: int) -> str | None:
-    """MIFARE Classic kind from SAK (None: not a Classic)."""
-    if sak & 0x18 == 0:
-        return None
-    return "classic4k" if sak & 0x10 else ("classicmini" if sak == 0x09 else "classic1k")
+classic_kind = classic.kind_from_sak  # MIFARE Classic kind from SAK (None: not a Classic)
 
 
 def _read_pages(io: TagIO, start: int, end: int, fast: list[bool]) -> bytes:
@@ -91,7 +94,7 @@ def read_type2(io: TagIO, uid: bytes, whole: bool = False) -> TagRead:
     try:
         version: bytes | None = io.thru(b"\x60")[:8]
     except CommandFailed:  # no answer at all is normal here: reselecting tells a plain Ultralight from a lost tag
-        version = None  # a plain Ultralight does not answer GET_VERSION and must be reselected
+        version = None  # a plain Ultralight (or an NTAG203) does not answer GET_VERSION and must be reselected
         io.reselect()
     kind = type2.kind_from_version(version)
     fast = [True]
@@ -100,11 +103,14 @@ def read_type2(io: TagIO, uid: bytes, whole: bool = False) -> TagRead:
     else:  # no GET_VERSION: the CC's size is the best guess (a plain Ultralight says 48 bytes: 16 pages)
         cc = io.read_block(0)[12:16]
         total = 4 + (cc[2] * 8) // 4 if cc[:1] == b"\xe1" and cc[2] else 16
+        if cc[:1] == b"\xe1" and cc[2] == type2.TYPE2_KINDS["ntag203"].cc_size:
+            kind, total = "ntag203", type2.TYPE2_KINDS["ntag203"].pages  # an NTAG213 would have answered
     if whole:
         return TagRead(kind or "type2", _read_pages(io, 0, total - 1, fast), version)
     u = uid if len(uid) == 7 else (uid + bytes(7))[:7]
-    head = bytes([u[0], u[1], u[2], 0x88 ^ u[0] ^ u[1] ^ u[2]]) + u[3:7] + bytes([u[3] ^ u[4] ^ u[5] ^ u[6], 0x48, 0, 0])
-    memory = head + _read_pages(io, 3, min(FIRST_READ_END, total - 1), fast)
+    memory = type2.head_pages(u) + _read_pages(io, 3, min(FIRST_READ_END, total - 1), fast)
+    if memory[12] != 0xE1:  # not NDEF: the data is the memory itself, lock bytes included
+        memory = io.read_block(0)[:12] + memory[12:]
     need = type2.pages_to_read(memory, total)
     while need > len(memory) // 4:
         memory += _read_pages(io, len(memory) // 4, need - 1, fast)
@@ -123,30 +129,56 @@ def _auth_any(io: TagIO, block: int, keys: list[bytes]) -> bytes | None:
 def read_classic(io: TagIO, uid: bytes, kind: str, keys: list[bytes], whole: bool = False) -> TagRead:
     mem = bytearray(classic.SIZES[kind])
     unknown: set[int] = set()
-    all_keys = [classic.KEY_NDEF, classic.KEY_MAD, classic.KEY_DEFAULT] + keys
+    order = classic.reader_keys(keys)  # the last key that worked moves to the front
 
-    def read_sector(s: int, keys_: list[bytes]) -> bool:
-        first, n = classic.first_block(s), classic.blocks_in(s)
-        key = _auth_any(io, first, keys_)
+    def read_sector(s: int, first_keys: tuple[bytes, ...] = ()) -> bool:
+        """Read what key A may read of sector ``s``, trailer first (its access bits say which data blocks
+        to skip, as tagd.ndef.classic.unreadable does for a dump); False if any of it stays unknown."""
+        first, t = classic.first_block(s), classic.trailer_block(s)
+        key = _auth_any(io, first, list(dict.fromkeys([*first_keys, *order])))
         if key is None:
-            unknown.update(range(first * 16, (first + n) * 16))
+            unknown.update(range(first * 16, (t + 1) * 16))
             return False
-        for b in range(first, first + n):
-            mem[b * 16:(b + 1) * 16] = io.read_block(b)[:16]
-        t = classic.trailer_block(s) * 16
-        mem[t:t + 6] = key  # key A reads back as zeros: keep the one that worked
-        return True
+        order.remove(key)
+        order.insert(0, key)
+        mem[t * 16:(t + 1) * 16] = key + io.read_block(t)[6:16]  # key A reads back as zeros: keep the one that worked
+        readable = classic.blocks_key_a_reads(bytes(mem[t * 16 + 6:t * 16 + 9]), s)
+        complete = True
+        for b in classic.data_blocks(s):
+            if b in readable:
+                try:
+                    mem[b * 16:(b + 1) * 16] = io.read_block(b)[:16]
+                    continue
+                except TagLeft:
+                    raise
+                except CommandFailed:  # refused all the same: the card halted, wake it for the next block
+                    io.reselect()
+                    if not io.auth(first, key):
+                        readable = []
+            unknown.update(range(b * 16, (b + 1) * 16))
+            complete = False
+        return complete
+
+    def read_all(start: int, stop_at_gap: bool) -> TagRead:
+        """Every sector from ``start``; for a token (``stop_at_gap``) only until one cannot be read whole:
+        the data is then "" however much more is read (tagd.ndef.decode), so the rest is marked unknown."""
+        for s in range(start, classic.sector_count(kind)):
+            if not read_sector(s) and stop_at_gap:
+                unknown.update(range(classic.first_block(s) * 16, len(mem)))
+                break
+        return TagRead(kind, bytes(mem), None, frozenset(unknown))
 
     if whole:
-        for s in range(classic.sector_count(kind)):
-            read_sector(s, all_keys)
-        return TagRead(kind, bytes(mem), None, frozenset(unknown))
-    if not read_sector(0, [classic.KEY_MAD, classic.KEY_DEFAULT] + keys):
+        return read_all(0, stop_at_gap=False)
+    if not read_sector(0, (classic.KEY_MAD, classic.KEY_DEFAULT)):
         log.info("MIFARE Classic %s: sector 0 keys unknown, no MAD", uid.hex())
         return TagRead(kind, bytes(mem), None, frozenset(range(len(mem))))
+    ndef_sectors = classic.ClassicMemory(bytes(mem), frozenset(unknown)).ndef_sectors
+    if not ndef_sectors:  # no NDEF: the data is the whole card (tagd.ndef.decode)
+        return read_all(1, stop_at_gap=True)
     stream = bytearray()
-    for s in classic.ClassicMemory(bytes(mem)).ndef_sectors:
-        if not read_sector(s, all_keys):
+    for s in ndef_sectors:
+        if not read_sector(s):
             log.info("MIFARE Classic %s: sector %d keys unknown", uid.hex(), s)
             break
         stream += b"".join(mem[b * 16:(b + 1) * 16] for b in classic.data_blocks(s))
@@ -159,6 +191,25 @@ def read_classic(io: TagIO, uid: bytes, kind: str, keys: list[bytes], whole: boo
 def read_tag(io: TagIO, uid: bytes, sak: int, keys: list[bytes], whole: bool = False) -> TagRead:
     kind = classic_kind(sak)
     return read_classic(io, uid, kind, keys, whole) if kind else read_type2(io, uid, whole)
+
+
+def uid_only(uid: bytes, sak: int, why: str) -> DecodedTag:
+    """A tag that answered its UID but not the reads: a token by its UID, with the reason in ``errors``."""
+    return DecodedTag(kind="unknown", uid=uid.hex(), token_type=TYPE_MIFARE if classic_kind(sak) else TYPE_NTAG,
+                      errors=[why])
+
+
+def read_or_uid(io: TagIO, uid: bytes, sak: int, keys: list[bytes], whole: bool = False) -> tuple[DecodedTag, TagRead | None]:
+    """Read and decode the tag; a tag that refuses the reads gives :func:`uid_only` (and no TagRead)
+    instead of an exception, so no tag can take a reader down. TagLeft still raises: the tag left."""
+    try:
+        read = read_tag(io, uid, sak, keys, whole)
+    except TagLeft:
+        raise
+    except CommandFailed as exc:
+        log.info("tag %s: read failed: %s", uid.hex(), exc)
+        return uid_only(uid, sak, f"read failed: {exc}"), None
+    return read.decode(uid), read
 
 
 def check_target(uid: bytes, request: WriteRequest) -> None:

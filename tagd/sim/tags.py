@@ -16,10 +16,13 @@ access conditions from each sector trailer (data blocks and trailer parts), Key 
 
 from __future__ import annotations
 
+import logging
 import os
 
 from tagd.ndef import classic, type2
 from tagd.ndef.dumps import TagDump, load
+
+log = logging.getLogger(__name__)
 
 ACK = b"\x0a"  # the 4-bit ACK of a WRITE, as a host sees it with the chip's CRC checking off
 NO_ANSWER = 0x01  # PN532 status "timeout": the tag said nothing
@@ -76,7 +79,12 @@ class EmulatedTag:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> "EmulatedTag":
-        return cls(load(path), os.fspath(path))
+        """The tag a dump file holds (DumpError if none); what the loader had to resolve (a UID line that is
+        not the UID in the pages, a SAK that contradicts the memory) is logged, as it changes what is presented."""
+        dump = load(path)
+        for note in dump.notes:
+            log.warning("%s: %s", os.fspath(path), note)
+        return cls(dump, os.fspath(path))
 
     # --- identity ---------------------------------------------------------
     @property

@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import pathlib
-import queue
 import signal
 import socket
 import subprocess
@@ -20,69 +19,9 @@ import pytest
 
 from conftest import FIXTURES
 from fake_core import free_port
+from procs import Proc, rpc, wait_until
 
 HERE = pathlib.Path(__file__).resolve().parent
-
-
-class Proc:
-    """A subprocess whose stdout lines are collected by a thread."""
-
-    def __init__(self, argv, **kw):
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, **kw)
-        self.lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self):
-        for line in self.p.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_line(self, predicate=lambda line: True, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no matching line within {timeout} s; stderr: {self.stderr_tail()}") from None
-            if predicate(line):
-                return line
-
-    def send(self, text):
-        self.p.stdin.write(text + "\n")
-        self.p.stdin.flush()
-
-    def stderr_tail(self):
-        if self.p.poll() is None:
-            return "(running)"
-        return self.p.stderr.read()[-2000:]
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.p.poll() is None:
-            self.p.send_signal(sig)
-            try:
-                self.p.wait(10)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-        return self.p.returncode
-
-
-def rpc(port, method, params=None, timeout=40):
-    body = {"jsonrpc": "2.0", "id": 1, "method": method}
-    if params is not None:
-        body["params"] = params
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api", json.dumps(body).encode())
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        return json.loads(r.read())
-
-
-def wait_until(fn, timeout=10.0, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("condition not met in time")
 
 
 class Stack:

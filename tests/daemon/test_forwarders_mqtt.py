@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import queue
-import shutil
-import socket
-import subprocess
 import time
 from pathlib import Path
-from typing import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
 from conftest import need
+from mqtt_broker import MOSQUITTO, Broker, broker, free_port  # noqa: F401 (broker is a fixture)
 
 from tagd.daemon.config import MqttCore
 from tagd.daemon.forwarders import ForwardError, build_forwarders
@@ -21,50 +18,6 @@ from tagd.daemon.forwarders.mqtt import MqttForwarder
 from tagd.token import Token
 
 pytestmark = pytest.mark.mosquitto
-MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Broker:
-    def __init__(self, tmp: Path, port: int) -> None:
-        self.port = port
-        self.conf = tmp / f"mosquitto-{port}.conf"
-        self.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(5)
-            self.proc = None
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    need(MOSQUITTO is not None, "mosquitto is not installed (apt-get install mosquitto)")
-    b = Broker(tmp_path, free_port())
-    b.start()
-    yield b
-    b.stop()
-
-
 class Subscriber:
     def __init__(self, port: int, topic: str) -> None:
         self.messages: queue.Queue[bytes] = queue.Queue()

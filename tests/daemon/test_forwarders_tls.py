@@ -5,11 +5,7 @@ The server is aiohttp with a self-signed certificate for 127.0.0.1 made by the o
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 import ssl
-import subprocess
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -18,18 +14,6 @@ from fake_core import FakeCore, free_port
 from tagd.daemon.config import ConfigError, parse_config
 from tagd.daemon.forwarders import ForwardError, build_forwarders
 from tagd.token import Token
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.fail("the TLS tests need the openssl command (Debian package openssl)")
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return cert, key
 
 
 def server_context(certificate) -> ssl.SSLContext:

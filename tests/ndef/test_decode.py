@@ -1,7 +1,6 @@
 """decode_tag / decode_dump: the token of a tag, never an exception for bad content."""
 
 import json
-from dataclasses import dataclass
 
 import ndef
 import pytest
@@ -9,6 +8,7 @@ from hypothesis import given, strategies as st
 
 from tagd.ndef import classic, tlv, type2
 from tagd.ndef.decode import DecodedTag, decode_dump, decode_tag
+from tagd.ndef.tagdump import TagDump
 from tagd.ndef.records import describe, text_message
 
 UID7 = bytes.fromhex("04A1B2C3D4E5F6")
@@ -16,13 +16,8 @@ UID4 = bytes.fromhex("A1B2C3D4")
 V216 = type2.TYPE2_KINDS["ntag216"].version
 
 
-@dataclass
-class StandInDump:  # the attributes decode_dump reads from tagd.ndef.dumps.TagDump
-    kind: str
-    uid: bytes
-    memory: bytes
-    version: bytes | None = None
-    unknown: frozenset = frozenset()
+def StandInDump(kind: str, uid: bytes, memory: bytes) -> TagDump:  # noqa: N802 - reads like the dataclass it makes
+    return TagDump(kind, uid, 0x0044, 0x00, memory)
 
 
 def type2_with(kind: str, message: bytes) -> bytes:
@@ -55,22 +50,58 @@ def test_to_token_carries_type_uid_text_data_and_reader():
     assert token.data == text_message("hi").hex() and token.reader_id == "pn532-ujqixjv6" and token.source == "pn532"
 
 
-def test_amiibo_style_image_is_an_amiibo_token_with_the_whole_memory_as_data():
+def amiibo_image() -> bytearray:
     img = bytearray(type2.blank_image("ntag215", UID7))
-    img[12:16] = bytes.fromhex("F110FFEE")
-    got = decode_tag("ntag215", UID7, bytes(img))
+    img[9:16] = bytes.fromhex("480FE0 F110FFEE")
+    img[84:92] = bytes.fromhex("01020304 05060702")  # pages 21-22: the character ID
+    return img
+
+
+def test_amiibo_is_an_amiibo_token_whose_data_is_the_character_id_as_zaparoo_core_reports_it():
+    got = decode_tag("ntag215", UID7, bytes(amiibo_image()))
     assert (got.token_type, got.text, got.is_ndef, got.errors) == ("Amiibo", "", False, [])
-    assert got.data == bytes(img).hex()
+    assert got.data == "0102030405060702"
+
+
+def test_an_amiibo_needs_cores_whole_header_not_just_the_cc():
+    img = amiibo_image()
+    img[10:12] = b"\x00\x00"  # lock bytes not 0F E0: Core reads it as an NTAG
+    got = decode_tag("ntag215", UID7, bytes(img))
+    assert got.token_type == "NTAG" and got.data == bytes(img[:130 * 4]).hex()
+
+
+def test_non_ndef_type2_data_is_pages_0_to_the_last_user_page():
+    img = bytearray(type2.blank_image("ntag213", UID7))
+    img[12:16] = bytes(4)
+    img[10:12] = b"\x0f\x00"  # real lock bytes are part of it
+    assert decode_tag("ntag213", UID7, bytes(img)).data == bytes(img[:40 * 4]).hex()
+
+
+def test_non_ndef_type2_with_unknown_bytes_has_no_data():
+    img = bytearray(type2.blank_image("ntag213", UID7))
+    img[12:16] = bytes(4)
+    got = decode_tag("ntag213", UID7, bytes(img), unknown=frozenset({100}))
+    assert got.data == "" and got.errors == ["1 bytes unknown from page 25: no data"]
 
 
 def test_an_ndef_ntag215_is_an_ntag_token():
     assert decode_tag("ntag215", UID7, type2_with("ntag215", text_message("x"))).token_type == "NTAG"
 
 
-def test_non_ndef_classic_data_is_the_whole_memory():
+def test_non_ndef_classic_data_is_the_whole_card_with_trailer_keys_as_zeros():
     img = classic.blank_image("classic1k", UID4)
     got = decode_tag("classic1k", UID4, img)
-    assert got.data == img.hex() and not got.is_ndef and got.errors == []
+    assert got.data == classic.without_keys(img).hex() and not got.is_ndef and got.errors == []
+    assert "ffffffffffff" not in got.data  # transport keys are keys all the same
+
+
+def test_a_dump_whose_sector_key_no_reader_has_decodes_as_a_tap_would():
+    img = bytearray(classic.blank_image("classic1k", UID4))
+    img[7 * 16:7 * 16 + 6] = bytes.fromhex("123456789abc")  # sector 1's key A: not a well-known key
+    got = decode_dump(TagDump("classic1k", UID4, 0x0004, 0x08, bytes(img)))
+    assert got.data == "" and got.errors == ["sector 1: keys unknown"]
+    with_key = decode_dump(TagDump("classic1k", UID4, 0x0004, 0x08, bytes(img)), [bytes.fromhex("123456789abc")])
+    assert with_key.data == classic.without_keys(bytes(img)).hex()
 
 
 def test_wrong_cc_ntag216_decodes_whole_with_get_version():
@@ -111,7 +142,7 @@ def test_unknown_type2_pages_under_the_message_give_empty_text():
 def test_classic_with_sector_0_unknown_has_no_mad():
     img = classic_with("classic1k", text_message("hi"))
     got = decode_tag("classic1k", UID4, img, unknown=frozenset(range(len(img))))
-    assert got.text == "" and got.data == "" and got.errors[0] == "sector 0: keys unknown (no MAD)"
+    assert got.text == "" and got.data == "" and got.errors[0] == "sectors 0–15: keys unknown (no MAD)"
 
 
 def test_classic_message_running_into_an_unknown_sector_gives_empty_text():

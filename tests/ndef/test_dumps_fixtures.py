@@ -36,6 +36,10 @@ def test_good_fixture_decodes_to_its_expected_token(name):
         assert any(exp["errors_contain"] in e for e in decoded.errors)
     else:
         assert decoded.errors == []
+    if "notes_contain" in exp:  # the loader resolved a contradiction in the file and says so
+        assert any(exp["notes_contain"] in n for n in decoded.notes), decoded.notes
+    else:
+        assert decoded.notes == []
 
 
 @pytest.mark.parametrize("name", BAD)

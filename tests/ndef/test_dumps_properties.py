@@ -8,20 +8,22 @@ from hypothesis import assume, given, strategies as st
 from tagd.ndef import classic, dumps, type2
 
 TYPE2_PAGES = {k.name: k.pages for k in type2.TYPE2_KINDS.values()}
+ANTICOLLISION_ATQA = st.integers(0, 0xFFFF).filter(lambda a: a & 0x1F)  # values a real tag can answer
 
 
 @st.composite
 def type2_dumps(draw):
     kind = draw(st.sampled_from(sorted(TYPE2_PAGES)))
     mem = bytearray(draw(st.binary(min_size=TYPE2_PAGES[kind] * 4, max_size=TYPE2_PAGES[kind] * 4)))
-    unknown = frozenset(draw(st.sets(st.integers(0, len(mem) - 1), max_size=8)))
+    mem[0:12] = type2.head_pages(bytes(mem[0:3] + mem[4:8]), bytes(mem[10:12]))  # a tag's UID has valid BCCs
+    unknown = frozenset(draw(st.sets(st.integers(12, len(mem) - 1), max_size=8)))
     for i in unknown:
         mem[i] = 0
     version = draw(st.sampled_from([None, type2.TYPE2_KINDS[kind].version]))
-    return dumps.TagDump(kind=kind, uid=draw(st.sampled_from([bytes(mem[0:3] + mem[4:8]), b"\x04" * 7])),
-                         atqa=draw(st.integers(0, 0xFFFF)), sak=draw(st.integers(0, 0xFF)), memory=bytes(mem),
-                         version=version, signature=draw(st.none() | st.binary(min_size=32, max_size=32).filter(any)),
-                         unknown=unknown)
+    return dumps.TagDump(kind=kind, uid=bytes(mem[0:3] + mem[4:8]), atqa=draw(ANTICOLLISION_ATQA),
+                         sak=draw(st.integers(0, 0xFF).filter(lambda s: classic.kind_from_sak(s) is None)),
+                         memory=bytes(mem), version=version,
+                         signature=draw(st.none() | st.binary(min_size=32, max_size=32).filter(any)), unknown=unknown)
 
 
 @st.composite
@@ -32,7 +34,8 @@ def classic_dumps(draw):
     for i in unknown:
         mem[i] = 0
     uid = draw(st.sampled_from([bytes(mem[0:4]), bytes.fromhex("04c1c2c3c4c5c6")]))
-    return dumps.TagDump(kind=kind, uid=uid, atqa=draw(st.integers(0, 0xFFFF)), sak=draw(st.integers(0, 0xFF)),
+    return dumps.TagDump(kind=kind, uid=uid, atqa=draw(ANTICOLLISION_ATQA),
+                         sak=draw(st.integers(0, 0xFF).filter(lambda s: classic.kind_from_sak(s) == kind)),
                          memory=bytes(mem), unknown=unknown)
 
 

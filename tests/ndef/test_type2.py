@@ -153,25 +153,25 @@ def test_lock_control_outside_the_user_area_reserves_nothing_inside_it():
     assert len(type2.Type2Memory(img).stream_addresses()) == 144
 
 
-def test_amiibo_image_is_not_ndef_and_its_data_is_the_whole_memory():
+def test_amiibo_image_is_not_ndef_and_is_never_overwritten():
     img = bytearray(type2.blank_image("ntag215", UID))
     img[12:16] = bytes.fromhex("F110FFEE")
     tag = type2.Type2Memory(bytes(img))
     assert not tag.is_ndef and tag.ndef_message is None and tag.text == ""
-    assert tag.data_hex == bytes(img).hex()
     with pytest.raises(type2.NotNdefError, match="not NDEF formatted"):
         type2.plan_write(bytes(img), text_message("x"))
-
-
-def test_ndef_tag_data_is_the_message():
-    tag = type2.Type2Memory(written("ntag213", "**launch.system:snes"))
-    assert tag.data_hex == text_message("**launch.system:snes").hex()
 
 
 def test_pages_to_read_reads_non_ndef_tags_whole():
     img = bytearray(type2.blank_image("ntag215", UID))
     img[12:16] = bytes.fromhex("F110FFEE")
     assert type2.pages_to_read(bytes(img[:64]), 135) == 135
+
+
+def test_pages_to_read_reads_an_amiibo_up_to_its_character_id():
+    img = bytearray(type2.blank_image("ntag215", UID))
+    img[9:16] = type2.AMIIBO_HEADER
+    assert type2.pages_to_read(bytes(img[:80]), 135) == 23
 
 
 def test_pages_to_read_covers_the_tlv_and_no_more():
@@ -198,7 +198,7 @@ def test_random_images_give_values_or_the_documented_errors(mem, version):
         assert len(mem) < 16
         return
     assert isinstance(tag.kind, str) and tag.capacity >= 0
-    assert isinstance(tag.read_only, bool) and isinstance(tag.data_hex, str)
+    assert isinstance(tag.read_only, bool)
     try:
         assert isinstance(tag.text, str)
     except (tlv.TlvError, NdefError):
@@ -220,7 +220,6 @@ def test_rewriting_a_tag_with_broken_old_content_keeps_its_lock_control_tlv():
     img[21:24] = bytes.fromhex("03FF7F")  # an NDEF TLV whose length runs far past the tag
     out = written("ntag213", "fixed", bytes(img))
     assert out[16:21] == bytes.fromhex("0103A00C34") and type2.Type2Memory(out).text == "fixed"
-    assert type2.Type2Memory(bytes(img)).data_hex == ""
 
 
 def test_an_unformatted_ntag215_gets_its_factory_cc():

@@ -43,11 +43,12 @@ def test_long_zapscript_with_3_byte_tlv_length(rig):
     assert len(seen.token.text) == 300
 
 
-def test_amiibo_style_tag_is_read_whole(rig):
-    rig.emu.place(FIXTURES / "amiibo-style.bin")
+@pytest.mark.parametrize("name,token_type", [("amiibo-style.bin", "Amiibo"), ("toy-ntag215.bin", "NTAG")])
+def test_a_tag_without_ndef_gives_the_data_its_dump_decodes_to(rig, name, token_type):
+    rig.emu.place(FIXTURES / name)
     _, seen = rig.next(TagSeen)
-    assert seen.token.type == "Amiibo"
-    assert seen.token.data == (FIXTURES / "amiibo-style.bin").read_bytes().hex()
+    assert seen.token.type == token_type
+    assert seen.token.data == decode_dump(dumps.load(FIXTURES / name)).data != ""
 
 
 def test_removal_is_noticed_without_a_new_tag(rig):

@@ -31,8 +31,11 @@ class ApiEnv(Protocol):
     def reader_infos(self) -> list[ReaderInfo]:
         """The connected readers."""
 
-    def write_worker(self, reader_id: str | None) -> ReaderWorker:
-        """The reader a readers.write goes to; RpcError if there is none."""
+    def readers_not_open(self) -> list[tuple[str, str, str]]:
+        """(driver, path, why) of each reader that is trying to open and failing."""
+
+    def write_worker(self, reader_id: str | None) -> tuple[ReaderWorker, str]:
+        """The reader a readers.write goes to (its worker and readerId); RpcError if there is none."""
 
     def begin_write(self, reader_id: str, request: WriteRequest) -> ContextManager[None]:
         """Hold ``request`` as the write waiting on ``reader_id`` while the block runs (readers.write.cancel finds

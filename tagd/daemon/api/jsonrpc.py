@@ -123,9 +123,13 @@ def params_of(model: type[BaseModel], params: Any) -> Any:
 
 
 class Dispatcher:
-    def __init__(self, fallback: Fallback | None = None) -> None:
+    """Methods by name. ``reported``: exception types whose message is the answer (an environment problem such as a
+    full disk, already worded for the user): logged as one line, not as a handler bug with a traceback."""
+
+    def __init__(self, fallback: Fallback | None = None, reported: tuple[type[Exception], ...] = ()) -> None:
         self.methods: dict[str, Handler] = {}
         self.fallback = fallback
+        self.reported = reported
         self.guard: Callable[[str], None] | None = None  # (lower-cased method) → raises RpcError to refuse it
 
     def method(self, name: str) -> Callable[[Handler], Handler]:
@@ -170,6 +174,9 @@ class Dispatcher:
             return error(id_, METHOD_NOT_FOUND, "Method not found") if has_id else None
         except RpcError as exc:
             return error(id_, exc.code, exc.message, exc.data) if has_id else None
+        except self.reported as exc:
+            log.error("%s: %s", method[:60], exc)
+            return error(id_, HANDLER_ERROR, str(exc)) if has_id else None
         except Exception as exc:  # a handler bug must never take the connection down
             log.exception("method %s failed", method)
             return error(id_, HANDLER_ERROR, f"internal error: {exc.__class__.__name__}") if has_id else None

@@ -8,6 +8,8 @@ Core API level the pair serves (corelevel.py), which is what the App's feature g
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import re
 from typing import Any
 
@@ -18,10 +20,14 @@ from tagd.daemon.api.env import ApiEnv
 from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, RpcError, params_of
 from tagd.daemon.config import ConfigError, update_settings
 from tagd.daemon.mappings import Mapping, MappingError
+from tagd.daemon.store import StoreError
 from tagd.readers.base import Capability, ReaderWorker, WriteCancelled, WriteError, WriteRequest
 from tagd.token import TYPE_API, Token
 
 WRITE_TIMEOUT = 30.0
+HISTORY_PAGE = 25  # tokens.history entries by default: Zaparoo Core answers the latest 25
+HISTORY_PAGE_MAX = 100  # the largest page asked for (Core's media.history limit)
+HISTORY_PAGE_BYTES = 256 * 1024  # a page ends early once its texts and data reach this much (≥ 1 entry)
 # Core answers every failed readers.write, a cancelled one included, with this error (code 1); tagd adds why.
 WRITE_FAILED = "error writing to reader"
 
@@ -47,6 +53,13 @@ class MappingsListParams(_Params):
 class WriteParams(_Params):
     text: str = Field(min_length=1)
     readerId: str | None = None
+
+
+class HistoryParams(_Params):
+    """tokens.history paging, as Core pages media.history: a page size and the cursor of the previous answer."""
+
+    limit: int = Field(HISTORY_PAGE, gt=0, le=HISTORY_PAGE_MAX)
+    cursor: str | None = None
 
 
 class CancelParams(_Params):
@@ -138,6 +151,35 @@ def _row_id(raw: Any) -> int:
     return value
 
 
+def _history_cursor(cursor: str | None) -> int | None:
+    """Core's cursor format (base64 of ``{"lastId": n}``) → the row id to page on from; None = the newest."""
+    if not cursor:
+        return None
+    try:
+        last = json.loads(base64.b64decode(cursor, validate=True))["lastId"]
+    except (ValueError, TypeError, KeyError):
+        raise RpcError("invalid params: cursor: not a cursor from a tokens.history answer") from None
+    if not isinstance(last, int) or isinstance(last, bool) or not 0 < last <= MAX_ROW_ID:
+        raise RpcError("invalid params: cursor: not a cursor from a tokens.history answer")
+    return last
+
+
+def history_page(rows: list[Any], limit: int) -> dict[str, Any]:
+    """At most ``limit`` entries (``rows`` holds one more if there are), ending early at HISTORY_PAGE_BYTES, with
+    Core's pagination object: the answer to one small request stays small however long the stored texts are."""
+    entries, size = [], 0
+    for row in rows[:limit]:
+        if entries and size >= HISTORY_PAGE_BYTES:
+            break
+        entries.append(row)
+        size += len(row.text) + len(row.data) + len(row.uid)
+    more = len(entries) < len(rows)
+    pagination: dict[str, Any] = {"hasNextPage": more, "pageSize": limit}
+    if more:
+        pagination["nextCursor"] = base64.b64encode(json.dumps({"lastId": entries[-1].id}).encode()).decode()
+    return {"entries": [e.to_json() for e in entries], "pagination": pagination}
+
+
 def file_mapping_json(mapping: Mapping) -> dict[str, Any]:
     """A mapping from the config file or a mapping file as Core lists it: no id and no added time (it has no
     database row), source "file", read-only (edit the file, then mappings.reload). The label says where it is."""
@@ -164,7 +206,7 @@ async def _write_while_caller_waits(worker: ReaderWorker, request: WriteRequest)
 
 def build(env: ApiEnv) -> Dispatcher:
     """The dispatcher with tagd's methods, each seeing only ``env``; anything else goes to ``env.proxy``."""
-    rpc = Dispatcher(fallback=env.proxy)
+    rpc = Dispatcher(fallback=env.proxy, reported=(StoreError,))
 
     @rpc.method("version")
     async def version(_: Any) -> Any:
@@ -183,14 +225,16 @@ def build(env: ApiEnv) -> Dispatcher:
         for info in env.reader_infos():
             out.append({"id": info.path, "readerId": info.reader_id, "driver": info.driver, "info": info.name,
                         "connected": True, "capabilities": _capabilities(info.capabilities)})
+        for driver, path, why in env.readers_not_open():  # its readerId is known once it opens (USB topology)
+            out.append({"id": path, "readerId": "", "driver": driver, "info": f"not connected: {why}",
+                        "connected": False, "capabilities": [], "error": why})
         return {"readers": out}
 
     @rpc.method("readers.write")
     async def readers_write(params: Any) -> Any:
         p = params_of(WriteParams, params)
-        worker = env.write_worker(p.readerId)
-        reader_id = worker.info.reader_id if worker.info else ""
-        request = WriteRequest(p.text, timeout=WRITE_TIMEOUT)
+        worker, reader_id = env.write_worker(p.readerId)
+        request = WriteRequest(p.text, timeout=WRITE_TIMEOUT, reader_id=reader_id)
         try:
             # One write per reader at a time: a second one would be written to the same tag right after the first,
             # and the first caller told "written" for a text the tag no longer holds. Zaparoo serialises them;
@@ -219,9 +263,14 @@ def build(env: ApiEnv) -> Dispatcher:
                 "last": last.to_json() if last else None}
 
     @rpc.method("tokens.history")
-    async def history(_: Any) -> Any:
-        entries = await asyncio.to_thread(env.store.history, 100)
-        return {"entries": [e.to_json() for e in entries]}
+    async def history(params: Any) -> Any:
+        # Core takes no params here (it ignores any): only an object with limit or cursor pages
+        p = params_of(HistoryParams, params if isinstance(params, dict) else {})
+        rows = await asyncio.to_thread(env.store.history, p.limit + 1, _history_cursor(p.cursor))
+        page = history_page(rows, p.limit)
+        if not p.model_fields_set:  # the document's answer (Core's): {"entries": …}; paging callers get pagination
+            del page["pagination"]
+        return page
 
     @rpc.method("run")
     @rpc.method("launch")  # Core's deprecated name for run, still used by scripts: the same method

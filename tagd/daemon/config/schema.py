@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from tagd.daemon.config.checks import (
     CONTROL_CHARS,
@@ -54,6 +54,18 @@ class ReaderConnect(_Section):
     def _known_driver(cls, v: str) -> str:
         check_reader_driver(v)
         return v
+
+    @model_validator(mode="after")
+    def _path_for_driver(self) -> "ReaderConnect":
+        from tagd.readers import registry
+
+        entry = registry.spec(self.driver.replace("_", "").lower())
+        if entry is not None and entry.path is not None:
+            try:
+                entry.path(self.path)
+            except ValueError as exc:
+                raise ValueError(f"path: {exc}") from None
+        return self
 
     @property
     def connect_string(self) -> str:
@@ -156,11 +168,39 @@ class MqttCore(_Section):
     name: str = ""
     host: str = Field(min_length=1)
     port: Int = Field(default=1883, gt=0, lt=65536)
-    topic: str = Field(min_length=1)
+    topic: str = ""  # publish each launch's text here (Zaparoo Core's MQTT reader takes it as a scan)
     username: str = ""
     password: str = ""
     qos: Literal[0, 1, 2] = 0
     timeout: Seconds = 5.0
+    # The MQTT fabric (README "Several rooms"): with a node name this tagd is a satellite that publishes its
+    # readers' taps under <prefix>/<node>/ for a hub, instead of launches on `topic`.
+    node: str = ""
+    prefix: str = "tagd"
+    home_assistant: bool = True  # with a node: Home Assistant MQTT discovery (tag scanners, sensors)
+    tls: bool = False
+    ca_file: str = ""
+    session_expiry: Int = Field(default=86400, ge=0)
+
+    @model_validator(mode="after")
+    def _topic_or_node(self) -> "MqttCore":
+        if not self.topic and not self.node:
+            raise ValueError("an mqtt core needs a topic (publish launches) or a node name (a fabric satellite)")
+        return self
+
+    @field_validator("node")
+    @classmethod
+    def _node(cls, v: str) -> str:
+        if v and not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", v):
+            raise ValueError(f"{v!r}: a node name is 1-64 letters, digits, '_' or '-' (it becomes an MQTT topic level)")
+        return v
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not v or any(c in v for c in "+#") or v.startswith("/") or v.endswith("/"):
+            raise ValueError(f"{v!r}: the topic prefix must be a plain topic without wildcards, e.g. tagd")
+        return v
 
     @field_validator("qos", mode="before")
     @classmethod

@@ -59,6 +59,12 @@ class Forwarder(ABC):
     async def close(self) -> None:
         """Release connections and tasks. Must not raise."""
 
+    def reader_event(self, event: Any) -> None:
+        """Every local reader event, before the pipeline sees it (a fabric satellite publishes them). Default: none."""
+
+    def daemon_notification(self, method: str, params: Any) -> None:
+        """Every notification tagd sends its API clients (Core-style MQTT publishers). Default: none."""
+
     def _notify(self, method: str, params: Any) -> None:
         if self.on_notification is None:
             return
@@ -79,7 +85,8 @@ def build_forwarders(cores: Iterable[Any]) -> list[Forwarder]:
     for c in cores:
         seen[c.type] = seen.get(c.type, 0) + 1
         name = c.name or (c.type if counts[c.type] == 1 else f"{c.type}#{seen[c.type]}")
-        out.append(_forwarder_class(c.type)(c, name))
+        kind = "mqtt-node" if c.type == "mqtt" and getattr(c, "node", "") else c.type
+        out.append(_forwarder_class(kind)(c, name))
     return out
 
 
@@ -93,6 +100,10 @@ def _forwarder_class(kind: str) -> Any:
         from tagd.daemon.forwarders.mqtt import MqttForwarder
 
         return MqttForwarder
+    if kind == "mqtt-node":  # an mqtt core with a node name: this tagd is a satellite of the MQTT fabric
+        from tagd.daemon.fabric.node import FabricForwarder
+
+        return FabricForwarder
     if kind == "exec":
         from tagd.daemon.forwarders.command import ExecForwarder
 

@@ -68,6 +68,7 @@ class Pn532Reader(Reader):
         self.listing = False
         self._last_check = 0.0
         self.last_read: tuple[Target, bytes, bytes | None, frozenset[int]] | None = None
+        self.unreadable = False  # the tag on the reader refused the reads (reported by its UID)
 
     # --- lifecycle --------------------------------------------------------
     def open(self) -> ReaderInfo:
@@ -161,7 +162,7 @@ class Pn532Reader(Reader):
         on an unauthenticated READ, so it gets InSelect instead: WUPA and select of its own UID, which a
         halted card answers and a missing or different card does not."""
         assert self.target is not None
-        if self._is_classic(self.target):
+        if self._is_classic(self.target) or self.unreadable:  # a tag that refused a read stays halted
             try:
                 return self.chip.select(self.target.tg)
             except Pn532Error:  # the chip no longer has it listed: list again
@@ -179,9 +180,11 @@ class Pn532Reader(Reader):
         return tagio.classic_kind(target.sak) is not None
 
     def _read(self, target: Target, whole: bool = False) -> DecodedTag:
-        read = tagio.read_tag(self._io(target), target.uid, target.sak, self.keys, whole)
-        self.last_read = (target, read.memory, read.version, read.unknown)
-        return read.decode(target.uid)
+        """The tag's token; a tag that refuses the reads is a token by its UID with the reason (tagio)."""
+        decoded, read = tagio.read_or_uid(self._io(target), target.uid, target.sak, self.keys, whole)
+        self.last_read = (target, read.memory, read.version, read.unknown) if read else None
+        self.unreadable = read is None
+        return decoded
 
     def _io(self, target: Target) -> "_ChipIO":
         return _ChipIO(self.chip, target)
@@ -230,7 +233,8 @@ class Pn532Reader(Reader):
 
         target = self._wait_for_tag(WriteRequest(text="", timeout=timeout))
         decoded = self._read(target, whole=True)
-        assert self.last_read is not None
+        if self.last_read is None:
+            raise ReaderError(f"tag {target.uid.hex()}: {'; '.join(decoded.errors)}")
         _, memory, version, unknown = self.last_read
         return TagDump(kind=decoded.kind, uid=target.uid, atqa=target.atqa, sak=target.sak, memory=memory,
                        version=version, unknown=unknown)
