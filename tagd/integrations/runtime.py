@@ -182,7 +182,7 @@ class Integrations:
 
     def _needs_relink(self, service: str, exc: Exception) -> None:
         try:
-            self.creds.update(service, relink=str(exc))
+            self.creds.update(service, relink=f"{exc}; link again: tagd link {service}")
         except (OSError, CredentialsError) as err:
             log.error("cannot record that %s needs linking again: %s", service, err)
         self.inbox(f"{service}: link again (tagd link {service})", "integrations", severity=2, body=str(exc),

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from servers import make_rom
+from service_helpers import DAEMON_TESTS  # noqa: F401  (puts tests/daemon on the path)
+from test_e2e import Proc  # noqa: I001
 
 from tagd.integrations import decks, labels, romm
 from tagd.integrations.playren import _game
@@ -107,30 +109,6 @@ def blank(tmp_path: Path, uid: str) -> Path:
     return path
 
 
-class Lines:
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
-        self.seen: list[str] = []
-        import queue
-        import threading
-
-        self.q: queue.Queue = queue.Queue()
-        threading.Thread(target=lambda: [self.q.put(line) for line in proc.stdout], daemon=True).start()
-
-    def wait(self, text: str, timeout: float = 20.0) -> str:
-        import queue
-
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self.q.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"no line with {text!r}; saw {self.seen[-8:]}") from None
-            self.seen.append(line)
-            if text in line:
-                return line
-
-
 @pytest.fixture
 def sim(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "tagd", "sim", "pn532", "--link", str(tmp_path / "pn532")],
@@ -145,10 +123,15 @@ def sim(tmp_path):
     proc.wait()
 
 
-def deck_write(tmp_path: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tagd", "deck", "write", "--from", "romm", "--config",
-                             str(tmp_path / "config.toml"), "--reader", f"pn532uart:{tmp_path / 'pn532'}", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV)
+class DeckWrite(Proc):
+    """`tagd deck write --from romm` on the emulated reader; ``wait(text)`` is the next stdout line containing it."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        super().__init__([sys.executable, "-m", "tagd", "deck", "write", "--from", "romm", "--config",
+                          str(tmp_path / "config.toml"), "--reader", f"pn532uart:{tmp_path / 'pn532'}"], env=ENV)
+
+    def wait(self, text: str) -> str:
+        return self.wait_line(lambda line: text in line, timeout=20)
 
 
 def test_dry_run_lists_the_zapscripts(tmp_path):
@@ -169,8 +152,7 @@ def setup(tmp_path: Path, n: int) -> None:
 def test_kill_9_while_writing_loses_nothing_and_duplicates_nothing(tmp_path, sim, kill_after):
     setup(tmp_path, 3)
     a, b, c = (blank(tmp_path, uid) for uid in ("04a1a2a3a4a5a6", "04b1b2b3b4b5b6", "04c1c2c3c4c5c6"))
-    first = deck_write(tmp_path)
-    out = Lines(first)
+    first = out = DeckWrite(tmp_path)
     out.wait("place a blank tag for Game 1")
     sim(f"place {a}")
     out.wait("written: Game 1")
@@ -178,11 +160,10 @@ def test_kill_9_while_writing_loses_nothing_and_duplicates_nothing(tmp_path, sim
     out.wait("place a blank tag for Game 2")
     sim(f"place {b}")  # and kill -9 while it is being written (or just before, or just after)
     time.sleep(kill_after)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
+    first.p.send_signal(signal.SIGKILL)
+    first.p.wait()
 
-    second = deck_write(tmp_path)  # tag B is still on the reader, written or not
-    out = Lines(second)
+    second = out = DeckWrite(tmp_path)  # tag B is still on the reader, written or not
     if "Game 2" in out.wait("place a blank tag for"):  # killed before the card was recorded: B is judged again
         assert "written: Game 2" in out.wait("written:")  # (written now, or found already written: not twice)
         sim("remove")
@@ -196,12 +177,11 @@ def test_kill_9_while_writing_loses_nothing_and_duplicates_nothing(tmp_path, sim
     sim(f"place {c}")
     out.wait("written: Game 3")
     out.wait("the deck is complete")
-    assert second.wait(10) == 0
+    assert second.p.wait(10) == 0
 
     store = IntegrationStore(tmp_path / "tagd.db")
     rows = store.deck("romm")
     store.close()
     assert [(r["title"], r["uid"]) for r in rows] == [("Game 1", "04a1a2a3a4a5a6"), ("Game 2", "04b1b2b3b4b5b6"),
                                                        ("Game 3", "04c1c2c3c4c5c6")]
-    third = deck_write(tmp_path)
-    assert "all 3 cards of this deck are written" in third.communicate(timeout=30)[0]
+    DeckWrite(tmp_path).wait("all 3 cards of this deck are written")

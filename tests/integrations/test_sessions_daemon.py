@@ -190,3 +190,28 @@ async def test_sessions_params_are_checked(tmp_path):
         assert (await call(d, "sessions.retry", {})) == {"retried": 0}
     finally:
         await d.stop()
+
+
+async def test_a_revoked_link_stops_the_queue_and_asks_to_link_again(tmp_path):
+    from tagd.integrations.sessions import Session
+    from tagd.integrations.store import IntegrationStore
+
+    shelf = Retroshelf()
+    shelf.revoked = True
+    store = IntegrationStore(tmp_path / "tagd.db")
+    store.add_sessions([Session("a.sfc", "A", 90, 1781229600, "snes")])
+    store.close()
+    async with Serving(shelf.app()) as rs:
+        Credentials(credentials_dir(tmp_path / "tagd.db")).save("retroshelf", {
+            "base_url": rs.url, "client_id": "rs_test_client", "access_token": shelf.access_token,
+            "sync_client_id": shelf.sync_client_id})
+        d, _, _ = await started(tmp_path)
+        try:
+            assert await until(lambda: d.integrations.status()["retroshelf"]["state"] == "relink")
+            status = await call(d, "integrations")
+            inbox = await call(d, "inbox")
+        finally:
+            await d.stop()
+    assert "link again" in status["retroshelf"]["error"] and status["retroshelf"]["sessions"]["pending"] == 1
+    assert any("tagd link retroshelf" in m["title"] for m in inbox["messages"])
+    assert shelf.access_token not in json.dumps([status, inbox])
