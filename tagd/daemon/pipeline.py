@@ -12,6 +12,9 @@ Rules, as Zaparoo Core applies them:
 - **Tap mode.** Removal only clears the active token. **Hold mode.** Removing the token that launched the
   media stops it (every forwarder's ``stop_media``) after ``exit_delay`` seconds, unless the token is put
   back first (then nothing happens: the media keeps running). A new launch also cancels a pending exit.
+- **Next-tag actions.** A launch whose script (after mappings) is exactly ``**write:TEXT`` is not forwarded: it
+  arms a write of TEXT to the next tag tapped (nexttag.py, zapscript.py). That next tag is written through
+  ``write_tag`` instead of launched; history records the arming as a success (an invalid one as a failure).
 - **Forwarding.** Mappings are applied, then every forwarder gets the launch concurrently; each forwarder's
   launches run one at a time, in order (a per-forwarder lock), so one slow or failing forwarder delays only
   itself — never the others, never the readers. The launch counts as a **success when at least one
@@ -36,13 +39,17 @@ from typing import Any, Awaitable, Callable, Iterable
 
 from tagd.daemon.forwarders import Forwarder, ForwardError
 from tagd.daemon.mappings import Mapping, MappingTable
+from tagd.daemon.nexttag import PendingWrite
 from tagd.daemon.store import StoreError
-from tagd.readers.base import ReaderAdded, ReaderEvent, ReaderFailed, ReaderInfo, ReaderLost, TagGone, TagSeen
+from tagd.daemon.zapscript import Invalid, NextWrite, next_action
+from tagd.readers.base import (ReaderAdded, ReaderEvent, ReaderFailed, ReaderInfo, ReaderLost, TagGone, TagSeen,
+                               WriteError, WriteRequest)
 from tagd.token import Token, normalize_uid
 
 log = logging.getLogger(__name__)
 
 Notify = Callable[[str, Any], None]
+WriteTag = Callable[[str, WriteRequest], Awaitable[Any]]  # (reader_id, request): the daemon's write on that reader
 WRITTEN_TTL = 60.0  # seconds a mark_written() uid stays suppressed if the tag is not seen again
 
 
@@ -76,6 +83,8 @@ class Pipeline:
         # observers of launches and hold-mode exits (play sessions without a core: tagd/integrations/runtime.py)
         self.on_launch: Callable[[Token, bool], None] | None = None
         self.on_exit: Callable[[], None] | None = None
+        self.pending_write: PendingWrite | None = None  # armed by **write:, done to the next tag
+        self.write_tag: WriteTag | None = None  # set by the daemon: writes on a reader (WriteError if it cannot)
         self._mapping_lock = asyncio.Lock()
         self._mapping_queue = 0  # launches in or waiting for _mapping_lock
         self._unrecorded = 0  # launches whose history row could not be written since the last that could
@@ -167,6 +176,15 @@ class Pipeline:
         if not event.launch:  # e.g. a satellite's tap that arrived after max_age: on record, not launched
             self._record(token, False)
             return None
+        if self.pending_write is not None:
+            pending, self.pending_write = self.pending_write, None
+            if pending.is_source(token):
+                log.info("the tag that armed the write is back on %s: waiting for another tag", rid)
+                self.pending_write = pending
+                return None
+            if not pending.expired(self.clock()):
+                return self._spawn(self._write_next(pending, token))
+            log.warning("the armed write lapsed (over a minute): launching as usual")
         self._cancel_exit()  # the new launch replaces the media a pending exit would stop
         self._launched_key = key
         return self._spawn(self._launch(token))
@@ -223,6 +241,9 @@ class Pipeline:
 
     async def _launch(self, token: Token) -> bool:
         launched = await self._apply_mappings(token)
+        action = next_action(launched.text)
+        if action is not None:
+            return self._arm(action, launched)
         results = await asyncio.gather(*(self._forward(fw, launched) for fw in self.forwarders))
         success = any(results)
         self._record(launched, success)
@@ -264,6 +285,30 @@ class Pipeline:
                 log.warning("history is recorded again; %d launch(es) before this one were not recorded",
                             self._unrecorded)
                 self._unrecorded = 0
+
+    def _arm(self, action: NextWrite | Invalid, token: Token) -> bool:
+        """A next-tag action: armed (a success in history) or refused (a failure, and the reason in the log)."""
+        if isinstance(action, Invalid):
+            log.warning("not arming a next-tag write from %r: %s", token.text, action.reason)
+            self._record(token, False)
+            return False
+        self.pending_write = PendingWrite(action.text, token, self.clock())
+        log.info("armed: the next tag tapped gets %r", action.text)
+        self._record(token, True)
+        return True
+
+    async def _write_next(self, pending: PendingWrite, token: Token) -> bool:
+        """Write the armed text to this tag, on its reader; a failure is logged and in the inbox."""
+        try:
+            if self.write_tag is None:
+                raise WriteError("this tagd writes no tags")
+            await self.write_tag(token.reader_id or "", pending.request(token))
+        except WriteError as exc:
+            log.warning("writing the armed text to the next tag failed: %s", exc)
+            self.inbox("Writing the next tag failed", "readers", severity=2, body=f"{pending.text!r}: {exc}")
+            return False
+        log.info("wrote the armed text %r to the tag on %s", pending.text, token.reader_id)
+        return True
 
     def _lock(self, fw: Forwarder) -> asyncio.Lock:
         return self._locks.setdefault(id(fw), asyncio.Lock())

@@ -87,6 +87,7 @@ class Daemon:
         self.file_mappings, problems = self._read_file_mappings()
         table = MappingTable.from_sources(self.store.mappings(), self.file_mappings)
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
+        self.pipeline.write_tag = self.write_tag
         self._started.append("pipeline")
         await self._start_integrations()
         self._report_mapping_problems(problems)
@@ -322,6 +323,17 @@ class Daemon:
 
     def reader_infos(self) -> list[ReaderInfo]:
         return self.manager.infos() if self.manager is not None else []
+
+    async def write_tag(self, reader_id: str, request: WriteRequest) -> None:
+        """A next-tag write (pipeline): on the reader that saw the tag, held like a readers.write (so
+        readers.write.cancel ends it). WriteError if that reader cannot write."""
+        try:
+            worker, rid = self.write_worker(reader_id)
+        except RpcError as exc:
+            raise WriteError(exc.message) from None
+        request.reader_id = rid
+        with self.begin_write(rid, request):
+            await worker.write(request)
 
     def readers_not_open(self) -> list[tuple[str, str, str]]:
         """(driver, path, why) of each reader that is trying to open and failing, for ``readers``."""

@@ -332,6 +332,19 @@ def build(env: ApiEnv) -> Dispatcher:
         await _mapping_call(env.store.update_mapping, _row_id(p.id), **_mapping_fields(params, required=False))
         return {}
 
+    @rpc.method("mappings.test")
+    async def mappings_test(params: Any) -> Any:
+        """tagd's own: what the mappings make of a token, without launching it (the page's "test a token")."""
+        p = params_of(RunParams, params if params is not None else {})
+        token = Token(type=p.type or TYPE_API, uid=p.uid, text=p.text, data=_hex_data(p.data))
+        table = env.pipeline.mappings
+        mapping = await asyncio.to_thread(table.match, token) if table.slow_for(token) else table.match(token)
+        if mapping is None:
+            return {"match": None, "text": token.text}
+        shown = file_mapping_json(mapping) if mapping.source else \
+            mapping.to_json() | {"source": "database", "readOnly": False}
+        return {"match": shown, "text": mapping.override}
+
     @rpc.method("mappings.delete")
     async def mappings_delete(params: Any) -> Any:
         p = params_of(IdParams, params)

@@ -138,6 +138,8 @@ class ApiServer:
         if path in API_PATHS and method == "GET" and request.wants_websocket:
             # everyone may connect: what a remote client may then do is decided per message (see the module doc)
             return Upgrade(lambda ws: self._websocket(ws, request), max_message=MAX_MESSAGE, heartbeat=HEARTBEAT)
+        if path == "/app" or path.startswith("/app/"):
+            return self._app(request)
         if path != "/health" and not self.authorized(request):
             return json_response({"error": "unauthorized: pair this client (tagd pair), or use an API key or "
                                            "[service] allowed_ips, for non-local access"}, 401)
@@ -156,6 +158,29 @@ class ApiServer:
         if path == "/health":
             return Response(200, "OK")
         return await self._run(path.split("/", 2)[2])
+
+    def _app(self, request: Request) -> Response:
+        """tagd's page (tagd.webapp): its files, for those the HTTP rule lets in (a key may come as a cookie)."""
+        from tagd import webapp
+
+        if request.method not in ("GET", "HEAD"):
+            return Response(405, "method not allowed", headers=[("allow", "GET, HEAD")])
+        if request.path == "/app":
+            return Response(308, "", headers=[("location", "/app/")])
+        key = request_key(request) or webapp.cookie_key(request.headers.get("cookie", ""))
+        if not self.access.http_allowed(self.is_local(request), request.peer, key):
+            return Response(401, "tagd's page is for this machine, or open it as /app/?key=<an [api] key>")
+        found = webapp.lookup(request.path)
+        if found is None:
+            return Response(404, "not found")
+        body, content_type, etag = found
+        headers = [*webapp.SECURITY_HEADERS, ("etag", etag)]
+        if self.access.key_ok(request.query.get("key")):  # the page's own files load with the key as a cookie (they carry no query)
+            headers.append(("set-cookie", f"{webapp.COOKIE}={request.query['key']}; Path=/app/; HttpOnly; "
+                                          "SameSite=Strict"))
+        if request.headers.get("if-none-match") == etag:
+            return Response(304, b"", headers=headers)
+        return Response(200, body, content_type, headers)
 
     # --- notifications -------------------------------------------------------
     def broadcast(self, method: str, params: Any = None) -> None:

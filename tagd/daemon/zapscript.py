@@ -1,0 +1,123 @@
+"""The one piece of ZapScript tagd reads itself: next-tag actions, which need the reader and so cannot be forwarded.
+
+tagd forwards token text byte for byte and leaves ZapScript to the core — except a script that is exactly one
+``**write:TEXT`` command: "write TEXT to the next tag tapped". Zaparoo Core arms it instead of running it
+(service/next_actions.go) and does the write when the next tag arrives (service/pending_write.go); a core behind
+tagd has no reader, so tagd does both. Which scripts count follows go-zapscript's parser:
+
+- leading whitespace is skipped; the command name (letters, digits, ``.``) is case-insensitive;
+- a second command (after ``||``) makes it not a next-tag action: the script goes to the core as it is;
+- the argument: ``^`` escapes the next character (``^n``, ``^r``, ``^t`` are newline, CR, tab), a quote at its
+  start quotes it, an unquoted ``,`` starts a second argument and ``?name=`` advanced arguments — either makes
+  the command invalid, as does an empty text. ``[[…]]`` expressions are evaluated by Core from its own state;
+  tagd has none of it, so a write with one is invalid here too (written literally it would not be what was meant).
+
+:func:`next_action` is pure: text in, :class:`NextWrite` / :class:`Invalid` / None out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
+
+
+@dataclass(frozen=True)
+class NextWrite:
+    """Write ``text`` (one NDEF Text record) to the next tag tapped, not to the one that armed it."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """A next-tag command that cannot be armed; ``reason`` says why (for the log and history)."""
+
+    reason: str
+
+
+def _command_name(text: str, i: int) -> tuple[str, int]:
+    start = i
+    while i < len(text) and (text[i].isascii() and text[i].isalnum() or text[i] == "."):
+        i += 1
+    return text[start:i].lower(), i
+
+
+def _argument(text: str, i: int) -> tuple[list[str], bool, int, str | None]:
+    """The arguments from ``i``: (args, has advanced args, index after the command, error)."""
+    args: list[str] = []
+    current, written, arg_start = "", False, i
+    while i < len(text):
+        ch = text[i]
+        if i == arg_start and ch in "\"'":
+            end = i + 1
+            quoted = ""
+            while end < len(text) and text[end] != ch:
+                if text[end] == "^" and end + 1 < len(text):
+                    end += 1
+                    quoted += _ESCAPES.get(text[end], text[end])
+                else:
+                    quoted += text[end]
+                end += 1
+            if end >= len(text):
+                return args, False, i, "unmatched quote"
+            current, written, i = quoted, True, end + 1
+            continue
+        if ch == "^":
+            if i + 1 < len(text):
+                current += _ESCAPES.get(text[i + 1], text[i + 1])
+                i += 2
+            else:
+                current += "^"
+                i += 1
+            written = True
+            continue
+        if text.startswith("||", i):
+            break
+        if ch == ",":
+            args.append(current.strip())
+            current, written, arg_start = "", False, i + 1
+            i += 1
+            continue
+        if ch == "?" and i + 1 < len(text) and text[i + 1].isascii() and text[i + 1].isalpha():
+            j = i + 1
+            while j < len(text) and (text[j].isascii() and text[j].isalnum() or text[j] == "_"):
+                j += 1
+            if j < len(text) and text[j] == "=":
+                args.append(current.strip())
+                end = text.find("||", j)
+                return args, True, len(text) if end < 0 else end, None
+        if text.startswith("[[", i):
+            return args, False, i, "[[…]] expressions are evaluated by Zaparoo Core, not tagd"
+        current += ch
+        written = written or not ch.isspace()
+        i += 1
+    if current.strip() or written:
+        args.append(current.strip())
+    return args, False, i, None
+
+
+def next_action(text: str) -> NextWrite | Invalid | None:
+    """A next-tag action in this token text, an invalid one, or None (anything else: forward it)."""
+    i = len(text) - len(text.lstrip(" \t\r\n"))
+    if not text.startswith("**", i):
+        return None
+    name, i = _command_name(text, i + 2)
+    if name != "write":
+        return None
+    if i < len(text) and text[i] in ":?":
+        args, advanced, end, error = _argument(text, i + 1 if text[i] == ":" else i)
+    elif i == len(text) or text.startswith("||", i):
+        args, advanced, end, error = [], False, i, None
+    else:
+        return None  # "**write x": not a command name in ZapScript (Core would treat it as a launch path)
+    rest = text[end:]
+    if rest.startswith("||") and rest[2:].strip():
+        return None  # more than one command: not a next-tag action (Core runs it as a script)
+    if error:
+        return Invalid(f"**write: {error}")
+    if advanced:
+        return Invalid("**write takes no advanced arguments (?name=value)")
+    if len(args) != 1 or not args[0].strip():
+        return Invalid("**write takes one text: **write:TEXT (quote it if it has a comma)")
+    return NextWrite(args[0])
