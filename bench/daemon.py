@@ -12,6 +12,10 @@ idle memory and start-up time. The last line of output is one JSON object with e
 - RSS of an idle `tagd run` with two emulated PN532 readers; target < 45 MB. Also printed (no target): the same
   with a zaparoo core configured (its WebSocket client loaded, reconnecting to a core that is down) and a
   regex mapping (google-re2 loaded), the configuration most users run.
+- RSS with pairing and mDNS on (target < 45 MB): the same idle `tagd run` advertising `_zaparoo._tcp` (on
+  loopback: a bench does not multicast on the LAN), pairing available (its crypto loads on first use). Also
+  printed (no target): the same with one client just paired and its encrypted WebSocket open (zeroconf,
+  cryptography and ecdsa all loaded).
 - start to API ready: from spawning `tagd run` to GET /health answering; target < 0.5 s.
 - tap to core (no target; the figure users feel): an emulated PN532 at 115200 baud, `tagd run` with a zaparoo
   core, and a Zaparoo-style core in this process; from the emulator saying the tag is on the reader to the
@@ -32,6 +36,30 @@ import time
 import urllib.request
 
 import aiohttp
+
+
+def _post_json(url: str, body: dict) -> dict:
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"content-type": "application/json"})
+    return json.loads(urllib.request.urlopen(req, timeout=10).read())
+
+
+async def paired_session(port: int, hold: asyncio.Event) -> None:
+    """Pair a client as the Zaparoo App does (tests/pairing/zaparoo_client.py) and keep its encrypted session open
+    until ``hold`` is set."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "pairing"))
+    from zaparoo_client import EncryptedChannel, PairingClient
+
+    base = f"http://127.0.0.1:{port}"
+    pin = _post_json(base + "/api", {"jsonrpc": "2.0", "id": 1, "method": "clients.pair.start"})["result"]["pin"]
+    client = PairingClient(pin, "bench")
+    start = _post_json(base + "/api/pair/start", client.start_body())
+    await asyncio.sleep(1.05)  # one pairing request a second per address
+    client.complete(_post_json(base + "/api/pair/finish", client.finish_body(start)))
+    channel = EncryptedChannel(client.auth_token, client.pairing_key)
+    async with aiohttp.ClientSession() as s, s.ws_connect(base + "/api") as ws:
+        await ws.send_str(channel.send({"jsonrpc": "2.0", "id": 1, "method": "version"}))
+        assert "result" in channel.receive((await ws.receive(timeout=10)).data)
+        await hold.wait()
 
 
 def pct(values, p):
@@ -302,19 +330,36 @@ def main() -> None:
         links.append(link)
     core_and_regex = (f'[[core]]\ntype = "zaparoo"\nurl = "ws://127.0.0.1:{free_port()}/api/v0.1"\n'
                       '[[mappings.entry]]\ntoken_key = "value"\nmatch_pattern = "/^mario.*$/"\nzapscript = "@SNES/x"\n')
+    pairing_mdns = '[service.discovery]\ninstance_name = "tagd-bench"\ninterfaces = ["127.0.0.1"]\n'
     try:
-        for key, extra in (("idle_rss_mb_two_readers", ""), ("idle_rss_mb_two_readers_core_regex", core_and_regex)):
+        for key, extra in (("idle_rss_mb_two_readers", ""), ("idle_rss_mb_two_readers_core_regex", core_and_regex),
+                           ("idle_rss_mb_pairing_mdns", pairing_mdns), ("idle_rss_mb_encrypted_session", pairing_mdns)):
             t = Tagd([f"pn532uart:{link}" for link in links], extra)
+            session = None
             try:
+                if key == "idle_rss_mb_encrypted_session":
+                    loop = asyncio.new_event_loop()
+                    hold = asyncio.Event()
+                    session = loop.create_task(paired_session(t.port, hold))
+                    loop.run_until_complete(asyncio.sleep(2))  # paired and encrypted by now
+                    if session.done():
+                        session.result()  # raise what went wrong
                 time.sleep(3)
                 readers = json.loads(urllib.request.urlopen(urllib.request.Request(
                     f"http://127.0.0.1:{t.port}/api", json.dumps({"jsonrpc": "2.0", "id": 1, "method": "readers"}).encode()
                 )).read())["result"]["readers"]
                 out[key] = round(t.rss_mb(), 1)
                 out["idle_readers_connected"] = len(readers)
-                what = " (+ zaparoo core, regex mapping)" if extra else ""
+                what = {"idle_rss_mb_two_readers_core_regex": " (+ zaparoo core, regex mapping)",
+                        "idle_rss_mb_pairing_mdns": " (+ mDNS advertising, pairing available)",
+                        "idle_rss_mb_encrypted_session": " (+ mDNS, a client just paired, its encrypted session open)",
+                        }.get(key, "")
                 print(f"idle RSS with {len(readers)} emulated readers{what}: {out[key]} MB", flush=True)
             finally:
+                if session is not None:
+                    hold.set()
+                    loop.run_until_complete(session)
+                    loop.close()
                 t.stop()
     finally:
         for p in sims:
@@ -323,6 +368,7 @@ def main() -> None:
     out["targets_met"] = {
         "pipeline_p99_lt_2ms": out["pipeline_p99_ms"] < 2, "tokens_gt_5000_per_s": out["tokens_per_s"] > 5000,
         "fanout_p99_lt_50ms": out["fanout_p99_ms"] < 50, "rss_lt_45mb": out["idle_rss_mb_two_readers"] < 45,
+        "rss_pairing_mdns_lt_45mb": out["idle_rss_mb_pairing_mdns"] < 45,
         "ready_lt_0_5s": out["start_to_api_ready_s"] < 0.5}
     print(json.dumps(out))
 

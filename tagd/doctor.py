@@ -25,7 +25,7 @@ KERNEL_NFC_MODULES = ("pn533_usb", "pn533", "nfc")
 RULES = "etc/udev/rules.d/60-tagd.rules"
 BLACKLIST = "etc/modprobe.d/blacklist-tagd-pn533.conf"
 PCSCD_SOCKET = "run/pcscd/pcscd.comm"
-DEFAULT_LISTEN = "127.0.0.1:7497"
+DEFAULT_LISTEN = ":7497"  # as [api] listen's default
 
 
 @dataclass

@@ -288,6 +288,8 @@ def load_mapping_file(path: str | os.PathLike[str]) -> list[Mapping]:
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise MappingError(str(file), f"cannot read mapping file: {exc}") from None
+    except RecursionError:  # tomllib recurses per level of [ or {
+        raise MappingError(str(file), "cannot read mapping file: arrays or tables nested too deeply") from None
     extra = set(raw) - {"mappings"} or set(raw.get("mappings", {})) - {"entry"}
     if extra:
         raise MappingError(str(file), f"unknown key {sorted(extra)[0]!r} (expected [[mappings.entry]] tables)")

@@ -21,14 +21,15 @@ from typing import TYPE_CHECKING, Any, Awaitable, Iterator
 
 from tagd.daemon import sdnotify
 from tagd.daemon.api import client_methods, methods
-from tagd.daemon.api.access import AccessPolicy
+from tagd.daemon.api.access import AccessPolicy, is_loopback_address
 from tagd.daemon.api.jsonrpc import RpcError
 from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.api.pairing_service import PairingService
 from tagd.daemon.api.server import ApiServer
-from tagd.daemon.config import Config, ConfigError, default_config_path, load_config, parse_listen
+from tagd.daemon.config import Config, ConfigError, default_config_path, parse_listen, update_settings
+from tagd.daemon.config_files import ConfigFiles, read_file_mappings, read_files
 from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarders, close_all, start_all
-from tagd.daemon.mappings import Mapping, MappingError, MappingTable, load_mapping_file, mapping_files, mappings_dir_for
+from tagd.daemon.mappings import Mapping, MappingTable
 from tagd.daemon.pipeline import Pipeline
 from tagd.daemon.store import Store, StoreError
 from tagd.readers.base import (Capability, ReaderEvent, ReaderInfo, ReaderWorker, WriteError, WriteRequest,
@@ -60,10 +61,13 @@ class Daemon:
         self.manager: ReaderManager | None = None  # set once the API listens (the drivers load after it)
         self.forwarders: list[Any] = []
         self.file_mappings: list[Mapping] = []  # the config's [[mappings.entry]] and mappings/*.toml, as last read
+        self._config_lock = asyncio.Lock()  # settings.update and the reloads: one read-modify-write at a time
+        self._config_existed = self.config_path.exists()  # a reload then needs the file (config_files.read_files)
         self._started: list[str] = []  # what stop() has to undo, in start order
         self.integrations: Any = None  # play sessions and web services (tagd/integrations/runtime.py)
         self._core_about: tuple[str, str] | None = None  # the zaparoo core's (version, platform), last known
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.discovery: Any = None  # tagd.daemon.discovery.Discovery while advertising
 
     # --- lifecycle ----------------------------------------------------------
     async def start(self) -> None:
@@ -84,7 +88,7 @@ class Daemon:
         self.store.on_inbox = self._inbox_added
         self._started.append("store")
         self.forwarders = self._build_forwarders(self.config)
-        self.file_mappings, problems = self._read_file_mappings()
+        self.file_mappings, problems = read_file_mappings(self.config, self.config_path)
         table = MappingTable.from_sources(self.store.mappings(), self.file_mappings)
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
         self.pipeline.write_tag = self.write_tag
@@ -107,12 +111,32 @@ class Daemon:
         self.manager = ReaderManager(asyncio_sink(loop, self._reader_event), connect,
                                      self.config.readers.auto_detect, self.config.readers.options)
         self.manager.start()
+        await self._start_discovery(self.config, host)
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
         log.info("tagd ready: API on %s:%d, %d reader(s) configured", host, self.api.port, len(connect))
 
     @staticmethod
     def _access(config: Config) -> AccessPolicy:
-        return AccessPolicy(keys=config.api.keys)
+        return AccessPolicy(allowed_ips=config.service.allowed_ips, keys=config.api.keys,
+                            encryption=config.service.encryption)
+
+    async def _start_discovery(self, config: Config, host: str) -> None:
+        """mDNS as Core: on unless switched off — and only when a phone could reach the API (not loopback-only),
+        unless ``[service.discovery] interfaces`` names where to advertise. zeroconf loads only then."""
+        disco = config.service.discovery
+        beyond_loopback = host in ("", "0.0.0.0", "::") or not is_loopback_address(host)
+        if not disco.enabled or not (beyond_loopback or disco.interfaces):
+            return
+        from tagd.daemon.discovery import Discovery
+
+        self.discovery = Discovery(self.api.port, disco.instance_name, list(disco.interfaces) or None)
+        try:
+            await self.discovery.start()
+        except Exception as exc:  # no multicast, no zeroconf …: the API works on, typed addresses still do
+            log.warning("mDNS discovery could not start: %s", exc)
+            self.discovery = None
+        else:
+            self._started.append("discovery")
 
     async def stop(self, notify: bool = True) -> None:
         """Readers first (no new events), then in-flight launches, forwarders, API clients, and the store last."""
@@ -122,6 +146,9 @@ class Daemon:
             await asyncio.to_thread(self.manager.stop)
             self.manager = None
         started, self._started = self._started, []
+        if "discovery" in started and self.discovery is not None:
+            await self.discovery.stop()
+            self.discovery = None
         if "pipeline" in started:
             await self.pipeline.stop()
         if "integrations" in started:
@@ -150,10 +177,8 @@ class Daemon:
         sdnotify.notify("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}")
         try:
             problems = await self.reload_config()
-        except ConfigError as exc:
-            log.error("reload refused, nothing changed: %s", exc)
-            self.pipeline.inbox("The config file has an error; the reload changed nothing", "config", severity=2,
-                                body=str(exc))
+        except ConfigError:
+            pass  # logged and in the inbox (reload_config says so for every caller)
         except Exception:  # a bug in a reload must not leave systemd thinking tagd is still reloading
             log.exception("reload failed")
         else:
@@ -175,21 +200,6 @@ class Daemon:
 
     def _connect_strings(self, config: Config) -> list[str]:
         return [c.connect_string for c in config.readers.connect if c.enabled] + self.extra_readers
-
-    def _read_file_mappings(self) -> tuple[list[Mapping], list[str]]:
-        """The config's entries, then each mapping file in path order. A broken file is skipped and named in
-        the problems (the others still load); the config's entries were checked when the config loaded."""
-        problems: list[str] = []
-        try:
-            out = MappingTable.from_config(self.config.mappings.entry, str(self.config_path))
-        except MappingError as exc:  # a Config built in code, not by load_config
-            out, problems = [], [str(exc)]
-        for file in mapping_files(mappings_dir_for(self.config_path)):
-            try:
-                out.extend(load_mapping_file(file))
-            except MappingError as exc:
-                problems.append(str(exc))
-        return out, problems
 
     def _report_mapping_problems(self, problems: list[str]) -> None:
         for problem in problems:
@@ -270,22 +280,42 @@ class Daemon:
 
     async def reload_mappings(self) -> list[str]:
         """mappings.reload: read the config file's [[mappings.entry]] and the mapping files again, and rebuild.
-        ConfigError if the config file is broken (nothing changes then); the problems of skipped files."""
-        config = await asyncio.to_thread(load_config, self.config_path)
-        return await self._reread_mappings(self.config.model_copy(update={"mappings": config.mappings}))
+        ConfigError if the config file cannot be used (nothing changes then); the problems of skipped files."""
+        async with self._config_lock:
+            files = await self._read_files()
+            self.config = self.pipeline.config = self.config.model_copy(update={"mappings": files.config.mappings})
+            return self._use_file_mappings(files)
 
     async def reload_config(self) -> list[str]:
-        """settings.reload: the whole config file again — settings, readers and mappings."""
-        config = await asyncio.to_thread(load_config, self.config_path)
-        await self.apply_config(config)
-        return await self._reread_mappings(config)
+        """settings.reload, SIGHUP: the whole config file again — settings, readers, cores and mappings — read whole
+        before any of it is applied. ConfigError if it cannot be used: nothing changes then."""
+        async with self._config_lock:
+            files = await self._read_files()
+            await self.apply_config(files.config)
+            return self._use_file_mappings(files)
 
-    async def _reread_mappings(self, config: Config) -> list[str]:
-        self.config = self.pipeline.config = config
-        self.file_mappings, problems = await asyncio.to_thread(self._read_file_mappings)
+    async def update_settings(self, update: dict[str, Any]) -> None:
+        """settings.update: the keys changed in the running config and in the file. One change at a time (the
+        config lock): two at once each started from the same config and file, and one was lost."""
+        async with self._config_lock:
+            config = await asyncio.to_thread(update_settings, self.config, update, self.config_path)
+            self._config_existed = True  # written now, if it was not there
+            await self.apply_config(config)
+
+    async def _read_files(self) -> ConfigFiles:
+        try:
+            return await asyncio.to_thread(read_files, self.config_path, self._config_existed)
+        except ConfigError as exc:  # the log and the inbox say so, and the caller answers it (or SIGHUP logs it)
+            log.error("reload refused, nothing changed: %s", exc)
+            self.pipeline.inbox("The config file cannot be used; the reload changed nothing", "config", severity=2,
+                                body=str(exc))
+            raise
+
+    def _use_file_mappings(self, files: ConfigFiles) -> list[str]:
+        self.file_mappings = files.file_mappings
         self.refresh_mappings()
-        self._report_mapping_problems(problems)
-        return problems
+        self._report_mapping_problems(files.problems)
+        return files.problems
 
     async def apply_config(self, config: Config) -> None:
         """A new config takes effect: scan settings on the next event, reader changes now."""
@@ -311,6 +341,12 @@ class Daemon:
         if old.api.allowed_origins != config.api.allowed_origins:
             self.api.allowed_origins = list(config.api.allowed_origins)
             self.api.origins = OriginPolicy(self.api.port, self.api.allowed_origins)
+        if old.service.discovery != config.service.discovery and "api" in self._started:
+            if "discovery" in self._started:
+                self._started.remove("discovery")
+                await self.discovery.stop()
+                self.discovery = None
+            await self._start_discovery(config, parse_listen(self.listen)[0])
         later = []  # compared with what is open, not with the previous file: putting a value back needs no restart
         if not self._listen_given and config.api.listen != self.listen:
             later.append("[api] listen")

@@ -96,6 +96,7 @@ HISTORY_DATA_MAX = 8192  # hex digits kept of its data: a whole MIFARE Classic 4
 TRUNCATED = "…"
 
 _MAPPING_COLUMNS = ("label", "enabled", "type", "match", "pattern", "override")
+_SELECT_MAPPING = "id, added_ns, label, enabled, type, match, pattern, override"  # _row_to_mapping's order
 
 
 class StoreError(Exception):
@@ -292,16 +293,12 @@ class Store:
     def mappings(self) -> list[Mapping]:
         """All stored mappings, enabled or not, in creation order."""
         with self._locked("cannot read the mappings") as db:
-            rows = db.execute(
-                "SELECT id, added_ns, label, enabled, type, match, pattern, override FROM mappings ORDER BY id"
-            ).fetchall()
+            rows = db.execute(f"SELECT {_SELECT_MAPPING} FROM mappings ORDER BY id").fetchall()
         return [self._row_to_mapping(r) for r in rows]
 
     def mapping(self, id: int) -> Mapping | None:
         with self._locked("cannot read the mapping") as db:
-            row = db.execute(
-                "SELECT id, added_ns, label, enabled, type, match, pattern, override FROM mappings WHERE id = ?", (id,)
-            ).fetchone()
+            row = db.execute(f"SELECT {_SELECT_MAPPING} FROM mappings WHERE id = ?", (id,)).fetchone()
         return self._row_to_mapping(row) if row else None
 
     def update_mapping(self, id: int, **fields: Any) -> Mapping:
@@ -311,18 +308,17 @@ class Store:
         unknown = set(fields) - set(_MAPPING_COLUMNS)
         if unknown:
             raise MappingError(sorted(unknown)[0], "unknown field")
-        current = self.mapping(id)
-        if current is None:
-            raise MappingError("id", f"no mapping with id {id}")
-        merged = {k: getattr(current, k) for k in _MAPPING_COLUMNS} | fields
-        new = Mapping.build(**merged, id=id, added_ns=current.added_ns)
-        with self._locked("mapping not saved"):
-            cur = self._durable(
-                "UPDATE mappings SET label=?, enabled=?, type=?, match=?, pattern=?, override=? WHERE id=?",
-                (new.label, int(new.enabled), new.type, new.match, new.pattern, new.override, id),
-            )
-        if cur.rowcount == 0:
-            raise MappingError("id", f"no mapping with id {id}")
+        # Read, merge and write under one hold of the lock: two updates of different fields of one mapping at once
+        # each merged into the row as it was before either, and the second write undid the first.
+        with self._locked("mapping not saved") as db:
+            row = db.execute(f"SELECT {_SELECT_MAPPING} FROM mappings WHERE id = ?", (id,)).fetchone()
+            if row is None:
+                raise MappingError("id", f"no mapping with id {id}")
+            current = self._row_to_mapping(row)
+            merged = {k: getattr(current, k) for k in _MAPPING_COLUMNS} | fields
+            new = Mapping.build(**merged, id=id, added_ns=current.added_ns)
+            self._durable("UPDATE mappings SET label=?, enabled=?, type=?, match=?, pattern=?, override=? WHERE id=?",
+                          (new.label, int(new.enabled), new.type, new.match, new.pattern, new.override, id))
         return new
 
     def delete_mapping(self, id: int) -> None:

@@ -95,7 +95,7 @@ def test_missing_file_gives_defaults(tmp_path: Path) -> None:
     c = load_config(tmp_path / "absent.toml")
     assert c.readers.auto_detect is True
     assert c.readers.scan.mode == "tap" and c.readers.scan.exit_delay == 0
-    assert c.api.listen == "127.0.0.1:7497"
+    assert c.api.listen == ":7497"  # every interface: the App on a phone reaches it (access.py decides what it may do)
     assert c.core == []
     assert c.database.name == "tagd.db" and c.database.is_absolute()
 

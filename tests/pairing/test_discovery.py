@@ -73,3 +73,38 @@ async def test_no_interface_means_retrying_in_the_background_not_failing():
     assert disco._retry is not None and not disco._retry.done()
     await disco.stop()
     assert disco._retry is None
+
+
+async def test_the_daemon_advertises_as_configured_and_stops_on_reload_switch_off(tmp_path, browser):
+    from tagd.daemon.config import Config
+    from tagd.daemon.service import Daemon
+
+    zc, listener = browser
+    raw = {"readers": {"auto_detect": False}, "database": str(tmp_path / "tagd.db"), "api": {"listen": "127.0.0.1:0"},
+           "service": {"discovery": {"instance_name": "tagd-daemon-test", "interfaces": ["127.0.0.1"]}}}
+    daemon = Daemon(Config.model_validate(raw), tmp_path / "config.toml")
+    await daemon.start()
+    try:
+        assert await asyncio.wait_for(listener.added.get(), 10) == f"tagd-daemon-test.{SERVICE_TYPE}"
+        assert daemon.discovery.port == daemon.api.port
+        raw["service"]["discovery"]["enabled"] = False
+        await daemon.apply_config(Config.model_validate(raw))
+        assert daemon.discovery is None and "discovery" not in daemon._started
+    finally:
+        await daemon.stop()
+
+
+async def test_a_loopback_only_api_is_not_advertised_and_zeroconf_is_not_loaded(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import asyncio, sys\n"
+            "from tagd.daemon.config import Config\nfrom tagd.daemon.service import Daemon\n"
+            f"c = Config.model_validate({{'readers': {{'auto_detect': False}}, 'database': {str(tmp_path / 'x.db')!r},"
+            " 'api': {'listen': '127.0.0.1:0'}})\n"
+            "async def main():\n    d = Daemon(c, 'none.toml')\n    await d.start()\n"
+            "    print(d.discovery is None, 'zeroconf' in sys.modules, 'cryptography' in sys.modules,"
+            " 'ecdsa' in sys.modules)\n    await d.stop()\n"
+            "asyncio.run(main())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["True", "False", "False", "False"], out.stderr

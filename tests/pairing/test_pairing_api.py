@@ -27,9 +27,9 @@ from zaparoo_client import EncryptedChannel, PairingClient
 REMOTE = "127.0.0.2"
 
 
-def make_daemon(tmp_path, readers=()):
+def make_daemon(tmp_path, readers=(), **extra):
     config = Config.model_validate({"readers": {"auto_detect": False}, "database": str(tmp_path / "tagd.db"),
-                                    "api": {"listen": "127.0.0.1:0"}})
+                                    "api": {"listen": "127.0.0.1:0"}, **extra})
     return Daemon(config, tmp_path / "config.toml", extra_readers=list(readers))
 
 
@@ -342,3 +342,17 @@ async def test_tagd_pair_cancelled_cancels_the_pin(rig):
     shown.cancel()
     assert await asyncio.wait_for(shown, 5) == 1
     assert "cancelled" in out.getvalue() and daemon.pairing.pending() is None
+
+
+async def test_service_allowed_ips_and_encryption_come_from_the_config_and_reload(tmp_path):
+    daemon = await started(make_daemon(tmp_path, service={"allowed_ips": [REMOTE]}))
+    remote = aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(REMOTE, 0)))
+    try:
+        assert (await rpc_post(remote, daemon, "version"))[0] == 200
+        await daemon.apply_config(Config.model_validate({
+            "readers": {"auto_detect": False}, "database": str(tmp_path / "tagd.db"), "api": {"listen": "127.0.0.1:0"},
+            "service": {"allowed_ips": ["10.0.0.0/8"]}}))
+        assert (await rpc_post(remote, daemon, "version"))[0] == 401
+    finally:
+        await remote.close()
+        await daemon.stop()

@@ -123,3 +123,13 @@ def test_open_and_first_frame_never_raise_anything_else(text):
         FrameCipher(KEY, "tok", SALT).open(text)
     except FrameError:
         pass
+
+
+@pytest.mark.parametrize("text,expected", [
+    (' {"v":1,"e":"x","t":"y","s":"z"}', True), (b'{"v":1,"e":"x","t":"y","s":"z"}', True),
+    ('{"jsonrpc":"2.0","method":"version","id":1}', False), ("ping", False), ("", False),
+])
+def test_the_cheap_pre_check_finds_first_frames_without_loading_crypto(text, expected):
+    from tagd.daemon.api.pairing_service import looks_encrypted
+
+    assert looks_encrypted(text) is expected

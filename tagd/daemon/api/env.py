@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class ApiEnv(Protocol):
-    config: Config  # the running config (settings reads it; apply_config replaces it)
+    config: Config  # the running config (settings reads it; update_settings and the reloads replace it)
     config_path: Path  # the file settings.update edits and settings.reload reads
     store: Store  # history, mappings, inbox
     pipeline: Pipeline  # the active and last tokens
@@ -59,8 +59,8 @@ class ApiEnv(Protocol):
     async def reload_config(self) -> list[str]:
         """Read the whole config file again; as reload_mappings."""
 
-    async def apply_config(self, config: Config) -> None:
-        """Make a new config the running one."""
+    async def update_settings(self, update: dict[str, Any]) -> None:
+        """settings.update: change these keys in the running config and in the file, one update at a time."""
 
     async def core_version(self) -> tuple[str | None, str | None]:
         """The zaparoo core's (version, platform), (None, None) without one (for ``version``)."""

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tagd.daemon.api import corelevel
 from tagd.daemon.api.env import ApiEnv
 from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, RpcError, params_of
-from tagd.daemon.config import ConfigError, update_settings
+from tagd.daemon.config import ConfigError
 from tagd.daemon.mappings import Mapping, MappingError
 from tagd.daemon.store import StoreError
 from tagd.readers.base import Capability, ReaderWorker, WriteCancelled, WriteError, WriteRequest
@@ -382,10 +382,9 @@ def build(env: ApiEnv) -> Dispatcher:
             return {}  # {} (or only Core-only keys): nothing to change, nothing to write
         params = {k: v for k, v in p.model_dump(mode="json").items() if k in p.model_fields_set}
         try:
-            config = await asyncio.to_thread(update_settings, env.config, params, env.config_path)
+            await env.update_settings(params)
         except ConfigError as exc:  # a bad value in the params, or a config file that cannot be written safely
             raise RpcError(f"invalid params: {exc.key}: {exc.reason}" if exc.file.startswith("<") else str(exc)) from None
-        await env.apply_config(config)
         return {}
 
     @rpc.method("settings.reload")

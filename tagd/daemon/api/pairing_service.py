@@ -34,9 +34,8 @@ MAX_FINISH_BODY = 4 * 1024
 
 def looks_encrypted(text: str | bytes) -> bool:
     """A cheap test before the crypto modules load: could this frame be an encrypted first frame?"""
-    head = text[:1] if isinstance(text, bytes) else text[:1].encode()
-    needles = (b'"v"', b'"t"', b'"s"') if isinstance(text, bytes) else ('"v"', '"t"', '"s"')
-    return head == b"{" and all(n in text for n in needles)  # type: ignore[operator]
+    data = text if isinstance(text, bytes) else text.encode("utf-8", "replace")
+    return data.lstrip()[:1] == b"{" and all(n in data for n in (b'"v"', b'"t"', b'"s"', b'"e"'))
 
 
 class PairingService:

@@ -41,6 +41,8 @@ def parse_config(text: str, file: str | os.PathLike[str] = "<config>") -> Config
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"line (\d+)", str(exc))
         raise ConfigError(file, f"line {m.group(1)}" if m else "(syntax)", f"invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses per level: ~500 nested [ or { exhaust the stack
+        raise ConfigError(file, "(syntax)", "invalid TOML: arrays or tables nested too deeply") from None
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:

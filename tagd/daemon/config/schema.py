@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal, Union
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
+from tagd.daemon.api.access import parse_allowed
+
 from tagd.daemon.config.checks import (
     CONTROL_CHARS,
     Bool,
@@ -120,7 +122,9 @@ class Mappings(_Section):
 
 
 class Api(_Section):
-    listen: str = "127.0.0.1:7497"
+    # every interface: the Zaparoo App on a phone must reach it; what others on the LAN may do is the access
+    # policy's (tagd/daemon/api/access.py): nothing but pairing and /health without a key, allowed_ips or a pairing
+    listen: str = ":7497"
     keys: list[str] = []
     allowed_origins: list[str] = []
 
@@ -129,6 +133,61 @@ class Api(_Section):
     def _host_port(cls, v: str) -> str:
         parse_listen(v)
         return v
+
+
+# --- service (Zaparoo Core's keys for the API's access and discovery) ----------------------------------
+
+
+class Discovery(_Section):
+    enabled: Bool = True  # advertise _zaparoo._tcp over mDNS (when the API listens beyond loopback)
+    instance_name: str = ""  # default: the host name
+    interfaces: list[str] = []  # tagd's: addresses to advertise on (default: every LAN interface's)
+
+
+class Service(_Section):
+    """Core's ``[service]`` table. tagd serves the API's keys with Core's meaning; Core's others load (a Core
+    config.toml always has ``device_id``) and do nothing here: tagd has no boot hooks or publishers of its own."""
+
+    api_port: Annotated[int, Strict(), Field(ge=1024, le=65535)] | None = None  # Core's range
+    api_listen: str = ""  # a host (or address) to listen on; with a port in it, Core ignores it, so does tagd
+    allowed_ips: list[str] = []  # addresses or CIDR ranges let in without pairing or a key
+    encryption: Bool = False  # true: remote WebSockets must be paired, encrypted clients
+    discovery: Discovery = Discovery()
+    allowed_origins: list[str] = []  # Core's place for [api] allowed_origins: both lists count
+    device_id: str = ""  # Core's own identity; tagd has its own
+    on_boot: str = ""
+    on_ready: str = ""
+    allow_run: list[str] = []
+    publishers: dict[str, Any] = {}
+
+    @field_validator("allowed_ips")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            parse_allowed(entry)
+        return v
+
+    @field_validator("api_listen")
+    @classmethod
+    def _listen_host(cls, v: str) -> str:
+        if v and not _has_port(v):
+            parse_listen(f"[{v}]:0" if ":" in v else f"{v}:0")
+        return v
+
+    def listen(self) -> str | None:
+        """The ``HOST:PORT`` these keys ask for, as Core builds it; None when neither key is set."""
+        if self.api_port is None and not self.api_listen:
+            return None
+        port = self.api_port or 7497
+        host = "" if _has_port(self.api_listen) else self.api_listen
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _has_port(value: str) -> bool:
+    """``host:port`` or ``[v6]:port`` (what Go's SplitHostPort accepts); a bare IPv6 address has no port."""
+    if value.startswith("["):
+        return "]:" in value
+    return value.count(":") == 1
 
 
 # --- cores (forwarders) ----------------------------------------------------
@@ -279,6 +338,21 @@ class Config(AppSettings, _Section):
     readers: Readers = Readers()
     mappings: Mappings = Mappings()
     api: Api = Api()
+    service: Service = Service()
     core: list[CoreConfig] = []
     database: Path = Field(default_factory=default_database_path)
     sessions: Sessions = Sessions()
+
+    @model_validator(mode="after")
+    def _service_listen(self) -> Config:
+        """Core's ``[service] api_listen``/``api_port`` set ``[api] listen``; both given and different is an error."""
+        wanted = self.service.listen()
+        if wanted is not None and wanted != self.api.listen:
+            if "listen" in self.api.model_fields_set:
+                raise ValueError(f"[api] listen {self.api.listen!r} and [service] api_listen/api_port ({wanted!r}) "
+                                 "disagree: set one of them")
+            self.api.listen = wanted
+        extra = [o for o in self.service.allowed_origins if o not in self.api.allowed_origins]
+        if extra:
+            self.api.allowed_origins = [*self.api.allowed_origins, *extra]
+        return self
