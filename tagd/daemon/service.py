@@ -4,6 +4,9 @@ Reader threads hand events to the loop (``asyncio_sink``) where the pipeline app
 pipeline's notifications and the core's (media.started …) go to every API client. Start-up does the
 least it can before the API answers: the store opens, the API listens, then readers open in their own
 threads.
+
+Why it is long: it is where every part is started, wired to the others and stopped in order; what each part does
+lives in its own module (the pipeline, the API's methods, the forwarders, tagd/integrations/runtime.py …).
 """
 
 from __future__ import annotations
@@ -93,7 +96,10 @@ class Daemon:
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
         self.pipeline.write_tag = self.write_tag
         self._started.append("pipeline")
-        await self._start_integrations()
+        from tagd.integrations.runtime import attach  # play sessions, and the web services once linked
+
+        self.integrations = await attach(self)
+        self._started.append("integrations")
         self._report_mapping_problems(problems)
         self.pairing = PairingService(self.store, self.notify)
         rpc = methods.build(self)
@@ -192,7 +198,7 @@ class Daemon:
         forwarders = build_forwarders(config.core)
         for fw in forwarders:
             fw.on_notification = self.relay
-            fw.on_disconnect = self._core_lost
+            fw.on_disconnect = lambda: self.integrations and self.integrations.core_lost()
             fw.instance_headers = {INSTANCE_HEADER: self.instance}
             if hasattr(fw, "write_fn"):  # a fabric satellite writes on this daemon's readers for its hub
                 fw.write_fn = self.write_text
@@ -232,20 +238,6 @@ class Daemon:
             self.notify(method, params)
         if self.integrations is not None:
             self.integrations.core_notification(method, params)
-
-    def _core_lost(self) -> None:
-        if self.integrations is not None:
-            self.integrations.core_lost()
-
-    async def _start_integrations(self) -> None:
-        """Play sessions (always) and the linked web services; their modules load the HTTP client on first use."""
-        from tagd.integrations.runtime import Integrations
-
-        self.integrations = Integrations(self.config, self.notify, inbox=self.store.add_inbox)
-        await self.integrations.start()
-        self._started.append("integrations")
-        self.pipeline.on_launch = self.integrations.launched
-        self.pipeline.on_exit = self.integrations.held_exit
 
     def _inbox_added(self, message: Any) -> None:
         """Every new inbox message reaches the clients as ``inbox.added`` (Core's notification), from any thread."""
@@ -323,7 +315,6 @@ class Daemon:
         self.pipeline.config = config
         if self.integrations is not None:
             self.integrations.configure(config)
-            self.integrations.poke()  # a link made or removed from the CLI is picked up now
         if self.manager is not None and (old.readers.connect != config.readers.connect
                                          or old.readers.auto_detect != config.readers.auto_detect
                                          or old.readers.options != config.readers.options):
