@@ -30,10 +30,12 @@ from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.api.pairing_service import PairingService
 from tagd.daemon.api.server import ApiServer
 from tagd.daemon.config import Config, ConfigError, default_config_path, parse_listen, update_settings
+from tagd.daemon.config.zaparoo_core import log_core_only_sections
 from tagd.daemon.config_files import ConfigFiles, read_file_mappings, read_files
 from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarders, close_all, start_all
 from tagd.daemon.mappings import Mapping, MappingTable
 from tagd.daemon.pipeline import Pipeline
+from tagd.daemon.retention import prune_history_daily
 from tagd.daemon.store import Store, StoreError
 from tagd.readers.base import (Capability, ReaderEvent, ReaderInfo, ReaderWorker, WriteError, WriteRequest,
                                asyncio_sink)
@@ -90,6 +92,8 @@ class Daemon:
         self._loop = loop
         self.store.on_inbox = self._inbox_added
         self._started.append("store")
+        self.spawn(prune_history_daily(self.store, lambda: self.config.readers.scan_history))
+        log_core_only_sections(self.config)
         self.forwarders = self._build_forwarders(self.config)
         self.file_mappings, problems = read_file_mappings(self.config, self.config_path)
         table = MappingTable.from_sources(self.store.mappings(), self.file_mappings)
@@ -114,8 +118,9 @@ class Daemon:
         from tagd.readers.manager import ReaderManager  # the drivers load after the API answers
 
         connect = self._connect_strings(self.config)
-        self.manager = ReaderManager(asyncio_sink(loop, self._reader_event), connect,
-                                     self.config.readers.auto_detect, self.config.readers.options)
+        detect = self.config.readers.detected_drivers()
+        self.manager = ReaderManager(asyncio_sink(loop, self._reader_event), connect, bool(detect),
+                                     self.config.readers.options, detect=detect)
         self.manager.start()
         await self._start_discovery(self.config, host)
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
@@ -205,7 +210,7 @@ class Daemon:
         return forwarders
 
     def _connect_strings(self, config: Config) -> list[str]:
-        return [c.connect_string for c in config.readers.connect if c.enabled] + self.extra_readers
+        return config.readers.connect_strings() + self.extra_readers
 
     def _report_mapping_problems(self, problems: list[str]) -> None:
         for problem in problems:
@@ -317,9 +322,11 @@ class Daemon:
             self.integrations.configure(config)
         if self.manager is not None and (old.readers.connect != config.readers.connect
                                          or old.readers.auto_detect != config.readers.auto_detect
+                                         or old.readers.drivers != config.readers.drivers
                                          or old.readers.options != config.readers.options):
-            await asyncio.to_thread(self.manager.reconfigure, self._connect_strings(config),
-                                    config.readers.auto_detect, config.readers.options)
+            detect = config.readers.detected_drivers()
+            await asyncio.to_thread(self.manager.reconfigure, self._connect_strings(config), bool(detect),
+                                    config.readers.options, detect)
         if old.core != config.core and "forwarders" in self._started:
             # the new cores connect before the old ones close; a launch in flight finishes on the old list
             new = self._build_forwarders(config)
