@@ -5,8 +5,9 @@ pipeline's notifications and the core's (media.started …) go to every API clie
 least it can before the API answers: the store opens, the API listens, then readers open in their own
 threads.
 
-Why it is long: it is where every part is started, wired to the others and stopped in order; what each part does
-lives in its own module (the pipeline, the API's methods, the forwarders, tagd/integrations/runtime.py …).
+Why it is long: this is the composition root — the one place that builds, starts, reloads and stops every part
+in order (store, pipeline, API, pairing, discovery, forwarders, publishers, readers, integrations) and hands each
+the narrow environment it may use; the parts' logic lives in their own modules.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class Daemon:
         self.api: ApiServer
         self.manager: ReaderManager | None = None  # set once the API listens (the drivers load after it)
         self.forwarders: list[Any] = []
+        self.publishers: list[Any] = []  # [[service.publishers.mqtt]] (tagd.daemon.fabric.node.FabricNode)
         self.file_mappings: list[Mapping] = []  # the config's [[mappings.entry]] and mappings/*.toml, as last read
         self._config_lock = asyncio.Lock()  # settings.update and the reloads: one read-modify-write at a time
         self._config_existed = self.config_path.exists()  # a reload then needs the file (config_files.read_files)
@@ -115,6 +117,7 @@ class Daemon:
         self._started.append("api")
         await start_all(self.forwarders)
         self._started.append("forwarders")
+        await self._start_publishers(self.config)
         from tagd.readers.manager import ReaderManager  # the drivers load after the API answers
 
         connect = self._connect_strings(self.config)
@@ -166,6 +169,7 @@ class Daemon:
             await self.integrations.stop()
         if "forwarders" in started:
             await close_all(self.forwarders)
+        await self._close_publishers()
         if "api" in started:
             await self.api.close()
         for t in list(self._tasks):
@@ -229,16 +233,30 @@ class Daemon:
 
     def notify(self, method: str, params: Any = None) -> None:
         self.api.broadcast(method, params)
-        for fw in self.forwarders:
+        for observer in [*self.forwarders, *self.publishers]:
             try:
-                fw.daemon_notification(method, params)
+                observer.daemon_notification(method, params)
             except Exception:
-                log.exception("%s: notification observer failed", fw.name)
+                log.exception("notification observer failed")
+
+    async def _start_publishers(self, config: Config) -> None:
+        """Core's ``[[service.publishers.mqtt]]``: tagd's notifications to an MQTT topic, as Core publishes them.
+        paho and the fabric code load only when one is configured."""
+        if any(p.enabled is not False for p in config.service.publishers.mqtt):
+            from tagd.daemon.fabric.node import build_publishers
+
+            self.publishers = build_publishers(config.service.publishers.mqtt)
+            await asyncio.gather(*(p.start() for p in self.publishers))
+
+    async def _close_publishers(self) -> None:
+        publishers, self.publishers = self.publishers, []
+        await asyncio.gather(*(p.close() for p in publishers), return_exceptions=True)
 
     def relay(self, method: str, params: Any = None) -> None:
         """A core's notification, for tagd's clients — except those about readers and tokens, which tagd
         announces itself: Core answers each forwarded ``run`` with its own tokens.added, and its readers are
         not tagd's, so relaying them would show every tap twice and another machine's readers as tagd's."""
+        self.pipeline.core_notification(method, params)
         if method not in OWN_NOTIFICATIONS:
             self.notify(method, params)
         if self.integrations is not None:
@@ -335,6 +353,9 @@ class Daemon:
             self.pipeline.forwarders = list(new)
             await close_all(previous)
             log.info("cores reconfigured: %s", ", ".join(fw.name for fw in new) or "none")
+        if old.service.publishers != config.service.publishers and "forwarders" in self._started:
+            await self._close_publishers()
+            await self._start_publishers(config)
         self.api.access = self._access(config)  # keys, allowed_ips and encryption apply to the next request
         if old.api.allowed_origins != config.api.allowed_origins:
             self.api.allowed_origins = list(config.api.allowed_origins)
