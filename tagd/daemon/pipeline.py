@@ -14,6 +14,8 @@ Rules, as Zaparoo Core applies them:
   back first (then nothing happens: the media keeps running). A new launch also cancels a pending exit.
   The mode is the reader's own (``[[readers.connect]] scan_mode``), else its driver's, else ``[readers.scan]``.
   Media of a system in ``ignore_system`` (the core's media.started says which plays) is not stopped.
+- **runZapScript off** (``run_zapscript = false``): a launch is announced and recorded (not a success), not
+  forwarded, and arms nothing — as Core ignores ZapScript then.
 - **Next-tag actions.** A launch whose script (after mappings) is exactly ``**write:TEXT`` is not forwarded: it
   arms a write of TEXT to the next tag tapped (nexttag.py, zapscript.py). That next tag is written through
   ``write_tag`` instead of launched; history records the arming as a success (an invalid one as a failure).
@@ -260,6 +262,10 @@ class Pipeline:
 
     async def _launch(self, token: Token) -> bool:
         launched = await self._apply_mappings(token)
+        if not self.config.run_zapscript:  # the App's runZapScript off: announced (tokens.added) and recorded only
+            log.info("not forwarding %r: runZapScript is off", launched.text)
+            self._record(launched, False)
+            return False
         action = next_action(launched.text)
         if action is not None:
             return self._arm(action, launched)

@@ -72,7 +72,6 @@ class Daemon:
         self._config_existed = self.config_path.exists()  # a reload then needs the file (config_files.read_files)
         self._started: list[str] = []  # what stop() has to undo, in start order
         self.integrations: Any = None  # play sessions and web services (tagd/integrations/runtime.py)
-        self._core_about: tuple[str, str] | None = None  # the zaparoo core's (version, platform), last known
         self._loop: asyncio.AbstractEventLoop | None = None
         self.discovery: Any = None  # tagd.daemon.discovery.Discovery while advertising
 
@@ -94,6 +93,8 @@ class Daemon:
         self._loop = loop
         self.store.on_inbox = self._inbox_added
         self._started.append("store")
+        self._base_log_level = logging.getLogger().level  # what the command line asked for (-v, -vv)
+        self._apply_logging(self.config)
         self.spawn(prune_history_daily(self.store, lambda: self.config.readers.scan_history))
         log_core_only_sections(self.config)
         self.forwarders = self._build_forwarders(self.config)
@@ -123,7 +124,7 @@ class Daemon:
         connect = self._connect_strings(self.config)
         detect = self.config.readers.detected_drivers()
         self.manager = ReaderManager(asyncio_sink(loop, self._reader_event), connect, bool(detect),
-                                     self.config.readers.options, detect=detect)
+                                     self.config.driver_options(), detect=detect)
         self.manager.start()
         await self._start_discovery(self.config, host)
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
@@ -176,6 +177,7 @@ class Daemon:
             t.cancel()
         if "store" in started:
             self.store.close()
+            logging.getLogger().setLevel(self._base_log_level)  # debug_logging was this daemon's, not the process's
 
     async def run_until_signalled(self) -> None:
         stop = asyncio.Event()
@@ -262,19 +264,19 @@ class Daemon:
         if self.integrations is not None:
             self.integrations.core_notification(method, params)
 
+    def _apply_logging(self, config: Config) -> None:
+        """``debug_logging`` (the App's debugLogging): debug level now, else back to the command line's level."""
+        root = logging.getLogger()
+        base = getattr(self, "_base_log_level", root.level)
+        level = logging.DEBUG if config.debug_logging else base
+        if root.level != level:
+            root.setLevel(level)
+            log.info("log level: %s", logging.getLevelName(level))
+
     def _inbox_added(self, message: Any) -> None:
         """Every new inbox message reaches the clients as ``inbox.added`` (Core's notification), from any thread."""
-        if "api" not in self._started or self._loop is None:
-            return  # nobody is listening yet; the App reads the inbox when it connects
-        params = message.to_json()
-        try:
-            on_loop = asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop:
-            self.notify("inbox.added", params)
-        else:
-            self._loop.call_soon_threadsafe(self.notify, "inbox.added", params)
+        if "api" in self._started and self._loop is not None:  # before, nobody listens: the App reads the inbox
+            self._loop.call_soon_threadsafe(self.notify, "inbox.added", message.to_json())
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -335,16 +337,17 @@ class Daemon:
     async def apply_config(self, config: Config) -> None:
         """A new config takes effect: scan settings on the next event, reader changes now."""
         old, self.config = self.config, config
+        self._apply_logging(config)
         self.pipeline.config = config
         if self.integrations is not None:
             self.integrations.configure(config)
         if self.manager is not None and (old.readers.connect != config.readers.connect
                                          or old.readers.auto_detect != config.readers.auto_detect
                                          or old.readers.drivers != config.readers.drivers
-                                         or old.readers.options != config.readers.options):
+                                         or old.driver_options() != config.driver_options()):
             detect = config.readers.detected_drivers()
             await asyncio.to_thread(self.manager.reconfigure, self._connect_strings(config), bool(detect),
-                                    config.readers.options, detect)
+                                    config.driver_options(), detect)
         if old.core != config.core and "forwarders" in self._started:
             # the new cores connect before the old ones close; a launch in flight finishes on the old list
             new = self._build_forwarders(config)
@@ -452,18 +455,9 @@ class Daemon:
         return next((fw for fw in self.forwarders if isinstance(fw, ZaparooForwarder)), None)
 
     async def core_version(self) -> tuple[str | None, str | None]:
-        """The zaparoo core's (version, platform): asked now, else as last known; (None, None) with no core or
-        one that never answered. For ``version`` (corelevel.py decides what the pair serves)."""
+        """The zaparoo core's (version, platform) for ``version``; (None, None) with none, or one never heard from."""
         core = self.zaparoo_core()
-        if core is None:
-            return None, None
-        try:
-            about = await core.call("version", timeout=min(core.timeout, 2.0))
-            if isinstance(about, dict) and isinstance(about.get("version"), str):
-                self._core_about = (about["version"], str(about.get("platform") or ""))
-        except ForwardError as exc:
-            log.debug("the core's version is not known now: %s", exc)
-        return self._core_about or (None, None)
+        return await core.about() if core is not None else (None, None)
 
     async def proxy(self, method: str, params: Any) -> Any:
         """Methods tagd does not serve go to the zaparoo core, if one is configured; else nocore.py answers."""

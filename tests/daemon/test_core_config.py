@@ -378,3 +378,16 @@ async def test_hold_mode_leaves_an_ignored_systems_media_running(tmp_path: Path)
         assert pipeline.playing_system == ""
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(("text", "driver", "path", "mode"), [
+    ("[readers.drivers.pn532]\nscan_mode = 'hold'\n", "pn532uart", "/dev/ttyUSB0", "hold"),  # Core's metadata ID
+    ("[readers.drivers.acr122pcsc]\nscan_mode = 'hold'\n", "acr122", "ACR122", "hold"),
+    ("[readers.drivers.acr122pcsc]\nscan_mode = 'hold'\n", "pn532uart", "/dev/ttyUSB0", "tap"),  # another driver
+    ("[readers.scan]\nmode = 'hold'\n[readers.drivers.pn532]\nscan_mode = 'tap'\n"
+     "[[readers.connect]]\ndriver = 'pn532_uart'\npath = '/dev/ttyUSB0'\nscan_mode = 'hold'\n",
+     "pn532uart", "/dev/ttyUSB0", "hold"),  # the entry's own beats its driver's
+    ("[readers.scan]\nmode = 'hold'\n[readers.drivers.pn532]\nscan_mode = 'tap'\n", "pn532uart", "/dev/x", "tap"),
+])
+def test_a_drivers_scan_mode_sits_between_the_entrys_and_the_global_one(text, driver, path, mode) -> None:
+    assert parse_config(text).readers.scan_mode_for(driver, path) == mode

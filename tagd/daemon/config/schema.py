@@ -322,6 +322,7 @@ class Config(AppSettings, _Section, CoreKeys):
     core: list[CoreConfig] = []
     database: Path = Field(default_factory=default_database_path)
     sessions: Sessions = Sessions()
+    run_zapscript: Bool = True  # tagd's: false = taps are announced and recorded but not forwarded
 
     @model_validator(mode="after")
     def _service_listen(self) -> Config:
