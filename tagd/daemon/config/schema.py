@@ -205,6 +205,7 @@ class ZaparooCore(_TlsCore):
 class MqttCore(_Section):
     type: Literal["mqtt"]
     name: str = ""
+    max_age: Seconds = 10.0  # a launch not sent this long after its scan is dropped (every core has it)
     host: str = Field(min_length=1)
     port: Int = Field(default=1883, gt=0, lt=65536)
     topic: str = ""  # publish each launch's text here (Zaparoo Core's MQTT reader takes it as a scan)
@@ -260,6 +261,7 @@ class MqttCore(_Section):
 class ExecCore(_Section):
     type: Literal["exec"]
     name: str = ""
+    max_age: Seconds = 10.0
     argv: list[str] = Field(min_length=1)
     stop_argv: list[str] = []
     timeout: Seconds = 10.0
@@ -268,6 +270,7 @@ class ExecCore(_Section):
 class WebhookCore(_TlsCore):
     type: Literal["webhook"]
     name: str = ""
+    max_age: Seconds = 10.0
     url: str
     stop_url: str = ""
     headers: dict[str, str] = {}
@@ -292,6 +295,7 @@ class WebhookCore(_TlsCore):
 class StdoutCore(_Section):
     type: Literal["stdout"]
     name: str = ""
+    max_age: Seconds = 10.0
 
 
 CoreConfig = Annotated[
