@@ -305,7 +305,9 @@ async def empty_fragments(port: int, frames: int = 500_000) -> str:
     except (ConnectionError, asyncio.TimeoutError):
         data = b""
     w.close()
-    return f"closed with {int.from_bytes(data[2:4], 'big')} after ≤{sent} frames" if data[:1] == b"\x88" else "not closed"
+    if data[:1] == b"\x88":
+        return f"closed with {int.from_bytes(data[2:4], 'big')} after at most {sent} of {frames} frames"
+    return f"cut off after at most {sent} of {frames} frames" if sent < frames else "not closed"
 
 
 async def prepare_history(port: int, entries: int = 100, size: int = 100_000) -> None:

@@ -18,6 +18,8 @@ Rules, as Zaparoo Core applies them:
   forwarded, and arms nothing — as Core ignores ZapScript then.
 - **Launch guard** (``[readers.scan.launch_guard]``, launchguard.py): while the core says media plays, a tap is
   staged (``tokens.staged``) and launches only when confirmed: the same tag again once ready, or ``confirm``.
+- **Hooks** (hooks.py): ``[readers.scan] on_scan`` runs before a tap launches and can veto it; ``on_remove``
+  runs before a hold-mode exit and can keep the media running. Commands, never a shell, with a timeout.
 - **Next-tag actions.** A launch whose script (after mappings) is exactly ``**write:TEXT`` is not forwarded: it
   arms a write of TEXT to the next tag tapped (nexttag.py, zapscript.py). That next tag is written through
   ``write_tag`` instead of launched; history records the arming as a success (an invalid one as a failure).
@@ -46,6 +48,7 @@ from typing import Any, Awaitable, Callable, Iterable
 
 from tagd.daemon.forwarders import Forwarder, ForwardError, LaunchQueue
 from tagd.daemon.mappings import Mapping, MappingTable
+from tagd.daemon.hooks import run_hook
 from tagd.daemon.launchguard import LAUNCH, PASS, LaunchGuard
 from tagd.daemon.nexttag import PendingWrite
 from tagd.daemon.store import StoreError
@@ -217,7 +220,7 @@ class Pipeline:
             return None  # staged, or waiting for the staged token to be confirmed
         self._cancel_exit()  # the new launch replaces the media a pending exit would stop
         self._launched_key = key
-        return self._spawn(self._launch(token))
+        return self._spawn(self._launch(token, scanned=True))
 
     def _tag_gone(self, rid: str) -> None:
         self._connected_at.pop(rid, None)
@@ -234,7 +237,7 @@ class Pipeline:
         if (mode == "hold" and token.key == self._launched_key and not still_on_a_reader
                 and not self._ignored_system()):
             self._cancel_exit()
-            self._exit_task = self._spawn(self._exit_after(float(scan.exit_delay)))
+            self._exit_task = self._spawn(self._exit_after(float(scan.exit_delay), token))
 
     def core_notification(self, method: str, params: Any) -> None:
         """A core's media.started / media.stopped: which system plays, for hold mode's ``ignore_system``."""
@@ -288,7 +291,10 @@ class Pipeline:
             self._exit_task.cancel()
             self._exit_task = None
 
-    async def _launch(self, token: Token) -> bool:
+    async def _launch(self, token: Token, scanned: bool = False) -> bool:
+        if scanned and not await run_hook("on_scan", self.config.readers.scan.on_scan, token):
+            log.info("on_scan said no: not launching %r", token.text)
+            return False
         launched = await self._apply_mappings(token)
         if not self.config.run_zapscript:  # the App's runZapScript off: announced (tokens.added) and recorded only
             log.info("not forwarding %r: runZapScript is off", _clip(launched.text))
@@ -380,10 +386,13 @@ class Pipeline:
             log.exception("%s: launch crashed", fw.name)
         return False
 
-    async def _exit_after(self, delay: float) -> None:
+    async def _exit_after(self, delay: float, token: Token | None = None) -> None:
         await asyncio.sleep(delay)
         self._exit_task = None
         self._launched_key = None
+        if not await run_hook("on_remove", self.config.readers.scan.on_remove, token):
+            log.info("on_remove said no: the media keeps running")
+            return
         log.info("held token removed: stopping media")
         self._observe(self.on_exit)
         await asyncio.gather(*(self._stop_media(fw) for fw in self.forwarders))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-PER_TURN = 16
+PER_TURN = 8
 
 
 class Intake:

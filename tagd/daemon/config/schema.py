@@ -87,8 +87,8 @@ class ReaderScan(_Section):
     exit_delay: Float = Field(default=0.0, ge=0, le=3600)
     ignore_on_connect: Bool = False
     ignore_system: list[str] = []  # hold mode: these systems' media keep running when the token is lifted
-    on_scan: str = ""  # Zaparoo's key; accepted, unused by tagd
-    on_remove: str = ""  # Zaparoo's key; accepted, unused by tagd
+    on_scan: str = ""  # a command run before a tap launches, which can veto it (hooks.py)
+    on_remove: str = ""  # a command run before a hold-mode exit, which can keep the media (hooks.py)
     # Core's: in tap mode, a token resolving to the media already playing relaunches it. Core decides what a
     # token resolves to and does not apply the rule to launches it gets over its API (tagd's `run`), so with
     # tagd in front every tap launches, as Core's allow_relaunch = true; accepted so Core's file loads.
