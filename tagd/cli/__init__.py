@@ -20,6 +20,8 @@ COMMAND_MODULES = (
     "tagd.cli.sim",  # sim pn532 | acr122
     "tagd.cli.daemon",  # run, demo
     "tagd.cli.system",  # doctor, install-udev
+    "tagd.cli.services",  # link, unlink, sessions, romm
+    "tagd.cli.decks",  # deck write, deck labels
     "tagd.cli.clients",  # pair, clients
 )
 
@@ -30,6 +32,8 @@ COMMANDS = {
     "readers": "tagd.cli.readers", "scan": "tagd.cli.readers", "write": "tagd.cli.readers", "dump": "tagd.cli.readers",
     "sim": "tagd.cli.sim", "run": "tagd.cli.daemon", "demo": "tagd.cli.daemon",
     "doctor": "tagd.cli.system", "install-udev": "tagd.cli.system",
+    "link": "tagd.cli.services", "unlink": "tagd.cli.services", "sessions": "tagd.cli.services",
+    "romm": "tagd.cli.services", "deck": "tagd.cli.decks",
     "pair": "tagd.cli.clients", "clients": "tagd.cli.clients",
 }
 

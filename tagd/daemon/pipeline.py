@@ -94,6 +94,9 @@ class Pipeline:
         self._queues: dict[int, LaunchQueue] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        # observers of launches and hold-mode exits (play sessions without a core: tagd/integrations/runtime.py)
+        self.on_launch: Callable[[Token, bool], None] | None = None
+        self.on_exit: Callable[[], None] | None = None
         self.pending_write: PendingWrite | None = None  # armed by **write:, done to the next tag
         self.write_tag: WriteTag | None = None  # set by the daemon: writes on a reader (WriteError if it cannot)
         self._mapping_lock = asyncio.Lock()
@@ -305,6 +308,7 @@ class Pipeline:
         self._record(launched, success)
         log.info("launch %r from %s: %s", _clip(launched.text), launched.reader_id or launched.source or "api",
                  "ok" if success else "failed")
+        self._observe(self.on_launch, launched, success)
         return success
 
     async def _apply_mappings(self, token: Token) -> Token:
@@ -390,6 +394,7 @@ class Pipeline:
             log.info("on_remove said no: the media keeps running")
             return
         log.info("held token removed: stopping media")
+        self._observe(self.on_exit)
         await asyncio.gather(*(self._stop_media(fw) for fw in self.forwarders))
 
     async def _stop_media(self, fw: Forwarder) -> None:
@@ -399,6 +404,14 @@ class Pipeline:
             log.warning("%s: stop failed: %s", fw.name, exc)
         except Exception:
             log.exception("%s: stop crashed", fw.name)
+
+    @staticmethod
+    def _observe(callback: Callable[..., None] | None, *args: Any) -> None:
+        if callback is not None:
+            try:
+                callback(*args)
+            except Exception:  # an observer's bug is not the launch's
+                log.exception("launch observer failed")
 
     def inbox(self, text: str, category: str, severity: int, body: str = "") -> None:
         """tagd's own messages (Zaparoo's inbox); the same text is not added twice while it is unread.

@@ -6,8 +6,8 @@ least it can before the API answers: the store opens, the API listens, then read
 threads.
 
 Why it is long: this is the composition root — the one place that builds, starts, reloads and stops every part
-in order (store, pipeline, API, pairing, discovery, forwarders, publishers, readers) and hands each the narrow
-environment it may use; the parts' logic lives in their own modules.
+in order (store, pipeline, API, pairing, discovery, forwarders, publishers, readers, integrations) and hands each
+the narrow environment it may use; the parts' logic lives in their own modules.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from tagd.daemon.mappings import Mapping, MappingTable
 from tagd.daemon.pipeline import Pipeline
 from tagd.daemon.retention import prune_history_daily
 from tagd.daemon.store import Store, StoreError
+from tagd.integrations import api as integration_methods
 from tagd.readers.base import (Capability, ReaderEvent, ReaderInfo, ReaderWorker, WriteError, WriteRequest,
                                asyncio_sink)
 from tagd.token import Token
@@ -71,6 +72,7 @@ class Daemon:
         self._config_lock = asyncio.Lock()  # settings.update and the reloads: one read-modify-write at a time
         self._config_existed = self.config_path.exists()  # a reload then needs the file (config_files.read_files)
         self._started: list[str] = []  # what stop() has to undo, in start order
+        self.integrations: Any = None  # play sessions and web services (tagd/integrations/runtime.py)
         self._loop: asyncio.AbstractEventLoop | None = None
         self.discovery: Any = None  # tagd.daemon.discovery.Discovery while advertising
 
@@ -102,10 +104,15 @@ class Daemon:
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
         self.pipeline.write_tag = self.write_tag
         self._started.append("pipeline")
+        from tagd.integrations.runtime import attach  # play sessions, and the web services once linked
+
+        self.integrations = await attach(self)
+        self._started.append("integrations")
         self._report_mapping_problems(problems)
         self.pairing = PairingService(self.store, self.notify)
         rpc = methods.build(self)
         client_methods.register(rpc, self.pairing, self.store)
+        integration_methods.register(rpc, self)  # sessions, sessions.retry, integrations
         self.api = ApiServer(rpc, self.config.api.keys, self.run_token, allowed_origins=self.config.api.allowed_origins,
                              instance=self.instance, access=self._access(self.config), pairing=self.pairing)
         host, port = parse_listen(self.listen)
@@ -161,6 +168,8 @@ class Daemon:
             self.discovery = None
         if "pipeline" in started:
             await self.pipeline.stop()
+        if "integrations" in started:
+            await self.integrations.stop()
         if "forwarders" in started:
             await close_all(self.forwarders)
         await self._close_publishers()
@@ -202,6 +211,7 @@ class Daemon:
         forwarders = build_forwarders(config.core)
         for fw in forwarders:
             fw.on_notification = self.relay
+            fw.on_disconnect = lambda: self.integrations and self.integrations.core_lost()
             fw.instance_headers = {INSTANCE_HEADER: self.instance}
             if hasattr(fw, "write_fn"):  # a fabric satellite writes on this daemon's readers for its hub
                 fw.write_fn = self.write_text
@@ -253,6 +263,8 @@ class Daemon:
         self.pipeline.core_notification(method, params)
         if method not in OWN_NOTIFICATIONS:
             self.notify(method, params)
+        if self.integrations is not None:
+            self.integrations.core_notification(method, params)
 
     def _apply_logging(self, config: Config) -> None:
         """``debug_logging`` (the App's debugLogging): debug level now, else back to the command line's level."""
@@ -329,6 +341,8 @@ class Daemon:
         old, self.config = self.config, config
         self._apply_logging(config)
         self.pipeline.config = config
+        if self.integrations is not None:
+            self.integrations.configure(config)
         if self.manager is not None and (old.readers.connect != config.readers.connect
                                          or old.readers.auto_detect != config.readers.auto_detect
                                          or old.readers.drivers != config.readers.drivers

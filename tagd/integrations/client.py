@@ -48,6 +48,8 @@ class ServiceClient:
         if self._http is None:
             import httpx  # here only: a daemon with no linked service never loads it
 
+            logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request at -v; ours say what matters
+
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), transport=self._transport,
                                            follow_redirects=False, trust_env=True)
         return self._http

@@ -184,9 +184,9 @@ def parse_roms_page(jwt: bool) -> Any:
         obj = check(resp, now, jwt)
         if not isinstance(obj, dict) or not isinstance(obj.get("items"), list):
             raise BadResponse(SERVICE, "a ROM page without items", resp.status)
-        total = obj.get("total")
-        return RomPage([parse_rom(i) for i in obj["items"]], total if isinstance(total, int) else None,
-                       int(obj.get("limit") or len(obj["items"]) or 1), int(obj.get("offset") or 0))
+        total, limit, offset = (v if isinstance(v, int) and not isinstance(v, bool) else None
+                                for v in (obj.get("total"), obj.get("limit"), obj.get("offset")))
+        return RomPage([parse_rom(i) for i in obj["items"]], total, limit or len(obj["items"]) or 1, offset or 0)
     return parse
 
 

@@ -6,7 +6,7 @@ Each server is an aiohttp app (aiohttp is the tests' independent HTTP peer) on 1
 - ``faults``: a list of what the next requests get instead of the real answer, consumed one per request —
   an HTTP status (401, 403, 404, 422, 429, 500 with the service's own error body), ``"plain500"`` (RomM's
   plain-text 500), ``"malformed"`` (a 200 whose body is not JSON), ``"hang"`` (never answers) or ``"reset"``
-  (closes the connection without answering);
+  (closes the connection without answering) or ``"garble"`` (does the work, then answers garbage);
 - ``requests``: every request seen, as (method, path, query, headers, body).
 
 Run standalone (``python servers.py PORT``) they all serve on one port (retroshelf at /, RomM at /romm,
@@ -45,6 +45,9 @@ class FaultyApp:
                               "headers": dict(request.headers), "body": body})
         if self.faults:
             fault = self.faults.pop(0)
+            if fault == "garble":  # the request is carried out, but its answer arrives garbled
+                await handler(request)
+                return web.Response(status=200, text="<html>502 Bad Gateway", content_type="text/html")
             if fault is not None:
                 return await self.fault(request, fault)
         return await handler(request)
@@ -101,6 +104,7 @@ class Retroshelf(FaultyApp):
         self.batches: list[list[dict[str, Any]]] = []  # every accepted batch as sent
         self.reject: set[str] = set()  # romPaths answered 422
         self.revoked = False
+        self.interval = 5
         self._keys: set[tuple[Any, ...]] = set()
 
     def app(self) -> web.Application:
@@ -117,7 +121,7 @@ class Retroshelf(FaultyApp):
             return web.json_response({"error": "invalid_client"}, status=400)
         return web.json_response({"device_code": self.device_code, "user_code": "483921",
                                   "verification_uri": "https://retroshelf.example/link", "expires_in": 1800,
-                                  "interval": 5})
+                                  "interval": self.interval})
 
     async def token(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -420,15 +424,13 @@ async def _serve_all(port: int, rom_count: int, games: int) -> None:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     print("ready", flush=True)
-    seen = 0
-    while True:
+    printed = {"session": 0, "batch": 0, "played": 0}
+    while True:  # what arrived since the last look, as JSON lines
         await asyncio.sleep(0.05)
-        while seen < len(rs.sessions):
-            print(json.dumps({"session": rs.sessions[seen]}), flush=True)
-            seen += 1
-        for rid in rm.played[len(getattr(rm, "_printed", [])):]:
-            print(json.dumps({"played": rid}), flush=True)
-        rm._printed = list(rm.played)  # type: ignore[attr-defined]
+        for kind, items in (("session", rs.sessions), ("batch", rs.batches), ("played", rm.played)):
+            for item in items[printed[kind]:]:
+                print(json.dumps({kind: len(item) if kind == "batch" else item}), flush=True)
+            printed[kind] = len(items)
 
 
 if __name__ == "__main__":

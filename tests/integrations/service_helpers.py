@@ -1,10 +1,17 @@
-"""A fake clock whose sleep advances it (no test really waits) and a ServiceClient built on it."""
+"""A fake clock whose sleep advances it (no test really waits) and a ServiceClient built on it; and tests/daemon on
+the path, whose fake Zaparoo Core is the stand-in Core here too."""
 
 from __future__ import annotations
 
 import asyncio
+import sys
+from pathlib import Path
 
 from tagd.integrations.client import ServiceClient
+
+DAEMON_TESTS = str(Path(__file__).resolve().parent.parent / "daemon")
+if DAEMON_TESTS not in sys.path:
+    sys.path.append(DAEMON_TESTS)
 
 
 class FakeTime:

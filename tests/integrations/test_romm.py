@@ -139,3 +139,23 @@ def test_page_arithmetic():
     assert page.next_offset() == 50
     assert romm.RomPage(page.items[:20], 120, 50, 100).next_offset() is None
     assert romm.RomPage(page.items, None, 50, 0).next_offset() == 50  # with_total=false: go on while pages are full
+
+
+async def test_the_catalog_syncs_incrementally_from_the_newest_updated_at(tmp_path):
+    from tagd.integrations.catalog import CURSOR_KEY, sync_catalog
+    from tagd.integrations.store import IntegrationStore
+
+    server = Romm([make_rom(i, updated=f"2026-01-{i:02d}T00:00:00+00:00") for i in range(1, 21)])
+    store = IntegrationStore(tmp_path / "tagd.db")
+    async with Serving(server.app()) as s:
+        acct = Account(client("RomM", FakeTime()), s.url, {"access_token": ROMM_CLIENT_TOKEN})
+        assert await sync_catalog(acct, store) == 20
+        assert await sync_catalog(acct, store) == 0  # nothing changed: one small request
+        server.roms[5]["name"] = "Renamed"
+        server.roms[5]["updated_at"] = "2026-02-01T00:00:00+00:00"
+        assert await sync_catalog(acct, store) == 1
+        await acct.http.aclose()
+    assert store.rom_count() == 20 and store.roms("Renamed")[0]["id"] == 5
+    assert store.get_state(CURSOR_KEY) == "2026-02-01T00:00:00+00:00"
+    assert ("updated_after", "2026-01-20T00:00:00+00:00") in server.requests[1]["query"]
+    store.close()

@@ -143,3 +143,31 @@ async def test_transient_errors_give_up_after_the_retries():
             await c.call(http.build("GET", s.url, "/x"), lambda r, now: http.decipher("x", r, now))
         await c.aclose()
     assert len(server.requests) == 3 and t.sleeps == [1.0, 2.0]
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                        st.sampled_from(["items", "total", "limit", "offset", "id", "name", "games", "slug",
+                                         "access_token", "error", "detail", "results", "syncClientId", "device_code",
+                                         "user_code", "verification_uri", "interval", "expires_in", "cacheStatus",
+                                         "platform_id", "rom_user", "tags", "expires"]), inner, max_size=8),
+                    max_leaves=20)
+
+
+def _parsers():
+    from tagd.integrations import playren, retroshelf, romm
+
+    return [retroshelf.parse_device_code, retroshelf.parse_token, retroshelf.parse_complete_link,
+            retroshelf.parse_sync, romm.parse_token, romm.parse_roms_page(True), romm.parse_by_hash(False),
+            romm.parse_platforms(True), playren.parse_games, playren.parse_game, playren.parse_sync_status]
+
+
+@given(st.sampled_from(range(11)), st.sampled_from([200, 201, 400, 401, 403, 404, 422, 429, 500]), JSON)
+def test_every_parser_answers_any_json_with_data_or_its_own_errors(which, status, body):
+    import json as json_
+
+    parse = _parsers()[which]
+    try:
+        parse(Response(status, {}, json_.dumps(body).encode()), 0.0)
+    except http.ServiceError:
+        pass

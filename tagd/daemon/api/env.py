@@ -26,6 +26,7 @@ class ApiEnv(Protocol):
     store: Store  # history, mappings, inbox
     pipeline: Pipeline  # the active and last tokens
     file_mappings: list[Mapping]  # the config's [[mappings.entry]] and the mapping files, as last read
+    integrations: Any  # play sessions and web services (tagd/integrations/runtime.py); None until started
 
     def reader_infos(self) -> list[ReaderInfo]:
         """The connected readers."""

@@ -303,6 +303,15 @@ CoreConfig = Annotated[
 ]
 
 
+class Sessions(_Section):
+    """``[sessions]``: play sessions (tagd/integrations). Sessions shorter than ``min_duration`` seconds are dropped;
+    ``platform_hints`` maps a Zaparoo system ID to the hint sent to retroshelf, over the built-in table."""
+
+    min_duration: Float = Field(default=30.0, ge=0, le=86400)
+    sync_batch: Int = Field(default=50, ge=1, le=100)
+    platform_hints: dict[str, str] = {}
+
+
 def default_database_path() -> Path:
     return Path(platformdirs.user_data_dir("tagd")) / "tagd.db"
 
@@ -316,6 +325,7 @@ class Config(AppSettings, _Section, CoreKeys):
     service: Service = Service()
     core: list[CoreConfig] = []
     database: Path = Field(default_factory=default_database_path)
+    sessions: Sessions = Sessions()
     run_zapscript: Bool = True  # tagd's: false = taps are announced and recorded but not forwarded
 
     @model_validator(mode="after")

@@ -55,6 +55,7 @@ class Forwarder(ABC):
     def __init__(self, name: str) -> None:
         self.name = name
         self.on_notification: NotificationCallback | None = None
+        self.on_disconnect: Callable[[], None] | None = None  # the target's connection dropped (zaparoo)
         self.instance_headers: dict[str, str] = {}  # {INSTANCE_HEADER: id}, set by the daemon
 
     def __repr__(self) -> str:

@@ -149,6 +149,8 @@ class ZaparooForwarder(Forwarder):
                 self._connected.clear()
                 self.last_error = "connection lost"
                 self._fail_pending(f"connection to {self.url} lost")
+                if self.on_disconnect is not None:
+                    self.on_disconnect()
             log.warning("%s: connection to %s lost; reconnecting", self.name, self.url)
             await self._backoff(next(delays))
 
