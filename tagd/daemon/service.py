@@ -392,11 +392,13 @@ class Daemon:
             raise RpcError("no connected reader can write tags")
         return writable[0][0], writable[0][1].reader_id
 
-    async def write_text(self, reader_id: str, text: str, timeout: float, cancel: threading.Event) -> Token:
-        """Write ``text`` on a reader for another node (a fabric hub's request): the same checks as readers.write,
-        one write per reader, the written tag reaching the pipeline as not to be launched."""
+    async def write_text(self, reader_id: str | None, text: str, timeout: float, cancel: threading.Event,
+                         exclude: frozenset[str] = frozenset()) -> Token:
+        """Write ``text`` on a reader for another node (a fabric hub's request) or a deck's card (never on the
+        ``exclude`` tags): the same checks as readers.write, one write per reader, the written tag reaching the
+        pipeline as not to be launched."""
         worker, rid = self.write_worker(reader_id)
-        request = WriteRequest(text, timeout=timeout, reader_id=rid, cancel=cancel)
+        request = WriteRequest(text, timeout=timeout, reader_id=rid, cancel=cancel, exclude_uids=exclude)
         with self.begin_write(rid, request):
             seen = await worker.write(request)
         return seen.token
