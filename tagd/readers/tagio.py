@@ -70,6 +70,18 @@ class TagRead:
 classic_kind = classic.kind_from_sak  # MIFARE Classic kind from SAK (None: not a Classic)
 
 
+def _whole(answer: bytes, size: int, what: str) -> bytes:
+    """The first ``size`` bytes of a tag's answer; a shorter answer is a refusal, not data (a clone or a
+    hostile tag must not shift the memory map or stall a read loop that waits for bytes to arrive)."""
+    if len(answer) < size:
+        raise CommandFailed(f"{what}: {len(answer)} bytes, expected {size}")
+    return answer[:size]
+
+
+def _read_block(io: TagIO, block: int) -> bytes:
+    return _whole(io.read_block(block), 16, f"READ {block}")
+
+
 def _read_pages(io: TagIO, start: int, end: int, fast: list[bool]) -> bytes:
     out = bytearray()
     p = start
@@ -77,7 +89,7 @@ def _read_pages(io: TagIO, start: int, end: int, fast: list[bool]) -> bytes:
         stop = min(end, p + MAX_FAST_READ - 1)
         if fast[0]:
             try:
-                out += io.thru(bytes([0x3A, p, stop]))[: (stop - p + 1) * 4]
+                out += _whole(io.thru(bytes([0x3A, p, stop])), (stop - p + 1) * 4, f"FAST_READ {p}-{stop}")
                 p = stop + 1
                 continue
             except TagLeft:
@@ -85,7 +97,7 @@ def _read_pages(io: TagIO, start: int, end: int, fast: list[bool]) -> bytes:
             except CommandFailed:
                 fast[0] = False  # a clone chip or a tag without FAST_READ: plain READ from now on,
                 io.reselect()  # after waking the tag, which goes mute after a command it refuses
-        out += io.read_block(p)[: (min(end, p + 3) - p + 1) * 4]
+        out += _read_block(io, p)[: (min(end, p + 3) - p + 1) * 4]
         p += 4
     return bytes(out)
 
@@ -101,7 +113,7 @@ def read_type2(io: TagIO, uid: bytes, whole: bool = False) -> TagRead:
     if kind:
         total = type2.TYPE2_KINDS[kind].pages
     else:  # no GET_VERSION: the CC's size is the best guess (a plain Ultralight says 48 bytes: 16 pages)
-        cc = io.read_block(0)[12:16]
+        cc = _read_block(io, 0)[12:16]
         total = 4 + (cc[2] * 8) // 4 if cc[:1] == b"\xe1" and cc[2] else 16
         if cc[:1] == b"\xe1" and cc[2] == type2.TYPE2_KINDS["ntag203"].cc_size:
             kind, total = "ntag203", type2.TYPE2_KINDS["ntag203"].pages  # an NTAG213 would have answered
@@ -110,7 +122,7 @@ def read_type2(io: TagIO, uid: bytes, whole: bool = False) -> TagRead:
     u = uid if len(uid) == 7 else (uid + bytes(7))[:7]
     memory = type2.head_pages(u) + _read_pages(io, 3, min(FIRST_READ_END, total - 1), fast)
     if memory[12] != 0xE1:  # not NDEF: the data is the memory itself, lock bytes included
-        memory = io.read_block(0)[:12] + memory[12:]
+        memory = _read_block(io, 0)[:12] + memory[12:]
     need = type2.pages_to_read(memory, total)
     while need > len(memory) // 4:
         memory += _read_pages(io, len(memory) // 4, need - 1, fast)
@@ -141,13 +153,13 @@ def read_classic(io: TagIO, uid: bytes, kind: str, keys: list[bytes], whole: boo
             return False
         order.remove(key)
         order.insert(0, key)
-        mem[t * 16:(t + 1) * 16] = key + io.read_block(t)[6:16]  # key A reads back as zeros: keep the one that worked
+        mem[t * 16:(t + 1) * 16] = key + _read_block(io, t)[6:16]  # key A reads back as zeros: keep the one that worked
         readable = classic.blocks_key_a_reads(bytes(mem[t * 16 + 6:t * 16 + 9]), s)
         complete = True
         for b in classic.data_blocks(s):
             if b in readable:
                 try:
-                    mem[b * 16:(b + 1) * 16] = io.read_block(b)[:16]
+                    mem[b * 16:(b + 1) * 16] = _read_block(io, b)
                     continue
                 except TagLeft:
                     raise

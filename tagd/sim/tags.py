@@ -169,18 +169,8 @@ class EmulatedTag:
         return bytes(self.memory[p * 4:(p + 1) * 4])
 
     def _locked(self, p: int) -> bool:
-        lock0, lock1 = self.memory[10], self.memory[11]
-        if 3 <= p <= 7:
-            return bool(lock0 >> p & 1)
-        if 8 <= p <= 15:
-            return bool(lock1 >> (p - 8) & 1)
-        k = self.kind
-        if k and k.dyn_lock_page and 16 <= p <= k.user_end:
-            at = k.dyn_lock_page * 4
-            bits = self.memory[at] | self.memory[at + 1] << 8
-            group = (p - 16) // (2 if k.name == "ntag213" else 16)
-            return bool(bits >> group & 1)
-        return False
+        """Static and dynamic lock bits, read as tagd.ndef.type2 reads them (one table of lock layouts per kind)."""
+        return p in type2.Type2Memory(bytes(self.memory), None, self.kind.name if self.kind else None).locked_pages
 
     def _write_page(self, p: int, data: bytes) -> bytes | int:
         pages = len(self.memory) // 4

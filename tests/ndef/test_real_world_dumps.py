@@ -109,6 +109,19 @@ def test_ntag203_is_reported_as_ntag203_not_ntag213():
     assert decode_dump(d).kind == "ntag203" and decode_dump(d).capacity == 144
 
 
+def test_ntag203_dynamic_lock_bits_lock_groups_of_four_pages_on_the_tag_and_in_the_emulator():
+    from tagd.sim.tags import EmulatedTag, Nak
+
+    d = dumps.load(FIXTURES / "ntag203.nfc")
+    mem = bytearray(d.memory)
+    mem[40 * 4] = 0x10 | 0x0F  # bit 4 locks pages 16-19; bits 0-3 lock the lock bits, not pages
+    assert type2.Type2Memory(bytes(mem), None, "ntag203").locked_pages == frozenset(range(16, 20))
+    tag = EmulatedTag(dumps.type2_dump(bytes(mem), named="ntag203"))
+    assert isinstance(tag.transceive(b"\xa2\x13abcd"), Nak)
+    tag.select()
+    assert tag.transceive(b"\xa2\x14abcd") == b"\x0a"
+
+
 def test_uid_line_that_disagrees_with_pages_0_1_warns_and_the_pages_win():
     d = dumps.load(FIXTURES / "amiibo-uid-line.nfc")
     assert d.uid.hex() == "04333333333333"
