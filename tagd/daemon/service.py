@@ -394,9 +394,8 @@ class Daemon:
 
     async def write_text(self, reader_id: str | None, text: str, timeout: float, cancel: threading.Event,
                          exclude: frozenset[str] = frozenset()) -> Token:
-        """Write ``text`` on a reader for another node (a fabric hub's request) or a deck's card (never on the
-        ``exclude`` tags): the same checks as readers.write, one write per reader, the written tag reaching the
-        pipeline as not to be launched."""
+        """Write ``text`` for another node (a fabric hub) or a deck's card (never on ``exclude``): readers.write's
+        checks, one write per reader, the written tag reaching the pipeline as not to be launched."""
         worker, rid = self.write_worker(reader_id)
         request = WriteRequest(text, timeout=timeout, reader_id=rid, cancel=cancel, exclude_uids=exclude)
         with self.begin_write(rid, request):
