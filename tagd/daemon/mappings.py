@@ -7,7 +7,8 @@ order wins and its ``override`` replaces the token text.
 
 Order of sources, as Zaparoo Core does it: database mappings first (by id = creation order), then the
 mapping-file entries (the config's ``[[mappings.entry]]``, then ``*.toml`` files of the mappings directory in
-name order).
+the order Core walks them: each directory's entries by name, a subdirectory where its name sorts). File entries
+are read exactly as Core reads them (:meth:`MappingTable.from_config`).
 
 Bounds (a user's pattern must not freeze the daemon): RE2 is linear in the text, but its cost is program size ×
 text length, so a pattern may compile to at most :data:`MAX_REGEX_PROGRAM` instructions (``(.*a){1000}`` is 11,004:
@@ -43,7 +44,9 @@ log = logging.getLogger(__name__)
 TYPES = ("uid", "text", "data")
 MATCHES = ("exact", "partial", "regex")
 TYPE_ALIASES = {"id": "uid", "value": "text"}  # Zaparoo's database names for uid and text
-TOKEN_KEYS = {"": "uid", "id": "uid", "uid": "uid", "value": "text", "text": "text", "data": "data"}
+# A mapping file's token_key, as Core reads it: only these two choose a field other than the UID.
+FILE_TOKEN_KEYS = {"value": "text", "data": "data"}
+QUIET_UID_KEYS = ("", "id", "uid")  # other keys mean the UID too, with a warning (Core: "text" is the UID)
 MAX_REGEX_PROGRAM = 2000  # RE2 instructions: ~0.1 s at worst over MAX_MATCH_TEXT; real patterns are under 100
 MAX_REGEX_MEMORY = 2 << 20  # RE2's compile budget (max_mem): a huge pattern fails fast instead of allocating first
 MAX_MATCH_TEXT = 16 * 1024  # longest value a regex is run on: a whole Classic 4K memory in hex is 8,192
@@ -245,19 +248,22 @@ class MappingTable:
 
     @staticmethod
     def from_config(entries: Iterable[Any], source: str = "config") -> list[Mapping]:
-        """Mapping-file entries (``[[mappings.entry]]``, dicts or config.MappingEntry) as Mappings.
+        """Mapping-file entries (``[[mappings.entry]]``, dicts or config.MappingEntry) as Mappings, read exactly as
+        Zaparoo Core reads them (its ``MappingsFromConfig``):
 
-        ``token_key``: "" (or id/uid) = uid, "value"/"text" = text, "data" = data. ``match_pattern``: ``/re/`` = regex;
-        containing ``*`` = a wildcard match (one literal piece, e.g. ``*mario*``, is Zaparoo's partial match;
-        several pieces, ``04*ab``, must appear in that order); else exact."""
+        ``token_key``: "value" = the text, "data" = the data, anything else ("", "id", "uid", even "text") = the
+        UID. ``match_pattern``: ``/re/`` (more than the two slashes) = an RE2 regex searched anywhere; one
+        containing ``*`` = every ``*`` removed and the rest found anywhere (``*mario*`` and ``mario*`` alike; a
+        lone ``*`` matches every token); else exact. A UID pattern is normalised as the UID is."""
         out = []
         for n, entry in enumerate(entries, 1):
             e = entry if isinstance(entry, dict) else entry.model_dump()
             where = f"{source} entry {n}"
-            key = str(e.get("token_key", "") or "").strip().lower()
-            if key not in TOKEN_KEYS:
-                raise MappingError(f"{where}: token_key", f"must be \"\", \"value\" or \"data\", not {key!r}")
-            type_ = TOKEN_KEYS[key]
+            key = str(e.get("token_key", "") or "")
+            type_ = FILE_TOKEN_KEYS.get(key, "uid")
+            if key not in FILE_TOKEN_KEYS and key not in QUIET_UID_KEYS:
+                log.warning("%s: token_key %r matches the UID, as Zaparoo Core reads it (\"value\" is the text, "
+                            "\"data\" the data)", where, key)
             match, pattern = _file_pattern(str(e.get("match_pattern", "")), type_)
             try:
                 out.append(Mapping.build(type=type_, match=match, pattern=pattern, override=e.get("zapscript", ""),
@@ -267,18 +273,18 @@ class MappingTable:
         return out
 
 
+MATCH_ALL = "(?s)"  # an empty RE2 pattern: what Core's contains("") does for a match_pattern of only `*`
+
+
 def _file_pattern(pattern: str, type_: str) -> tuple[str, str]:
     if len(pattern) > 2 and pattern.startswith("/") and pattern.endswith("/"):
         return "regex", pattern[1:-1]
     if "*" not in pattern:
         return "exact", pattern
-    pieces = [normalize_uid(p) if type_ == "uid" else p for p in pattern.split("*")]
-    pieces = [p for p in pieces if p]
-    if len(pieces) == 1:
-        return "partial", pieces[0]
-    if not pieces:
-        return "regex", "(?s).*"
-    return "regex", "(?s)" + ".*".join(_re2()[0].escape(p) for p in pieces)
+    needle = pattern.replace("*", "")
+    if type_ == "uid":
+        needle = normalize_uid(needle)
+    return ("partial", needle) if needle else ("regex", MATCH_ALL)
 
 
 def load_mapping_file(path: str | os.PathLike[str]) -> list[Mapping]:
@@ -302,11 +308,12 @@ def load_mapping_file(path: str | os.PathLike[str]) -> list[Mapping]:
 
 
 def mapping_files(directory: str | os.PathLike[str]) -> list[Path]:
-    """Every ``*.toml`` in the directory (recursively, in path order); a missing directory has none."""
+    """Every ``*.toml`` in the directory (recursively, in Core's walk order); a missing directory has none."""
     root = Path(directory)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() == ".toml" and p.is_file())
+    files = (p for p in root.rglob("*") if p.suffix.lower() == ".toml" and p.is_file())
+    return sorted(files, key=lambda p: p.relative_to(root).parts)  # Core's walk: a directory's entries by name
 
 
 def load_mapping_dir(directory: str | os.PathLike[str]) -> list[Mapping]:

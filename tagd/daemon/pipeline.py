@@ -12,6 +12,7 @@ Rules, as Zaparoo Core applies them:
 - **Tap mode.** Removal only clears the active token. **Hold mode.** Removing the token that launched the
   media stops it (every forwarder's ``stop_media``) after ``exit_delay`` seconds, unless the token is put
   back first (then nothing happens: the media keeps running). A new launch also cancels a pending exit.
+  The mode is the reader's own (``[[readers.connect]] scan_mode``), else its driver's, else ``[readers.scan]``.
 - **Next-tag actions.** A launch whose script (after mappings) is exactly ``**write:TEXT`` is not forwarded: it
   arms a write of TEXT to the next tag tapped (nexttag.py, zapscript.py). That next tag is written through
   ``write_tag`` instead of launched; history records the arming as a success (an invalid one as a failure).
@@ -204,8 +205,10 @@ class Pipeline:
         if token.key == self._seen_key:
             self._seen_key = None
         scan = self.config.readers.scan
+        info = self.readers.get(rid)  # a reader may have its own scan_mode (Core's [[readers.connect]] key)
+        mode = self.config.readers.scan_mode_for(info.driver, info.path) if info is not None else scan.mode
         still_on_a_reader = any(t.key == token.key for t in self.active.values())
-        if scan.mode == "hold" and token.key == self._launched_key and not still_on_a_reader:
+        if mode == "hold" and token.key == self._launched_key and not still_on_a_reader:
             self._cancel_exit()
             self._exit_task = self._spawn(self._exit_after(float(scan.exit_delay)))
 

@@ -4,6 +4,9 @@ Reader threads hand events to the loop (``asyncio_sink``) where the pipeline app
 pipeline's notifications and the core's (media.started …) go to every API client. Start-up does the
 least it can before the API answers: the store opens, the API listens, then readers open in their own
 threads.
+
+Why it is long: it is where every part is started, wired to the others and stopped in order; what each part does
+lives in its own module (the pipeline, the API's methods, the forwarders, tagd/integrations/runtime.py …).
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.api.pairing_service import PairingService
 from tagd.daemon.api.server import ApiServer
 from tagd.daemon.config import Config, ConfigError, default_config_path, parse_listen, update_settings
+from tagd.daemon.config.zaparoo_core import log_core_only_sections
 from tagd.daemon.config_files import ConfigFiles, read_file_mappings, read_files
 from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarders, close_all, start_all
 from tagd.daemon.mappings import Mapping, MappingTable
 from tagd.daemon.pipeline import Pipeline
+from tagd.daemon.retention import prune_history_daily
 from tagd.daemon.store import Store, StoreError
 from tagd.readers.base import (Capability, ReaderEvent, ReaderInfo, ReaderWorker, WriteError, WriteRequest,
                                asyncio_sink)
@@ -87,13 +92,18 @@ class Daemon:
         self._loop = loop
         self.store.on_inbox = self._inbox_added
         self._started.append("store")
+        self.spawn(prune_history_daily(self.store, lambda: self.config.readers.scan_history))
+        log_core_only_sections(self.config)
         self.forwarders = self._build_forwarders(self.config)
         self.file_mappings, problems = read_file_mappings(self.config, self.config_path)
         table = MappingTable.from_sources(self.store.mappings(), self.file_mappings)
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
         self.pipeline.write_tag = self.write_tag
         self._started.append("pipeline")
-        await self._start_integrations()
+        from tagd.integrations.runtime import attach  # play sessions, and the web services once linked
+
+        self.integrations = await attach(self)
+        self._started.append("integrations")
         self._report_mapping_problems(problems)
         self.pairing = PairingService(self.store, self.notify)
         rpc = methods.build(self)
@@ -108,8 +118,9 @@ class Daemon:
         from tagd.readers.manager import ReaderManager  # the drivers load after the API answers
 
         connect = self._connect_strings(self.config)
-        self.manager = ReaderManager(asyncio_sink(loop, self._reader_event), connect,
-                                     self.config.readers.auto_detect, self.config.readers.options)
+        detect = self.config.readers.detected_drivers()
+        self.manager = ReaderManager(asyncio_sink(loop, self._reader_event), connect, bool(detect),
+                                     self.config.readers.options, detect=detect)
         self.manager.start()
         await self._start_discovery(self.config, host)
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
@@ -192,14 +203,14 @@ class Daemon:
         forwarders = build_forwarders(config.core)
         for fw in forwarders:
             fw.on_notification = self.relay
-            fw.on_disconnect = self._core_lost
+            fw.on_disconnect = lambda: self.integrations and self.integrations.core_lost()
             fw.instance_headers = {INSTANCE_HEADER: self.instance}
             if hasattr(fw, "write_fn"):  # a fabric satellite writes on this daemon's readers for its hub
                 fw.write_fn = self.write_text
         return forwarders
 
     def _connect_strings(self, config: Config) -> list[str]:
-        return [c.connect_string for c in config.readers.connect if c.enabled] + self.extra_readers
+        return config.readers.connect_strings() + self.extra_readers
 
     def _report_mapping_problems(self, problems: list[str]) -> None:
         for problem in problems:
@@ -232,20 +243,6 @@ class Daemon:
             self.notify(method, params)
         if self.integrations is not None:
             self.integrations.core_notification(method, params)
-
-    def _core_lost(self) -> None:
-        if self.integrations is not None:
-            self.integrations.core_lost()
-
-    async def _start_integrations(self) -> None:
-        """Play sessions (always) and the linked web services; their modules load the HTTP client on first use."""
-        from tagd.integrations.runtime import Integrations
-
-        self.integrations = Integrations(self.config, self.notify, inbox=self.store.add_inbox)
-        await self.integrations.start()
-        self._started.append("integrations")
-        self.pipeline.on_launch = self.integrations.launched
-        self.pipeline.on_exit = self.integrations.held_exit
 
     def _inbox_added(self, message: Any) -> None:
         """Every new inbox message reaches the clients as ``inbox.added`` (Core's notification), from any thread."""
@@ -323,12 +320,13 @@ class Daemon:
         self.pipeline.config = config
         if self.integrations is not None:
             self.integrations.configure(config)
-            self.integrations.poke()  # a link made or removed from the CLI is picked up now
         if self.manager is not None and (old.readers.connect != config.readers.connect
                                          or old.readers.auto_detect != config.readers.auto_detect
+                                         or old.readers.drivers != config.readers.drivers
                                          or old.readers.options != config.readers.options):
-            await asyncio.to_thread(self.manager.reconfigure, self._connect_strings(config),
-                                    config.readers.auto_detect, config.readers.options)
+            detect = config.readers.detected_drivers()
+            await asyncio.to_thread(self.manager.reconfigure, self._connect_strings(config), bool(detect),
+                                    config.readers.options, detect)
         if old.core != config.core and "forwarders" in self._started:
             # the new cores connect before the old ones close; a launch in flight finishes on the old list
             new = self._build_forwarders(config)

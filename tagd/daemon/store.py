@@ -350,6 +350,14 @@ class Store:
             ).fetchall()
         return [HistoryEntry(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8]) for r in rows]
 
+    def prune_history(self, days: int, now_ns: int | None = None) -> int:
+        """Forget launches older than ``days`` days (Core's ``[readers] scan_history``); 0 keeps all. The count."""
+        if days <= 0:
+            return 0
+        cutoff = (time.time_ns() if now_ns is None else now_ns) - days * 86_400 * 1_000_000_000
+        with self._lock:
+            return self._durable("DELETE FROM history WHERE scan_ns < ?", (cutoff,)).rowcount
+
     # --- inbox --------------------------------------------------------------
 
     def add_inbox(self, text: str, category: str = "", severity: int = 0, body: str = "",

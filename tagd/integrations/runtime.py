@@ -27,6 +27,15 @@ log = logging.getLogger(__name__)
 Notify = Callable[[str, Any], None]
 
 
+async def attach(daemon: Any) -> "Integrations":
+    """Start the integrations for a daemon whose store and pipeline are open, and hook them to its pipeline."""
+    runtime = Integrations(daemon.config, daemon.notify, inbox=daemon.store.add_inbox)
+    await runtime.start()
+    daemon.pipeline.on_launch = runtime.launched
+    daemon.pipeline.on_exit = runtime.held_exit
+    return runtime
+
+
 class Integrations:
     def __init__(self, config: Any, notify: Notify, *, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, inbox: Callable[..., Any] | None = None,
@@ -55,8 +64,9 @@ class Integrations:
         self.batch = int(getattr(sessions, "sync_batch", 50))
         self.has_core = any(getattr(c, "type", "") == "zaparoo" for c in config.core)
         self.hold_mode = config.readers.scan.mode == "hold"
-        if hasattr(self, "tracker"):
+        if hasattr(self, "tracker"):  # a reload (settings.reload, SIGHUP): also look at the links again now
             self.tracker.min_duration, self.tracker.hints = self.tracker_min, self.hints
+            self.poke()
         else:
             self.tracker = SessionTracker(self.tracker_min, self.hints)
 

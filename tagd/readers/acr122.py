@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from typing import Any
 
@@ -20,6 +21,8 @@ from tagd.readers.base import Capability, Reader, ReaderError, ReaderEvent, Read
 from tagd.token import TYPE_MIFARE, TYPE_NTAG, TYPE_UNKNOWN, Token
 
 log = logging.getLogger(__name__)
+
+LIBNFC_USB_PATH = re.compile(r"(?:usb:)?\d{3}:\d{3}")  # libnfc's acr122_usb connstring tail: bus:device
 
 WAIT_MS = 500
 E_TIMEOUT = 0x8010000A
@@ -322,9 +325,15 @@ class PcscReader(Reader):
 
 @register
 class Acr122Reader(PcscReader):
-    """``acr122:`` with no name takes the first reader whose name contains "ACR122" (what pcscd/libccid call it)."""
+    """``acr122:`` with no name takes the first reader whose name contains "ACR122" (what pcscd/libccid call it).
+
+    A Zaparoo Core config's ``acr122_usb`` entry (libnfc's driver) may carry libnfc's USB ``bus:device`` as its
+    path (``001:005``): pcscd knows the reader by name, not bus address, so that is the first ACR122 too."""
 
     driver = "acr122"
 
     def __init__(self, path: str, options: dict[str, Any] | None = None) -> None:
-        super().__init__(path.strip() or "ACR122", options)
+        name = path.strip()
+        if LIBNFC_USB_PATH.fullmatch(name):
+            name = ""
+        super().__init__(name or "ACR122", options)

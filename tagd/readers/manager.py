@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 from tagd.readers import registry
 from tagd.readers.base import ReaderInfo, ReaderWorker, Sink, driver_class, open_reader, parse_connect
@@ -26,6 +26,7 @@ from tagd.readers.hotplug import SERIAL_PATTERNS, DeviceWatcher, Probe, node_ide
 
 log = logging.getLogger(__name__)
 
+DETECTABLE = ("pn532uart", "acr122")  # what auto-detection can find: a PN532 on a serial port, an ACR122U in pcscd
 BUSY_RETRY = 10.0  # seconds before looking again at a port another program holds
 PCSC_PREFIX = "pcsc:"
 # a configured one of these serves its reader: do not detect it
@@ -44,10 +45,12 @@ class ReaderManager:
     def __init__(self, sink: Sink, connect: list[str], auto_detect: bool = True,
                  options: dict[str, dict[str, Any]] | None = None, scan_interval: float = 1.0,
                  retry: float = 1.0, patterns: tuple[str, ...] = SERIAL_PATTERNS,
-                 probe: Callable[[str], Probe] = probe_pn532, use_udev: bool = True) -> None:
+                 probe: Callable[[str], Probe] = probe_pn532, use_udev: bool = True,
+                 detect: Collection[str] = DETECTABLE) -> None:
         self.sink = sink
         self.connect = list(connect)
         self.auto_detect = auto_detect
+        self.detect = frozenset(detect)  # which kinds auto-detection looks for: pn532uart (serial), acr122 (PC/SC)
         self.options = options or {}
         self.scan_interval = scan_interval
         self.retry = retry
@@ -86,7 +89,7 @@ class ReaderManager:
             w.stop()
 
     def reconfigure(self, connect: list[str], auto_detect: bool,
-                    options: dict[str, dict[str, Any]] | None = None) -> None:
+                    options: dict[str, dict[str, Any]] | None = None, detect: Collection[str] = DETECTABLE) -> None:
         """Apply a changed reader config (settings.update, settings.reload) without a restart.
 
         A configured reader that is no longer listed, or whose options changed, is stopped (its ReaderLost
@@ -94,8 +97,9 @@ class ReaderManager:
         the options change (the next pass finds them again, with the new options). Blocks while workers stop:
         call it from a thread."""
         options = options or {}
-        options_changed = options != self.options
+        options_changed = options != self.options or frozenset(detect) != self.detect
         self.options = options
+        self.detect = frozenset(detect)
         if not auto_detect or options_changed:
             self._stop_detection()
         with self._lock:
@@ -172,10 +176,13 @@ class ReaderManager:
             watcher.wait(self.scan_interval)
 
     def scan_once(self) -> None:
-        """One pass: PC/SC readers, then prune vanished serial readers and probe new serial nodes."""
-        self._scan_pcsc()
+        """One pass: PC/SC readers, then prune vanished serial readers and probe new serial nodes (each kind only
+        when :attr:`detect` has it)."""
+        if "acr122" in self.detect:
+            self._scan_pcsc()
         self._prune_serial()
-        self._scan_serial()
+        if "pn532uart" in self.detect:
+            self._scan_serial()
 
     def _in_use(self) -> set[str]:
         return {_device_of(w.reader.driver, w.reader.path) for w in self.workers()}

@@ -95,11 +95,13 @@ class DriverSpec:
 
 _PCSC_OPTIONS = {"keys": keys, "buzzer": boolean, "led_on_read": boolean}  # tagd/readers/acr122.py
 
+# Aliases are Zaparoo Core's driver IDs for the same hardware (Core's pkg/readers/*/ IDs()): its native pn532
+# driver and libnfc's legacy one both read a PN532 on a UART; its acr122pcsc driver and libnfc's acr122_usb both
+# read an ACR122U, which tagd reads through pcscd. Underscores do not count (pn532_uart is pn532uart), as in Core.
 DRIVERS: dict[str, DriverSpec] = {
-    "pn532uart": DriverSpec("tagd.readers.pn532.reader", ("pn532",), {"baud": baud, "keys": keys}),
+    "pn532uart": DriverSpec("tagd.readers.pn532.reader", ("pn532", "legacypn532uart"), {"baud": baud, "keys": keys}),
     "pcsc": DriverSpec("tagd.readers.acr122", (), _PCSC_OPTIONS),
-    # acr122pcsc: Zaparoo Core's name for this driver
-    "acr122": DriverSpec("tagd.readers.acr122", ("acr122pcsc",), _PCSC_OPTIONS),
+    "acr122": DriverSpec("tagd.readers.acr122", ("acr122pcsc", "acr122usb"), _PCSC_OPTIONS),
     # simple_serial: the other name Core accepts for it in config files
     "simpleserial": DriverSpec("tagd.readers.simpleserial", ("simple_serial",), {"baud": baud}),
     "nfcpy": DriverSpec("tagd.readers.nfcpy_reader", (), {"targets": str_list}),
@@ -113,10 +115,25 @@ DRIVERS: dict[str, DriverSpec] = {
 
 _CANONICAL = {alias: name for name, spec in DRIVERS.items() for alias in (name, *spec.aliases)}
 
+# Zaparoo Core's driver IDs that no tagd driver can serve, and what to use instead (a clear error at config load).
+_PN532_BUS = "tagd talks to a PN532 over its UART only: set the board to HSU/UART and use driver pn532_uart"
+NOT_SUPPORTED: dict[str, str] = {
+    "pn532i2c": _PN532_BUS, "pn532spi": _PN532_BUS, "legacypn532i2c": _PN532_BUS,
+    "opticaldrive": "tagd reads NFC tags, serial scanners and files, not discs: keep Zaparoo Core for disc launching",
+    "externaldrive": "tagd reads NFC tags, serial scanners and files, not USB drives: keep Zaparoo Core for this",
+    "tty2oled": "tty2oled is a display, not a reader: tagd does not drive it (keep Zaparoo Core for the display)",
+}
+
 
 def canonical(name: str) -> str | None:
-    """The table's name for a driver name or alias (``pn532`` → ``pn532uart``); None if it is not built in."""
-    return _CANONICAL.get(name)
+    """The table's name for a driver name or alias (``pn532`` → ``pn532uart``; underscores and case do not
+    count, ``legacy_pn532_uart`` → ``pn532uart``); None if it is not built in."""
+    return _CANONICAL.get(name) or _CANONICAL.get(name.replace("_", "").lower())
+
+
+def not_supported(name: str) -> str | None:
+    """Why a Zaparoo Core driver ID has no tagd driver, and what to use instead; None for any other name."""
+    return NOT_SUPPORTED.get(name.replace("_", "").lower())
 
 
 def names() -> list[str]:
@@ -131,7 +148,7 @@ def by_name() -> dict[str, DriverSpec]:
 
 def spec(name: str) -> DriverSpec | None:
     """The table entry for a driver name or alias."""
-    base = _CANONICAL.get(name)
+    base = canonical(name)
     return DRIVERS[base] if base is not None else None
 
 

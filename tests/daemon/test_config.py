@@ -118,8 +118,6 @@ def test_empty_scan_mode_means_tap_as_in_zaparoo() -> None:
         ('[readers.scan]\nmode = "press"\n', "readers.scan.mode", "'tap' or 'hold'"),
         ("[readers.scan]\nexit_delay = -1\n", "readers.scan.exit_delay", "greater than or equal to 0"),
         ("[[readers.connect]]\npath = \"/dev/x\"\n", "readers.connect[0].driver", "required key is missing"),
-        ('[[mappings.entry]]\ntoken_key = "name"\nmatch_pattern = "x"\nzapscript = "y"\n',
-         "mappings.entry[0].token_key", "Input should be"),
         ('[[mappings.entry]]\nmatch_pattern = "x"\n', "mappings.entry[0].zapscript", "required key is missing"),
         ('[api]\nlisten = "localhost"\n', "api.listen", "HOST:PORT"),
         ('[[core]]\ntype = "stdout"\n[[core]]\ntype = "zaparoo"\nurl = "http://x"\n', "core[1].url", "ws://"),

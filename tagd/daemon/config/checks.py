@@ -12,7 +12,7 @@ import os
 import re
 from typing import Annotated, Any, Mapping
 
-from pydantic import Strict
+from pydantic import BaseModel, ConfigDict, Strict, field_validator
 
 from tagd.readers import registry
 
@@ -39,6 +39,27 @@ def check_no_nul(v: Any) -> None:
             check_no_nul(x)
 
 
+def check_each(values: list[Any], check: Any) -> None:
+    """``check`` every item of a list; the ValueError says which (``[2]: …``)."""
+    for i, value in enumerate(values):
+        try:
+            check(value)
+        except ValueError as exc:
+            raise ValueError(f"[{i}]: {exc}") from None
+
+
+class Section(BaseModel):
+    """A TOML table: unknown keys are errors (a typo must not be ignored) and no string holds a NUL."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul_anywhere(cls, v: Any) -> Any:
+        check_no_nul(v)
+        return v
+
+
 def known_reader_drivers() -> list[str]:
     """Every driver name a connect string may use: the built-ins (aliases too, without importing their modules)
     and any driver registered at run time."""
@@ -62,6 +83,12 @@ def check_reader_driver(driver: Any) -> str:
     if not isinstance(driver, str) or not driver.strip():
         raise ValueError("must be a reader driver name")
     name = driver.strip().lower()
+    why = registry.not_supported(name)
+    if why is not None:
+        raise ValueError(f"Zaparoo Core's {driver!r} driver is not supported: {why}")
+    if name.replace("_", "") == "libnfc":
+        raise ValueError("libnfc is Zaparoo Core's driver family, not one device: name the device's driver, "
+                         "pn532_uart (a PN532 on a serial port) or acr122_usb (an ACR122U)")
     known = known_reader_drivers()
     if name not in known and name.replace("_", "") not in known:
         raise ValueError(f"unknown reader driver {driver!r} (known: {', '.join(known)})")

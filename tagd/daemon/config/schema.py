@@ -11,36 +11,32 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
-
-from tagd.daemon.api.access import parse_allowed
+from pydantic import Field, Strict, field_validator, model_validator
 
 from tagd.daemon.config.checks import (
     CONTROL_CHARS,
     Bool,
     Float,
     Int,
+    Section,
     check_host,
-    check_no_nul,
     check_printable,
     check_reader_driver,
     check_url,
     parse_listen,
 )
 from tagd.daemon.config.settings import AppSettings
+from tagd.daemon.config.zaparoo_core import CoreKeys
+from tagd.daemon.config.zaparoo_readers import check_driver_key, connect_enabled, detected_drivers, scan_mode_for
+from tagd.daemon.config.zaparoo_service import Service
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    @field_validator("*")
-    @classmethod
-    def _no_nul_anywhere(cls, v: Any) -> Any:
-        check_no_nul(v)
-        return v
+_Section = Section  # the name the models below were written with
 
 
 # --- readers (Zaparoo's keys) ---------------------------------------------
+
+ScanMode = Literal["", "tap", "hold"]  # "" = not set here (the next level decides)
 
 
 class ReaderConnect(_Section):
@@ -49,7 +45,8 @@ class ReaderConnect(_Section):
     driver: str = Field(min_length=1)
     path: str = ""
     enabled: Bool = True
-    id_source: str = ""  # Zaparoo's key; accepted, tagd derives readerIds itself
+    id_source: str = ""  # Core's key for its optical-drive reader (uuid/label): ignored by tagd's drivers, as by Core's
+    scan_mode: ScanMode = ""  # this reader's tap/hold, over its driver's and [readers.scan] mode
 
     @field_validator("driver")
     @classmethod
@@ -75,6 +72,16 @@ class ReaderConnect(_Section):
         return f"{self.driver.replace('_', '').lower()}:{self.path}"
 
 
+class LaunchGuard(_Section):
+    """``[readers.scan.launch_guard]`` with Core's types and ranges: a tap while media plays is staged until
+    confirmed. timeout 0 = Core's default (15 s), negative = none; delay before a re-tap confirms."""
+
+    enabled: Bool = False
+    timeout: Float = Field(default=0.0, ge=-1)
+    delay: Float = Field(default=0.0, ge=0)
+    require_confirm: Bool = False
+
+
 class ReaderScan(_Section):
     mode: Literal["tap", "hold"] = "tap"
     exit_delay: Float = Field(default=0.0, ge=0, le=3600)
@@ -82,6 +89,11 @@ class ReaderScan(_Section):
     ignore_system: list[str] = []  # Zaparoo's key; accepted, unused by tagd
     on_scan: str = ""  # Zaparoo's key; accepted, unused by tagd
     on_remove: str = ""  # Zaparoo's key; accepted, unused by tagd
+    # Core's: in tap mode, a token resolving to the media already playing relaunches it. Core decides what a
+    # token resolves to and does not apply the rule to launches it gets over its API (tagd's `run`), so with
+    # tagd in front every tap launches, as Core's allow_relaunch = true; accepted so Core's file loads.
+    allow_relaunch: Bool = False
+    launch_guard: LaunchGuard = LaunchGuard()
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -90,8 +102,11 @@ class ReaderScan(_Section):
 
 
 class DriverSettings(_Section):
+    """``[readers.drivers.<ID>]``, as Zaparoo Core: see zaparoo_readers.py for how each switch applies."""
+
     enabled: Bool | None = None
     auto_detect: Bool | None = None
+    scan_mode: ScanMode = ""
 
 
 class Readers(_Section):
@@ -99,17 +114,37 @@ class Readers(_Section):
     connect: list[ReaderConnect] = []
     scan: ReaderScan = ReaderScan()
     drivers: dict[str, DriverSettings] = {}
-    scan_history: Int | None = None
+    scan_history: Int | None = Field(default=None, ge=0)  # days of tokens.history to keep (0: all), as Core's
     options: dict[str, dict[str, Any]] = {}  # tagd: per-driver options, e.g. [readers.options.pn532uart] keys = [...]
+
+    @field_validator("drivers")
+    @classmethod
+    def _driver_names(cls, v: dict[str, DriverSettings]) -> dict[str, DriverSettings]:
+        for name in v:
+            check_driver_key(name)
+        return v
+
+    def connect_strings(self) -> list[str]:
+        """The ``[[readers.connect]]`` entries to open: enabled, and their driver not switched off."""
+        return [c.connect_string for c in self.connect if c.enabled and connect_enabled(c.driver, self.drivers)]
+
+    def detected_drivers(self) -> frozenset[str]:
+        """The drivers that auto-detect (pn532uart, acr122): the global switch and each driver's."""
+        return detected_drivers(self.auto_detect, self.drivers)
+
+    def scan_mode_for(self, driver: str, path: str) -> str:
+        """tap or hold for one reader (its entry's scan_mode, its driver's, else [readers.scan] mode)."""
+        return scan_mode_for(driver, path, self)
 
 
 # --- mappings -------------------------------------------------------------
 
 
 class MappingEntry(_Section):
-    """A ``[[mappings.entry]]``: token_key ""=uid, "value"=text, "data"; match_pattern ``/re/``, with ``*``, or exact."""
+    """A ``[[mappings.entry]]``, read as Zaparoo Core reads it (``MappingTable.from_config``): token_key "value" =
+    the text, "data" = the data, anything else = the UID; match_pattern ``/re/``, with ``*`` (partial), or exact."""
 
-    token_key: Literal["", "id", "uid", "value", "text", "data"] = ""
+    token_key: str = ""
     match_pattern: str = Field(min_length=1)
     zapscript: str
 
@@ -133,61 +168,6 @@ class Api(_Section):
     def _host_port(cls, v: str) -> str:
         parse_listen(v)
         return v
-
-
-# --- service (Zaparoo Core's keys for the API's access and discovery) ----------------------------------
-
-
-class Discovery(_Section):
-    enabled: Bool = True  # advertise _zaparoo._tcp over mDNS (when the API listens beyond loopback)
-    instance_name: str = ""  # default: the host name
-    interfaces: list[str] = []  # tagd's: addresses to advertise on (default: every LAN interface's)
-
-
-class Service(_Section):
-    """Core's ``[service]`` table. tagd serves the API's keys with Core's meaning; Core's others load (a Core
-    config.toml always has ``device_id``) and do nothing here: tagd has no boot hooks or publishers of its own."""
-
-    api_port: Annotated[int, Strict(), Field(ge=1024, le=65535)] | None = None  # Core's range
-    api_listen: str = ""  # a host (or address) to listen on; with a port in it, Core ignores it, so does tagd
-    allowed_ips: list[str] = []  # addresses or CIDR ranges let in without pairing or a key
-    encryption: Bool = False  # true: remote WebSockets must be paired, encrypted clients
-    discovery: Discovery = Discovery()
-    allowed_origins: list[str] = []  # Core's place for [api] allowed_origins: both lists count
-    device_id: str = ""  # Core's own identity; tagd has its own
-    on_boot: str = ""
-    on_ready: str = ""
-    allow_run: list[str] = []
-    publishers: dict[str, Any] = {}
-
-    @field_validator("allowed_ips")
-    @classmethod
-    def _networks(cls, v: list[str]) -> list[str]:
-        for entry in v:
-            parse_allowed(entry)
-        return v
-
-    @field_validator("api_listen")
-    @classmethod
-    def _listen_host(cls, v: str) -> str:
-        if v and not _has_port(v):
-            parse_listen(f"[{v}]:0" if ":" in v else f"{v}:0")
-        return v
-
-    def listen(self) -> str | None:
-        """The ``HOST:PORT`` these keys ask for, as Core builds it; None when neither key is set."""
-        if self.api_port is None and not self.api_listen:
-            return None
-        port = self.api_port or 7497
-        host = "" if _has_port(self.api_listen) else self.api_listen
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _has_port(value: str) -> bool:
-    """``host:port`` or ``[v6]:port`` (what Go's SplitHostPort accepts); a bare IPv6 address has no port."""
-    if value.startswith("["):
-        return "]:" in value
-    return value.count(":") == 1
 
 
 # --- cores (forwarders) ----------------------------------------------------
@@ -332,7 +312,7 @@ def default_database_path() -> Path:
     return Path(platformdirs.user_data_dir("tagd")) / "tagd.db"
 
 
-class Config(AppSettings, _Section):
+class Config(AppSettings, _Section, CoreKeys):
     """The whole file. Its Zaparoo ``settings`` view and ``settings.update`` are :class:`AppSettings`."""
 
     readers: Readers = Readers()
