@@ -86,7 +86,7 @@ def test_decode_missing_file_is_explained(tmp_path, capsys):
 
 
 KIND_FORMATS = [(k, f) for k in ("ntag213", "ntag215", "ntag216", "ultralight", "classic1k", "classic4k")
-                for f in ("nfc", "json", "bin", "mfd") if f != "mfd" or k.startswith("classic")]
+                for f in ("nfc", "json", "bin", "mfd", "eml") if f != "mfd" or k.startswith("classic")]
 
 
 @pytest.mark.parametrize("kind,fmt", KIND_FORMATS)

@@ -88,7 +88,7 @@ async def pair(url: str, role: str, out: Any = sys.stdout) -> int:
         started = await rpc.call("clients.pair.start", {"role": role} if role else {})
         deadline = time.monotonic() + started.get("expiresIn", started["expiresAt"] - time.time())
         print(f"Pairing PIN: {started['pin']}", file=out)
-        print("Enter it in the Zaparoo App (Settings → add device, or when it asks to pair).", file=out)
+        print("Enter it in the Zaparoo App when it asks to pair with this device.", file=out)
         tty = out.isatty()
         if not tty:
             print(f"The PIN is valid for {_mmss(deadline - time.monotonic())} (one pairing).", file=out, flush=True)
@@ -115,8 +115,22 @@ async def pair(url: str, role: str, out: Any = sys.stdout) -> int:
         await rpc.ws.close()
 
 
+def loopback_only(args: argparse.Namespace) -> bool:
+    """The config's API listens on this machine only, so no phone can reach it to pair."""
+    if args.url:
+        return False
+    from tagd.daemon.api.access import is_loopback_address
+    from tagd.daemon.config import load_config, parse_listen
+
+    host = parse_listen(load_config(args.config, required=args.config is not None).api.listen)[0]
+    return host not in ("", "0.0.0.0", "::") and is_loopback_address(host)
+
+
 def cmd_pair(args: argparse.Namespace) -> int:
     try:
+        if loopback_only(args):
+            print("note: [api] listen is a loopback address, so a phone cannot reach tagd; set listen = \":7497\" "
+                  "(every interface) and restart tagd", file=sys.stderr)
         return asyncio.run(_cancellable(pair(api_url(args), args.role)))
     except RuntimeError as exc:
         print(f"tagd pair: {exc}", file=sys.stderr)

@@ -18,13 +18,13 @@ if TYPE_CHECKING:
     from tagd.ndef.dumps import TagDump
 
 KINDS = ("ntag203", "ntag213", "ntag215", "ntag216", "ultralight", "ultralight_ev1", "classicmini", "classic1k", "classic4k")
-FORMATS = ("nfc", "json", "bin", "mfd")
+FORMATS = ("nfc", "json", "bin", "mfd", "eml")  # tagd.ndef.dumps.FORMATS, without importing it for --help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decode", help="decode tag dump files to Token JSON, one line per file",
                        description="Print one Zaparoo Token JSON object per dump file (Flipper .nfc, Proxmark3 "
-                                   "JSON, raw .bin, libnfc .mfd; detected from the content). A directory stands "
+                                   "JSON, .eml and .bin, raw .bin, libnfc .mfd; detected from the content). A directory stands "
                                    "for the files in it. Exit status 2 if any file could not be read.")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--all", action="store_true", help="add file, kind, capacity, read_only, records, errors and notes")

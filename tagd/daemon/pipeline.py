@@ -13,6 +13,9 @@ Rules, as Zaparoo Core applies them:
   media stops it (every forwarder's ``stop_media``) after ``exit_delay`` seconds, unless the token is put
   back first (then nothing happens: the media keeps running). A new launch also cancels a pending exit.
   The mode is the reader's own (``[[readers.connect]] scan_mode``), else its driver's, else ``[readers.scan]``.
+  Media of a system in ``ignore_system`` (the core's media.started says which plays) is not stopped.
+- **runZapScript off** (``run_zapscript = false``): a launch is announced and recorded (not a success), not
+  forwarded, and arms nothing — as Core ignores ZapScript then.
 - **Next-tag actions.** A launch whose script (after mappings) is exactly ``**write:TEXT`` is not forwarded: it
   arms a write of TEXT to the next tag tapped (nexttag.py, zapscript.py). That next tag is written through
   ``write_tag`` instead of launched; history records the arming as a success (an invalid one as a failure).
@@ -71,6 +74,7 @@ class Pipeline:
         self.connect_grace = connect_grace
         self.clock = clock
         self.active: dict[str, Token] = {}  # reader_id → the token on it (as scanned, before mappings)
+        self.playing_system = ""  # the core's media.started systemId ("" when nothing plays or no core says)
         self.last: Token | None = None  # the last token seen or run
         self.readers: dict[str, ReaderInfo] = {}
         self._seen_key: tuple[str, str] | None = None  # dedupe: the last token seen, until removed
@@ -208,9 +212,23 @@ class Pipeline:
         info = self.readers.get(rid)  # a reader may have its own scan_mode (Core's [[readers.connect]] key)
         mode = self.config.readers.scan_mode_for(info.driver, info.path) if info is not None else scan.mode
         still_on_a_reader = any(t.key == token.key for t in self.active.values())
-        if mode == "hold" and token.key == self._launched_key and not still_on_a_reader:
+        if (mode == "hold" and token.key == self._launched_key and not still_on_a_reader
+                and not self._ignored_system()):
             self._cancel_exit()
             self._exit_task = self._spawn(self._exit_after(float(scan.exit_delay)))
+
+    def core_notification(self, method: str, params: Any) -> None:
+        """A core's media.started / media.stopped: which system plays, for hold mode's ``ignore_system``."""
+        if method == "media.started" and isinstance(params, dict):
+            self.playing_system = str(params.get("systemId") or "")
+        elif method == "media.stopped":
+            self.playing_system = ""
+
+    def _ignored_system(self) -> bool:
+        """Hold mode leaves media of a system in ``[readers.scan] ignore_system`` running when the token is lifted
+        (Core's rule; system IDs compared without case — Core's system aliases are not known here)."""
+        system = self.playing_system.lower()
+        return bool(system) and any(s.strip().lower() == system for s in self.config.readers.scan.ignore_system)
 
     def _reader_added(self, info: ReaderInfo) -> None:
         rid = info.reader_id
@@ -250,6 +268,10 @@ class Pipeline:
 
     async def _launch(self, token: Token) -> bool:
         launched = await self._apply_mappings(token)
+        if not self.config.run_zapscript:  # the App's runZapScript off: announced (tokens.added) and recorded only
+            log.info("not forwarding %r: runZapScript is off", launched.text)
+            self._record(launched, False)
+            return False
         action = next_action(launched.text)
         if action is not None:
             return self._arm(action, launched)

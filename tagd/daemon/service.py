@@ -5,8 +5,9 @@ pipeline's notifications and the core's (media.started …) go to every API clie
 least it can before the API answers: the store opens, the API listens, then readers open in their own
 threads.
 
-Why it is long: it is where every part is started, wired to the others and stopped in order; what each part does
-lives in its own module (the pipeline, the API's methods, the forwarders, tagd/integrations/runtime.py …).
+Why it is long: this is the composition root — the one place that builds, starts, reloads and stops every part
+in order (store, pipeline, API, pairing, discovery, forwarders, publishers, readers, integrations) and hands each
+the narrow environment it may use; the parts' logic lives in their own modules.
 """
 
 from __future__ import annotations
@@ -65,12 +66,12 @@ class Daemon:
         self.api: ApiServer
         self.manager: ReaderManager | None = None  # set once the API listens (the drivers load after it)
         self.forwarders: list[Any] = []
+        self.publishers: list[Any] = []  # [[service.publishers.mqtt]] (tagd.daemon.fabric.node.FabricNode)
         self.file_mappings: list[Mapping] = []  # the config's [[mappings.entry]] and mappings/*.toml, as last read
         self._config_lock = asyncio.Lock()  # settings.update and the reloads: one read-modify-write at a time
         self._config_existed = self.config_path.exists()  # a reload then needs the file (config_files.read_files)
         self._started: list[str] = []  # what stop() has to undo, in start order
         self.integrations: Any = None  # play sessions and web services (tagd/integrations/runtime.py)
-        self._core_about: tuple[str, str] | None = None  # the zaparoo core's (version, platform), last known
         self._loop: asyncio.AbstractEventLoop | None = None
         self.discovery: Any = None  # tagd.daemon.discovery.Discovery while advertising
 
@@ -92,6 +93,8 @@ class Daemon:
         self._loop = loop
         self.store.on_inbox = self._inbox_added
         self._started.append("store")
+        self._base_log_level = logging.getLogger().level  # what the command line asked for (-v, -vv)
+        self._apply_logging(self.config)
         self.spawn(prune_history_daily(self.store, lambda: self.config.readers.scan_history))
         log_core_only_sections(self.config)
         self.forwarders = self._build_forwarders(self.config)
@@ -115,12 +118,13 @@ class Daemon:
         self._started.append("api")
         await start_all(self.forwarders)
         self._started.append("forwarders")
+        await self._start_publishers(self.config)
         from tagd.readers.manager import ReaderManager  # the drivers load after the API answers
 
         connect = self._connect_strings(self.config)
         detect = self.config.readers.detected_drivers()
         self.manager = ReaderManager(asyncio_sink(loop, self._reader_event), connect, bool(detect),
-                                     self.config.readers.options, detect=detect)
+                                     self.config.driver_options(), detect=detect)
         self.manager.start()
         await self._start_discovery(self.config, host)
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
@@ -166,12 +170,14 @@ class Daemon:
             await self.integrations.stop()
         if "forwarders" in started:
             await close_all(self.forwarders)
+        await self._close_publishers()
         if "api" in started:
             await self.api.close()
         for t in list(self._tasks):
             t.cancel()
         if "store" in started:
             self.store.close()
+            logging.getLogger().setLevel(self._base_log_level)  # debug_logging was this daemon's, not the process's
 
     async def run_until_signalled(self) -> None:
         stop = asyncio.Event()
@@ -229,34 +235,48 @@ class Daemon:
 
     def notify(self, method: str, params: Any = None) -> None:
         self.api.broadcast(method, params)
-        for fw in self.forwarders:
+        for observer in [*self.forwarders, *self.publishers]:
             try:
-                fw.daemon_notification(method, params)
+                observer.daemon_notification(method, params)
             except Exception:
-                log.exception("%s: notification observer failed", fw.name)
+                log.exception("notification observer failed")
+
+    async def _start_publishers(self, config: Config) -> None:
+        """Core's ``[[service.publishers.mqtt]]``: tagd's notifications to an MQTT topic, as Core publishes them.
+        paho and the fabric code load only when one is configured."""
+        if any(p.enabled is not False for p in config.service.publishers.mqtt):
+            from tagd.daemon.fabric.node import build_publishers
+
+            self.publishers = build_publishers(config.service.publishers.mqtt)
+            await asyncio.gather(*(p.start() for p in self.publishers))
+
+    async def _close_publishers(self) -> None:
+        publishers, self.publishers = self.publishers, []
+        await asyncio.gather(*(p.close() for p in publishers), return_exceptions=True)
 
     def relay(self, method: str, params: Any = None) -> None:
         """A core's notification, for tagd's clients — except those about readers and tokens, which tagd
         announces itself: Core answers each forwarded ``run`` with its own tokens.added, and its readers are
         not tagd's, so relaying them would show every tap twice and another machine's readers as tagd's."""
+        self.pipeline.core_notification(method, params)
         if method not in OWN_NOTIFICATIONS:
             self.notify(method, params)
         if self.integrations is not None:
             self.integrations.core_notification(method, params)
 
+    def _apply_logging(self, config: Config) -> None:
+        """``debug_logging`` (the App's debugLogging): debug level now, else back to the command line's level."""
+        root = logging.getLogger()
+        base = getattr(self, "_base_log_level", root.level)
+        level = logging.DEBUG if config.debug_logging else base
+        if root.level != level:
+            root.setLevel(level)
+            log.info("log level: %s", logging.getLevelName(level))
+
     def _inbox_added(self, message: Any) -> None:
         """Every new inbox message reaches the clients as ``inbox.added`` (Core's notification), from any thread."""
-        if "api" not in self._started or self._loop is None:
-            return  # nobody is listening yet; the App reads the inbox when it connects
-        params = message.to_json()
-        try:
-            on_loop = asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            on_loop = False
-        if on_loop:
-            self.notify("inbox.added", params)
-        else:
-            self._loop.call_soon_threadsafe(self.notify, "inbox.added", params)
+        if "api" in self._started and self._loop is not None:  # before, nobody listens: the App reads the inbox
+            self._loop.call_soon_threadsafe(self.notify, "inbox.added", message.to_json())
 
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -317,16 +337,17 @@ class Daemon:
     async def apply_config(self, config: Config) -> None:
         """A new config takes effect: scan settings on the next event, reader changes now."""
         old, self.config = self.config, config
+        self._apply_logging(config)
         self.pipeline.config = config
         if self.integrations is not None:
             self.integrations.configure(config)
         if self.manager is not None and (old.readers.connect != config.readers.connect
                                          or old.readers.auto_detect != config.readers.auto_detect
                                          or old.readers.drivers != config.readers.drivers
-                                         or old.readers.options != config.readers.options):
+                                         or old.driver_options() != config.driver_options()):
             detect = config.readers.detected_drivers()
             await asyncio.to_thread(self.manager.reconfigure, self._connect_strings(config), bool(detect),
-                                    config.readers.options, detect)
+                                    config.driver_options(), detect)
         if old.core != config.core and "forwarders" in self._started:
             # the new cores connect before the old ones close; a launch in flight finishes on the old list
             new = self._build_forwarders(config)
@@ -335,6 +356,9 @@ class Daemon:
             self.pipeline.forwarders = list(new)
             await close_all(previous)
             log.info("cores reconfigured: %s", ", ".join(fw.name for fw in new) or "none")
+        if old.service.publishers != config.service.publishers and "forwarders" in self._started:
+            await self._close_publishers()
+            await self._start_publishers(config)
         self.api.access = self._access(config)  # keys, allowed_ips and encryption apply to the next request
         if old.api.allowed_origins != config.api.allowed_origins:
             self.api.allowed_origins = list(config.api.allowed_origins)
@@ -432,18 +456,9 @@ class Daemon:
         return next((fw for fw in self.forwarders if isinstance(fw, ZaparooForwarder)), None)
 
     async def core_version(self) -> tuple[str | None, str | None]:
-        """The zaparoo core's (version, platform): asked now, else as last known; (None, None) with no core or
-        one that never answered. For ``version`` (corelevel.py decides what the pair serves)."""
+        """The zaparoo core's (version, platform) for ``version``; (None, None) with none, or one never heard from."""
         core = self.zaparoo_core()
-        if core is None:
-            return None, None
-        try:
-            about = await core.call("version", timeout=min(core.timeout, 2.0))
-            if isinstance(about, dict) and isinstance(about.get("version"), str):
-                self._core_about = (about["version"], str(about.get("platform") or ""))
-        except ForwardError as exc:
-            log.debug("the core's version is not known now: %s", exc)
-        return self._core_about or (None, None)
+        return await core.about() if core is not None else (None, None)
 
     async def proxy(self, method: str, params: Any) -> Any:
         """Methods tagd does not serve go to the zaparoo core, if one is configured; else nocore.py answers."""

@@ -1,5 +1,5 @@
-"""Tag dump files: Flipper ``.nfc`` (versions 2–4), Proxmark3 JSON (``mfu``, ``mfcard``), raw ``.bin``
-images and libnfc ``.mfd``.
+"""Tag dump files: Flipper ``.nfc`` (versions 2–4), Proxmark3 JSON (``mfu``, ``mfcard``) and ``.eml``, raw
+``.bin`` images (Proxmark3's MFU prefix included) and libnfc ``.mfd``.
 
 Everything becomes a :class:`TagDump` (tagd.ndef.tagdump) — kind, UID, ATQA/SAK, the whole memory (Type 2:
 every page; Classic: every block, keys in the trailers) and which bytes were unknown (Flipper's ``??``).
@@ -33,6 +33,7 @@ FORMATS: dict[str, tuple[Loader, Dumper]] = {
     "json": (proxmark.load, proxmark.dump),
     "bin": (raw_image.load, raw_image.dump_bin),
     "mfd": (raw_image.load, raw_image.dump_mfd),
+    "eml": (raw_image.load_eml, raw_image.dump_eml),
 }
 MAX_FILE = 1 << 20  # far above any tag (a 4K card is 4096 bytes; its Flipper file ~12 KiB)
 
@@ -49,14 +50,16 @@ def _mostly_text(data: bytes) -> bool:
 
 
 def detect_format(data: bytes) -> str:
-    """``json`` (an object), ``nfc`` (a Flipper header), ``mfd`` (a Classic-sized image), ``bin`` (other raw
-    images) or ``text`` (readable text that is none of these: not a dump). Text-ness comes first, so a raw
+    """``json`` (an object), ``nfc`` (a Flipper header), ``eml`` (hex lines), ``mfd`` (a Classic-sized image),
+    ``bin`` (other raw images) or ``text`` (readable text that is none of these: not a dump). Text-ness comes first, so a raw
     image whose first byte happens to be ``{`` is still an image."""
     text = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     if not _mostly_text(text[:65536]):
         return "mfd" if len(data) in classic.SIZES.values() else "bin"
     if text.lstrip().startswith(b"{"):
         return "json"
+    if raw_image.is_eml(text):
+        return "eml"
     for line in text[:4096].splitlines():
         line = line.strip()
         if line and not line.startswith(b"#"):
@@ -96,7 +99,7 @@ def load(path: str | os.PathLike[str]) -> TagDump:
 # --- saving ---------------------------------------------------------------------
 
 def dumps(dump: TagDump, fmt: str) -> bytes:
-    """The file content of ``dump`` in ``fmt`` (nfc, json, bin, mfd). Only ``nfc`` keeps unknown bytes."""
+    """The file content of ``dump`` in ``fmt`` (nfc, json, bin, mfd, eml). Only ``nfc`` keeps unknown bytes."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown dump format {fmt!r} (one of {', '.join(FORMATS)})")
     return FORMATS[fmt][1](dump)

@@ -104,6 +104,7 @@ DRIVERS: dict[str, DriverSpec] = {
     "acr122": DriverSpec("tagd.readers.acr122", ("acr122pcsc", "acr122usb"), _PCSC_OPTIONS),
     # simple_serial: the other name Core accepts for it in config files
     "simpleserial": DriverSpec("tagd.readers.simpleserial", ("simple_serial",), {"baud": baud}),
+    "rs232barcode": DriverSpec("tagd.readers.barcode", (), {"baud": baud}),  # Core's serial barcode scanner
     "nfcpy": DriverSpec("tagd.readers.nfcpy_reader", (), {"targets": str_list}),
     "replay": DriverSpec("tagd.readers.replay", (), {"loop": boolean}),
     "file": DriverSpec("tagd.readers.file"),

@@ -62,7 +62,8 @@ class ReplayReader(Reader):
         assert self.info is not None
         decoded = decode_dump(dump)
         token = decoded.to_token(reader_id=self.info.reader_id, source=self.info.connect_string)
-        return TagSeen(self.info.reader_id, token, {"kind": decoded.kind, "errors": decoded.errors}, written)
+        return TagSeen(self.info.reader_id, token, {"kind": decoded.kind, "errors": decoded.errors,
+                                                    "notes": decoded.notes}, written)
 
     def poll(self) -> list[ReaderEvent]:
         assert self.info is not None

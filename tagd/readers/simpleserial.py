@@ -114,10 +114,16 @@ class LineSplitter:
 class SimpleSerialReader(Reader):
     driver = "simpleserial"
     capabilities = Capability.READ | Capability.REMOVABLE
+    # what a line-based serial device differs in (barcode.py's scanner is one too)
+    kind = "simpleserial"  # the readerId's driver part
+    description = "simple serial"
+    default_baud = 115200
+    token_type = TYPE_SERIAL
+    parse = staticmethod(parse_line)
 
     def __init__(self, path: str, options: dict[str, Any] | None = None) -> None:
         super().__init__(path, options)
-        self.transport = SerialTransport(path, int(self.options.get("baud", 115200)))
+        self.transport = SerialTransport(path, int(self.options.get("baud", self.default_baud)))
         self.info: ReaderInfo | None = None
         self.lines = LineSplitter()
         self.current: ScanLine | None = None
@@ -128,12 +134,17 @@ class SimpleSerialReader(Reader):
         self.transport.open()
         self.lines.reset()
         self.current, self.removable = None, True
-        stable = usb_topology(self.path) or f"simpleserial:{self.path}"
-        self.info = ReaderInfo("simpleserial", self.path, stable, f"simple serial {self.path}", self.capabilities)
+        stable = usb_topology(self.path) or f"{self.kind}:{self.path}"
+        self.info = ReaderInfo(self.kind, self.path, stable, f"{self.description} {self.path}", self.capabilities)
         return self.info
 
     def close(self) -> None:
         self.transport.close()
+
+    @staticmethod
+    def line_ends(chunk: bytes) -> bytes:
+        """The bytes as the line splitter takes them (lines end with LF; a CR before it is stripped)."""
+        return chunk
 
     def interrupt(self) -> None:
         self.transport.interrupt()
@@ -146,7 +157,7 @@ class SimpleSerialReader(Reader):
         events: list[ReaderEvent] = []
         chunk = self.transport.read(0.1, interruptible=True)
         self.transport.drain_interrupt()
-        for raw in self.lines.feed(chunk):
+        for raw in self.lines.feed(self.line_ends(chunk)):
             events += self._on_line(raw)
         if (self.current is not None and self.removable
                 and time.monotonic() - self.last_seen > REMOVE_AFTER):
@@ -156,10 +167,10 @@ class SimpleSerialReader(Reader):
 
     def _on_line(self, raw: bytes) -> list[ReaderEvent]:
         assert self.info is not None
-        scan = parse_line(raw.decode("utf-8", "replace"))
+        scan = self.parse(raw.decode("utf-8", "replace"))
         if scan is None:
             if raw.strip():
-                log.info("simpleserial %s: ignoring line %r", self.path, raw[:80])
+                log.info("%s %s: ignoring line %r", self.kind, self.path, raw[:80])
             return []
         if scan is REMOVE:
             gone = self.current is not None
@@ -172,6 +183,6 @@ class SimpleSerialReader(Reader):
             return []
         events: list[ReaderEvent] = [TagGone(self.info.reader_id)] if self.current is not None else []
         self.current = scan
-        token = Token(type=TYPE_SERIAL, uid=scan.uid, text=scan.text, data=scan.line,
+        token = Token(type=self.token_type, uid=scan.uid, text=scan.text, data=scan.line,
                       readerId=self.info.reader_id, source=self.info.connect_string)
         return events + [TagSeen(self.info.reader_id, token)]

@@ -101,9 +101,9 @@ async def test_settings_has_every_required_key_with_its_type(client):
 
 
 async def test_settings_update_of_a_fixed_setting_to_its_value_is_accepted_and_to_another_says_why(client):
-    assert (await client.call("settings.update", {"runZapScript": True}))["result"] == {}
-    err = (await client.call("settings.update", {"runZapScript": False}))["error"]
-    assert err["code"] == 1 and "runZapScript" in err["message"] and "core decides" in err["message"]
+    assert (await client.call("settings.update", {"systemDefaults": []}))["result"] == {}
+    err = (await client.call("settings.update", {"systemDefaults": [{"system": "SNES", "launcher": "x"}]}))["error"]
+    assert err["code"] == 1 and "systemDefaults" in err["message"] and "core" in err["message"]
 
 
 async def test_version_and_health_shapes(client):
@@ -262,8 +262,11 @@ async def test_token_notifications_are_a_token_object_then_no_params(daemon, cli
 
 
 async def test_settings_result_key_set_is_exactly_the_documents(client):
-    # Settings › settings › Result: runZapScript … systemDefaults, all Required: Yes
-    assert set((await client.call("settings"))["result"]) == SETTINGS_KEYS
+    # Settings › settings › Result: runZapScript … systemDefaults, all Required: Yes; and the launch guard and
+    # profile keys Core's SettingsResponse has too (the App's play-controls page reads them)
+    extra = {"launchGuardEnabled", "launchGuardTimeout", "launchGuardDelay", "launchGuardRequireConfirm",
+             "profilesRequireForLaunch", "profilesSwapData"}
+    assert set((await client.call("settings"))["result"]) == SETTINGS_KEYS | extra
 
 
 async def test_settings_update_accepts_zaparoo_keys_at_the_values_tagd_reports(client):
@@ -274,10 +277,10 @@ async def test_settings_update_accepts_zaparoo_keys_at_the_values_tagd_reports(c
 
 
 async def test_settings_update_refuses_a_zaparoo_key_tagd_cannot_change_and_writes_nothing(client, daemon):
-    # Settings › settings.update: tagd cannot change audioScanFeedback over the API; the whole update is refused
-    other = not (await client.call("settings"))["result"]["audioScanFeedback"]
-    err = error_of(await client.call("settings.update", {"readersScanMode": "hold", "audioScanFeedback": other}))
-    assert err["code"] == 1 and err["message"].startswith("invalid params: audioScanFeedback:")
+    # Settings › settings.update: tagd cannot change systemDefaults over the API; the whole update is refused
+    err = error_of(await client.call("settings.update", {"readersScanMode": "hold",
+                                                         "systemDefaults": [{"system": "SNES", "launcher": "x"}]}))
+    assert err["code"] == 1 and err["message"].startswith("invalid params: systemDefaults:")
     assert daemon.config.readers.scan.mode == "tap" and not daemon.config_path.exists()
 
 
@@ -286,8 +289,8 @@ async def test_settings_update_refuses_a_zaparoo_key_tagd_cannot_change_and_writ
 
 async def test_settings_update_ignores_keys_only_zaparoo_core_has(client, daemon):
     # Settings › settings.update: "An object containing any of the following optional keys"; Core's own further
-    # settings (launch guard, audio volume …) may come from the Zaparoo App and are ignored
-    resp = await client.call("settings.update", {"readersScanMode": "hold", "launchGuardEnabled": True, "audioVolume": 50})
+    # settings (audio volume, update channel …) may come from the Zaparoo App and are ignored
+    resp = await client.call("settings.update", {"readersScanMode": "hold", "updateChannel": "beta", "audioVolume": 50})
     assert resp["result"] == {}
     assert daemon.config.readers.scan.mode == "hold"
 

@@ -19,8 +19,11 @@ import pytest
 import conftest
 from fake_core import FakeCore, free_port
 from tagd.daemon.api import corelevel, nocore
+from tagd.daemon.config import Config
 from tagd.daemon.service import Daemon
+from tagd.token import Token
 from test_api import make_config
+from test_pipeline import MARIO, make_rig  # noqa: F401 (fixture)
 from test_api_transport import daemon, session  # noqa: F401 (fixtures)
 
 APP_REPO = Path("/work/.mirror/ZaparooProject+zaparoo-app/repo")
@@ -226,3 +229,77 @@ async def test_without_a_core_other_core_methods_say_no_core_is_configured(daemo
 def test_no_core_answers_are_fresh_copies():
     nocore.answer("media")["active"].append("x")
     assert nocore.answer("media")["active"] == []
+
+
+# --- settings -------------------------------------------------------------------------
+
+
+APP_SWITCHES = {"audioScanFeedback": False, "debugLogging": True, "runZapScript": False, "errorReporting": True,
+                "launchGuardEnabled": True, "launchGuardTimeout": 20.0, "launchGuardDelay": 1.5,
+                "launchGuardRequireConfirm": True}
+
+
+async def test_settings_app_switches_are_stored_and_survive_a_restart(tmp_path, session):
+    d = Daemon(make_config(tmp_path), tmp_path / "config.toml")
+    await d.start()
+    try:
+        assert (await rpc(session, d, "settings.update", APP_SWITCHES))["result"] == {}
+        shown = (await rpc(session, d, "settings"))["result"]
+        assert {k: shown[k] for k in APP_SWITCHES} == APP_SWITCHES
+    finally:
+        await d.stop()
+    from tagd.daemon.config import load_config
+    again = Daemon(load_config(tmp_path / "config.toml"), tmp_path / "config.toml")
+    await again.start()
+    try:
+        shown = (await rpc(session, again, "settings"))["result"]
+        assert {k: shown[k] for k in APP_SWITCHES} == APP_SWITCHES
+    finally:
+        await again.stop()
+
+
+async def test_debug_logging_changes_the_log_level_at_run_time(daemon, session):
+    import logging
+
+    before = logging.getLogger().level
+    await rpc(session, daemon, "settings.update", {"debugLogging": True})
+    assert logging.getLogger().level == logging.DEBUG
+    await rpc(session, daemon, "settings.update", {"debugLogging": False})
+    assert logging.getLogger().level == before
+
+
+def test_audio_scan_feedback_is_the_acr122_buzzer_unless_the_driver_option_says_otherwise():
+    quiet = Config.model_validate({"audio": {"scan_feedback": False}})
+    assert quiet.driver_options()["acr122"]["buzzer"] is False and quiet.driver_options()["pcsc"]["buzzer"] is False
+    explicit = Config.model_validate({"audio": {"scan_feedback": False},
+                                      "readers": {"options": {"acr122": {"buzzer": True}}}})
+    assert explicit.driver_options()["acr122"]["buzzer"] is True
+
+
+async def test_run_zapscript_off_announces_and_records_taps_but_does_not_forward(make_rig):
+    rig = make_rig()
+    rig.p.config = rig.config.model_copy(update={"run_zapscript": False})
+    await rig.seen(MARIO)
+    assert rig.fw.launched == [] and "tokens.added" in rig.methods()
+    [entry] = rig.store.history(1)
+    assert entry.text == MARIO.text and entry.success is False
+    await rig.gone()
+    await rig.seen(Token(uid="04cc", text="**write:x"))
+    assert rig.p.pending_write is None  # arms nothing either, as Core ignores ZapScript
+
+
+async def test_profile_settings_without_a_core_say_profiles_are_the_cores(daemon, session):
+    shown = (await rpc(session, daemon, "settings"))["result"]
+    assert shown["profilesRequireForLaunch"] is False and shown["profilesSwapData"] is False
+    err = (await rpc(session, daemon, "settings.update", {"profilesRequireForLaunch": True}))["error"]
+    assert err["code"] == 1 and err["message"].startswith("no Zaparoo Core configured")
+
+
+async def test_profile_settings_go_to_the_core_and_are_read_from_it(core_rig, session):
+    core, daemon = core_rig
+    core.answers["settings"] = {"profilesRequireForLaunch": True, "profilesSwapData": False}
+    assert await eventually(lambda: daemon.zaparoo_core().connected)
+    assert (await rpc(session, daemon, "settings"))["result"]["profilesRequireForLaunch"] is True
+    assert (await rpc(session, daemon, "settings.update", {"profilesSwapData": True}))["result"] == {}
+    [sent] = [r for r in core.requests if r["method"] == "settings.update"]
+    assert sent["params"] == {"profilesSwapData": True}

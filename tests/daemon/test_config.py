@@ -179,7 +179,7 @@ def test_settings_json_reports_reader_keys() -> None:
 @pytest.mark.parametrize("update, key", [({"readersScanMode": "squeeze"}, "readersScanMode"),
                                           ({"readersScanExitDelay": -2}, "readersScanExitDelay"),
                                           ({"readersConnect": "pn532"}, "readersConnect"),
-                                          ({"debugLogging": True}, "debugLogging")])
+                                          ({"debugLogging": "yes"}, "debugLogging")])
 def test_bad_settings_update_names_the_param_and_leaves_the_file(tmp_path: Path, update: dict, key: str) -> None:
     path = tmp_path / "config.toml"
     path.write_text(FULL)

@@ -345,3 +345,49 @@ async def test_history_is_pruned_at_start_and_again_with_the_days_the_config_say
     finally:
         task.cancel()
     assert calls == [30, 7]  # unset (None) keeps everything: no prune that pass
+
+
+async def test_hold_mode_leaves_an_ignored_systems_media_running(tmp_path: Path) -> None:
+    """[readers.scan] ignore_system: the core's media.started says which system plays; lifting the token then
+    stops nothing for PC or MSX (any case), and stops anything else."""
+    stops: list[str] = []
+
+    class Fw:
+        name = "fake"
+        on_notification = None
+
+        async def launch(self, token: Token) -> None:
+            pass
+
+        async def stop_media(self) -> None:
+            stops.append("stop")
+
+    config = parse_config("[readers.scan]\nmode = 'hold'\nignore_system = ['PC', 'MSX']\n")
+    store = Store(tmp_path / "tagd.db")
+    try:
+        pipeline = Pipeline(config, store, MappingTable(), [Fw()], lambda method, params: None)
+        info = ReaderInfo("pn532uart", "/dev/ttyUSB0", "1-1", capabilities=Capability.READ)
+        await pipeline.handle(ReaderAdded(info))
+        for n, system in enumerate(["msx", "SNES"]):
+            pipeline.core_notification("media.started", {"systemId": system, "mediaName": "x"})
+            await pipeline.handle(TagSeen(info.reader_id, Token(uid=f"0{n}", text=f"**launch:{n}")))
+            await pipeline.handle(TagGone(info.reader_id))
+            await asyncio.sleep(0.05)
+            assert stops == ([] if system == "msx" else ["stop"])
+        pipeline.core_notification("media.stopped", None)
+        assert pipeline.playing_system == ""
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(("text", "driver", "path", "mode"), [
+    ("[readers.drivers.pn532]\nscan_mode = 'hold'\n", "pn532uart", "/dev/ttyUSB0", "hold"),  # Core's metadata ID
+    ("[readers.drivers.acr122pcsc]\nscan_mode = 'hold'\n", "acr122", "ACR122", "hold"),
+    ("[readers.drivers.acr122pcsc]\nscan_mode = 'hold'\n", "pn532uart", "/dev/ttyUSB0", "tap"),  # another driver
+    ("[readers.scan]\nmode = 'hold'\n[readers.drivers.pn532]\nscan_mode = 'tap'\n"
+     "[[readers.connect]]\ndriver = 'pn532_uart'\npath = '/dev/ttyUSB0'\nscan_mode = 'hold'\n",
+     "pn532uart", "/dev/ttyUSB0", "hold"),  # the entry's own beats its driver's
+    ("[readers.scan]\nmode = 'hold'\n[readers.drivers.pn532]\nscan_mode = 'tap'\n", "pn532uart", "/dev/x", "tap"),
+])
+def test_a_drivers_scan_mode_sits_between_the_entrys_and_the_global_one(text, driver, path, mode) -> None:
+    assert parse_config(text).readers.scan_mode_for(driver, path) == mode

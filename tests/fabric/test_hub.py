@@ -267,3 +267,19 @@ def test_a_tap_reaches_home_assistants_tag_topic(broker: Broker) -> None:
         c.disconnect()
         c.loop_stop()
         sat.close()
+
+
+def test_home_assistants_now_playing_and_last_token_sensors_follow_the_node(broker: Broker) -> None:
+    sat = Satellite(broker.port, node="den")
+    try:
+        sat.event(ReaderAdded(SAT_INFO))
+        sat.event(TagSeen(SAT_INFO.reader_id, Token(uid="04a1b2", text="@SNES/Chrono Trigger")))
+
+        async def started():
+            sat.node.on_notification("media.started", {"systemId": "SNES", "mediaName": "Chrono Trigger"})
+        sat.call(started())
+        time.sleep(0.3)
+        state = json.loads(_retained(broker.port, "tagd/den/sensor")["tagd/den/sensor"])
+        assert state == {"last_token": "04a1b2", "now_playing": "Chrono Trigger"}
+    finally:
+        sat.close()

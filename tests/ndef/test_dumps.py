@@ -316,7 +316,7 @@ def test_mfd_refuses_type2_and_unknown_formats_are_errors():
     with pytest.raises(ValueError, match="MIFARE Classic cards only"):
         dumps.dumps(ntag("ntag213"), "mfd")
     with pytest.raises(ValueError, match="unknown dump format"):
-        dumps.dumps(ntag("ntag213"), "eml")
+        dumps.dumps(ntag("ntag213"), "mct")
 
 
 def test_flipper_output_has_counters_for_ntag_only():
@@ -341,5 +341,17 @@ def test_format_modules_import_the_dump_model_and_never_dumps_itself():
         names = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "tagd.ndef"
                  for a in n.names}
         assert "tagd.ndef.dumps" not in imported and "dumps" not in names, module
-    assert set(dumps.FORMATS) == {"nfc", "json", "bin", "mfd"}
+    assert set(dumps.FORMATS) == {"nfc", "json", "bin", "mfd", "eml"}
+    from tagd.cli.tags import FORMATS as CLI_FORMATS
+
+    assert CLI_FORMATS == tuple(dumps.FORMATS)  # the CLI's copy (kept to start fast) is the same list
+
+
+def test_proxmark3_eml_hex_lines_load_as_the_image_they_spell():
+    d = ntag("ntag213")
+    text = dumps.dumps(d, "eml")
+    assert dumps.detect_format(text) == "eml" and len(text.splitlines()) == 45
+    assert dumps.loads(text, "t.eml").memory == d.memory
+    card = dumps.classic_dump(classic.blank_image("classic1k", b"\x01\x02\x03\x04"))
+    assert dumps.loads(dumps.dumps(card, "eml"), "c.eml") == card
     assert all(callable(load) and callable(dump) for load, dump in dumps.FORMATS.values())

@@ -356,3 +356,15 @@ async def test_service_allowed_ips_and_encryption_come_from_the_config_and_reloa
     finally:
         await remote.close()
         await daemon.stop()
+
+
+def test_tagd_pair_warns_when_the_api_is_loopback_only(tmp_path):
+    import argparse
+
+    from tagd.cli.clients import loopback_only
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[api]\nlisten = "127.0.0.1:7497"\n')
+    assert loopback_only(argparse.Namespace(url=None, config=str(cfg)))
+    cfg.write_text('[api]\nlisten = ":7497"\n')
+    assert not loopback_only(argparse.Namespace(url=None, config=str(cfg)))

@@ -9,7 +9,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import FIXTURES
+from conftest import FIXTURES, need
 from pn532_rig import ReaderAdded, Rig, TagGone, TagSeen
 from tagd.cli.tags import make_dump
 from tagd.ndef import classic, dumps, records, type2
@@ -34,7 +34,7 @@ def rig():
 
 
 def formats(d: TagDump) -> list[str]:
-    return ["nfc", "json", "mfd" if d.is_classic else "bin"]
+    return ["nfc", "json", "eml", "mfd" if d.is_classic else "bin"]
 
 
 @st.composite
@@ -146,3 +146,25 @@ def test_a_tag_the_reader_cannot_read_gives_its_uid_and_the_reason_once(rig):
 def test_the_same_dump_with_its_sak_fixed_by_the_loader_taps_with_its_text(rig):
     assert json.loads((FIXTURES / "classic4k-sak00.json").read_text())["Card"]["SAK"] == "00"
     assert tap_token(rig, FIXTURES / "classic4k-sak00.json").text == "**launch.system:psx"
+
+
+PUBLIC = FIXTURES.parent.parent / "shared" / "dumps-public"
+PUBLIC_DUMPS = sorted(p.name for p in PUBLIC.iterdir() if p.suffix not in (".md", ".tsv")) if PUBLIC.is_dir() else []
+
+
+def loadable(name: str) -> bool:
+    try:
+        dumps.load(PUBLIC / name)
+    except dumps.DumpError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("name", [n for n in PUBLIC_DUMPS if loadable(n)] or ["(none)"])
+def test_every_public_dump_replays_and_taps_as_it_decodes(rig, tmp_path, name):
+    """../shared/dumps-public: strangers' files, not made by tagd — each one tagd loads is the same token
+    from `tagd decode`, a replay and a tap through the emulated PN532."""
+    need(bool(PUBLIC_DUMPS), f"public dumps in {PUBLIC}")
+    decoded = decode_dump(dumps.load(PUBLIC / name)).to_token()
+    assert same(replay_token(tmp_path, PUBLIC / name)) == same(decoded)
+    assert same(tap_token(rig, PUBLIC / name)) == same(decoded)

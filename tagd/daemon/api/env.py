@@ -69,6 +69,9 @@ class ApiEnv(Protocol):
     async def update_settings(self, update: dict[str, Any]) -> None:
         """settings.update: change these keys in the running config and in the file, one update at a time."""
 
+    def zaparoo_core(self) -> Any:
+        """The ``[[core]]`` of type zaparoo, or None (what is Core's goes there: profile settings)."""
+
     async def core_version(self) -> tuple[str | None, str | None]:
         """The zaparoo core's (version, platform), (None, None) without one (for ``version``)."""
 

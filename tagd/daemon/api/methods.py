@@ -107,14 +107,19 @@ class SettingsParams(_Params):
     errorReporting: bool = False
     readersConnect: list[ReaderConnectionParams] = []
     systemDefaults: list[SystemDefaultParams] = []
+    launchGuardEnabled: bool = False
+    launchGuardTimeout: float = 0.0
+    launchGuardDelay: float = 0.0
+    launchGuardRequireConfirm: bool = False
 
 
 # Keys Zaparoo Core's settings.update takes for settings tagd does not have: accepted and ignored (the Zaparoo App
 # may send them), where any other key is refused, so a misspelt key is not silently a no-op.
 CORE_ONLY_SETTINGS = frozenset({
     "encryption", "backupRemoteEnabled", "playtimeSyncEnabled", "updateChannel", "backupRemoteSchedule",
-    "audioVolume", "launchGuardEnabled", "launchGuardTimeout", "launchGuardDelay", "launchGuardRequireConfirm",
-    "profilesRequireForLaunch", "profilesSwapData", "updateCheck", "updateInstall"})
+    "audioVolume", "updateCheck", "updateInstall"})
+# Profile settings are the core's (profiles live there): sent on to it, and read from it.
+PROFILE_SETTINGS = {"profilesRequireForLaunch": bool, "profilesSwapData": bool}
 
 
 MAPPING_FIELDS = ("label", "enabled", "type", "match", "pattern", "override")
@@ -365,18 +370,41 @@ def build(env: ApiEnv) -> Dispatcher:
 
     @rpc.method("settings")
     async def settings(_: Any) -> Any:
-        return env.config.settings_json()
+        out = env.config.settings_json()
+        if env.zaparoo_core() is not None:  # the profile keys are the core's values; unreachable: the defaults
+            try:
+                core = await env.proxy("settings", None)
+                out.update({k: core[k] for k in PROFILE_SETTINGS if isinstance(core, dict) and k in core})
+            except RpcError:
+                pass
+        return out
+
+    async def _profile_settings(params: dict[str, Any]) -> None:
+        """settings.update's profile keys: checked, then sent to the core (an error without one)."""
+        given = {k: params.pop(k) for k in list(params) if k in PROFILE_SETTINGS}
+        if not given:
+            return
+        for key, value in given.items():
+            if not isinstance(value, PROFILE_SETTINGS[key]):
+                raise RpcError(f"invalid params: {key}: must be true or false")
+        if env.zaparoo_core() is None:
+            raise RpcError(f"no Zaparoo Core configured: {next(iter(given))} is a profile setting, and profiles "
+                           "are Zaparoo Core's")
+        await env.proxy("settings.update", given)
 
     @rpc.method("settings.update")
     async def settings_update(params: Any) -> Any:
         if not isinstance(params, dict):
             raise RpcError("invalid params: expected an object of settings")
         # Keys neither the document nor Core knows are refused; Core-only ones are ignored (CORE_ONLY_SETTINGS).
-        # Then types, for every key the document lists. The fixed ones (runZapScript …) go on to the config,
-        # which accepts them at the value tagd reports.
-        unknown = [k for k in params if k not in SettingsParams.model_fields and k not in CORE_ONLY_SETTINGS]
+        # Then types, for every key the document lists. The fixed one (systemDefaults) goes on to the config,
+        # which accepts it at the value tagd reports; profile keys go to the core.
+        unknown = [k for k in params if k not in SettingsParams.model_fields and k not in CORE_ONLY_SETTINGS
+                   and k not in PROFILE_SETTINGS]
         if unknown:
             raise RpcError(f"invalid params: {unknown[0][:60]}: not a setting")
+        params = dict(params)
+        await _profile_settings(params)
         p = params_of(SettingsParams, params)
         if not p.model_fields_set:
             return {}  # {} (or only Core-only keys): nothing to change, nothing to write

@@ -86,7 +86,7 @@ class ReaderScan(_Section):
     mode: Literal["tap", "hold"] = "tap"
     exit_delay: Float = Field(default=0.0, ge=0, le=3600)
     ignore_on_connect: Bool = False
-    ignore_system: list[str] = []  # Zaparoo's key; accepted, unused by tagd
+    ignore_system: list[str] = []  # hold mode: these systems' media keep running when the token is lifted
     on_scan: str = ""  # Zaparoo's key; accepted, unused by tagd
     on_remove: str = ""  # Zaparoo's key; accepted, unused by tagd
     # Core's: in tap mode, a token resolving to the media already playing relaunches it. Core decides what a
@@ -322,6 +322,7 @@ class Config(AppSettings, _Section, CoreKeys):
     core: list[CoreConfig] = []
     database: Path = Field(default_factory=default_database_path)
     sessions: Sessions = Sessions()
+    run_zapscript: Bool = True  # tagd's: false = taps are announced and recorded but not forwarded
 
     @model_validator(mode="after")
     def _service_listen(self) -> Config:

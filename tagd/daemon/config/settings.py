@@ -7,7 +7,6 @@ The App speaks in camelCase keys (``readersScanMode``); the file in Core's TOML 
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -20,6 +19,10 @@ class AppSettings:
 
     if TYPE_CHECKING:  # what it uses of the model it is mixed into (not fields of its own)
         readers: Any
+        audio: Any
+        debug_logging: bool
+        error_reporting: bool
+        run_zapscript: bool
         model_dump: Any
         model_validate: Any
 
@@ -31,11 +34,18 @@ class AppSettings:
         reports no errors anywhere, has no per-system launch defaults, and gives audio feedback on a scan
         through the ACR122U's buzzer (``[readers.options.acr122] buzzer``)."""
         scan = self.readers.scan
+        guard = scan.launch_guard
         return {
-            "runZapScript": True,
-            "debugLogging": logging.getLogger().isEnabledFor(logging.DEBUG),
-            "audioScanFeedback": bool(self.readers.options.get("acr122", {}).get("buzzer", True)),
-            "errorReporting": False,
+            "runZapScript": self.run_zapscript,
+            "debugLogging": self.debug_logging,
+            "audioScanFeedback": self.audio.scan_feedback,
+            "errorReporting": self.error_reporting,
+            "launchGuardEnabled": guard.enabled,
+            "launchGuardTimeout": guard.timeout or DEFAULT_GUARD_TIMEOUT,
+            "launchGuardDelay": guard.delay,
+            "launchGuardRequireConfirm": guard.require_confirm,
+            "profilesRequireForLaunch": False,  # profiles are Zaparoo Core's: with a core, its values (methods.py)
+            "profilesSwapData": False,
             "systemDefaults": [],
             "readersAutoDetect": self.readers.auto_detect,
             "readersScanMode": scan.mode,
@@ -46,6 +56,14 @@ class AppSettings:
                 for c in self.readers.connect
             ],
         }
+
+    def driver_options(self) -> dict[str, dict[str, Any]]:
+        """The readers' options with ``[audio] scan_feedback`` (the App's audioScanFeedback) as the ACR122U's
+        buzzer, unless ``[readers.options.<driver>] buzzer`` is set: the per-driver key is the more specific."""
+        options = {driver: dict(values) for driver, values in self.readers.options.items()}
+        for driver in FEEDBACK_DRIVERS:
+            options.setdefault(driver, {}).setdefault("buzzer", self.audio.scan_feedback)
+        return options
 
     def with_settings(self, update: dict[str, Any], file: str = "<settings.update>") -> Any:
         """A copy with Zaparoo ``settings.update`` keys applied; ConfigError (key = the param name) if invalid.
@@ -88,14 +106,20 @@ SETTINGS_KEYS = {
     "readersScanExitDelay": ("readers", "scan", "exit_delay"),
     "readersScanIgnoreSystems": ("readers", "scan", "ignore_system"),
     "readersConnect": ("readers", "connect"),
+    "runZapScript": ("run_zapscript",),
+    "debugLogging": ("debug_logging",),
+    "audioScanFeedback": ("audio", "scan_feedback"),
+    "errorReporting": ("error_reporting",),
+    "launchGuardEnabled": ("readers", "scan", "launch_guard", "enabled"),
+    "launchGuardTimeout": ("readers", "scan", "launch_guard", "timeout"),
+    "launchGuardDelay": ("readers", "scan", "launch_guard", "delay"),
+    "launchGuardRequireConfirm": ("readers", "scan", "launch_guard", "require_confirm"),
 }
+FEEDBACK_DRIVERS = ("acr122", "pcsc", "acr122pcsc")  # the drivers whose buzzer [audio] scan_feedback sets
+DEFAULT_GUARD_TIMEOUT = 15.0  # seconds, Core's default when launch_guard.timeout is 0
 
 
 FIXED_SETTINGS = {  # Zaparoo settings tagd reports but does not change over the API, and why
-    "runZapScript": "tagd always forwards ZapScript: the core decides what runs",
-    "debugLogging": "start tagd with -vv for debug logging (tagd -vv run)",
-    "audioScanFeedback": "set [readers.options.acr122] buzzer in the config file",
-    "errorReporting": "tagd reports errors nowhere",
     "systemDefaults": "tagd does not launch media itself: set system defaults on the core",
 }
 

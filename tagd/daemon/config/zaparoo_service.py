@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, Strict, field_validator
+from pydantic import Field, Strict, field_validator, model_validator
 
 from tagd.daemon.api.access import IpNetwork, parse_allowed
 from tagd.daemon.config.checks import Bool, Int, Section, check_each, parse_listen
@@ -40,6 +40,23 @@ class MqttPublisher(Section):
     broker: str = ""
     topic: str = ""
     filter: list[str] = []
+
+    @model_validator(mode="after")
+    def _usable(self) -> "MqttPublisher":
+        """Core logs and skips a publisher it cannot start; tagd says which key is wrong when the file loads."""
+        if self.enabled is False:
+            return self
+        if not self.broker or not self.topic:
+            raise ValueError("an MQTT publisher needs a broker (host:port, mqtt:// or mqtts://) and a topic")
+        from tagd.daemon.fabric.topics import parse_mqtt_path  # pure: no paho at config load
+
+        try:
+            parse_mqtt_path(self.broker.rstrip("/") + "/" + self.topic)
+        except ValueError as exc:
+            raise ValueError(f"broker {self.broker!r}: {exc}") from None
+        if any(c in self.topic for c in "+#"):
+            raise ValueError(f"topic {self.topic!r}: a publisher's topic cannot have wildcards")
+        return self
 
 
 class PixelCadePublisher(Section):

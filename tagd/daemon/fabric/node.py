@@ -236,6 +236,9 @@ class FabricNode:
 
     # --- notifications (Core's publisher, HA's now-playing) -----------------------------------
 
+    def daemon_notification(self, method: str, params: Any) -> None:
+        self.on_notification(method, params)
+
     def on_notification(self, method: str, params: Any) -> None:
         for topic, filters in self.settings.publishers:
             if fab.matches_filter(filters, method):
@@ -329,3 +332,16 @@ class FabricForwarder(Forwarder):
     async def close(self) -> None:
         if self.node is not None:
             await self.node.close()
+
+
+def build_publishers(entries: Any) -> list[FabricNode]:
+    """One connection per enabled ``[[service.publishers.mqtt]]`` (as Core: each publisher is its own client)."""
+    from tagd import __version__
+
+    out = []
+    for entry in entries:
+        if entry.enabled is False or not entry.broker or not entry.topic:
+            continue
+        out.append(FabricNode(NodeSettings(broker=entry.broker, home_assistant=False,
+                                           publishers=[(entry.topic, list(entry.filter))]), __version__))
+    return out

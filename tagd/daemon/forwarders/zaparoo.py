@@ -68,6 +68,7 @@ class ZaparooForwarder(Forwarder):
         self.timeout = float(config.timeout)
         self.tls = tls_context(config.ca_file)
         self.last_error = "not started"
+        self._about: tuple[str | None, str | None] = (None, None)  # (version, platform), last known
         self.connections = 0  # successful connects so far (tests, diagnostics)
         self._ws: WebSocket | None = None
         self._task: asyncio.Task[None] | None = None
@@ -234,6 +235,16 @@ class ZaparooForwarder(Forwarder):
         if token.unsafe:
             params["unsafe"] = True
         await self._request(ws, "run", params, self.timeout)
+
+    async def about(self) -> tuple[str | None, str | None]:
+        """Core's (version, platform): asked now, else as last known; (None, None) if it never answered."""
+        try:
+            answer = await self.call("version", timeout=min(self.timeout, 2.0))
+            if isinstance(answer, dict) and isinstance(answer.get("version"), str):
+                self._about = (answer["version"], str(answer.get("platform") or ""))
+        except ForwardError as exc:
+            log.debug("%s: the core's version is not known now: %s", self.name, exc)
+        return self._about
 
     async def stop_media(self) -> None:
         await self.call("stop")
