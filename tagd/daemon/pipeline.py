@@ -269,7 +269,7 @@ class Pipeline:
     async def _launch(self, token: Token) -> bool:
         launched = await self._apply_mappings(token)
         if not self.config.run_zapscript:  # the App's runZapScript off: announced (tokens.added) and recorded only
-            log.info("not forwarding %r: runZapScript is off", launched.text)
+            log.info("not forwarding %r: runZapScript is off", _clip(launched.text))
             self._record(launched, False)
             return False
         action = next_action(launched.text)
@@ -320,11 +320,11 @@ class Pipeline:
     def _arm(self, action: NextWrite | Invalid, token: Token) -> bool:
         """A next-tag action: armed (a success in history) or refused (a failure, and the reason in the log)."""
         if isinstance(action, Invalid):
-            log.warning("not arming a next-tag write from %r: %s", token.text, action.reason)
+            log.warning("not arming a next-tag write from %r: %s", _clip(token.text), action.reason)
             self._record(token, False)
             return False
         self.pending_write = PendingWrite(action.text, token, self.clock())
-        log.info("armed: the next tag tapped gets %r", action.text)
+        log.info("armed: the next tag tapped gets %r", _clip(action.text))
         self._record(token, True)
         return True
 

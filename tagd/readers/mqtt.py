@@ -66,7 +66,8 @@ class MqttReader(Reader):
         self._ready = threading.Event()  # the broker answered open()'s connection, yes or no
         self._problem = ""  # why it said no
         self._dedupe = fab.Dedupe()
-        self._remote: dict[str, fab.ReaderState] = {}  # satellite readerId → its last state
+        self._remote: dict[str, fab.ReaderState] = {}  # the id shown here → the satellite reader's last state
+        self._owner: dict[str, str] = {}  # a satellite readerId → the node that showed it first
         self._online: dict[str, bool] = {}
         self._answers: dict[bytes, "queue.Queue[dict[str, Any]]"] = {}
         self._answers_lock = threading.Lock()
@@ -86,6 +87,7 @@ class MqttReader(Reader):
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
+        client.suppress_exceptions = True  # a bug in a callback is logged by paho; its network thread must live on
         client.on_message = self._on_message
         return client
 
@@ -177,6 +179,9 @@ class MqttReader(Reader):
         except fab.FabricError as exc:
             log.warning("mqtt reader: dropped a message: %s", exc)
             return []
+        except Exception:  # a message nobody foresaw must not take every satellite reader down with the worker
+            log.exception("mqtt reader: dropped a message on %s", topic)
+            return []
 
     def _handle(self, topic: str, payload: bytes, properties: Any) -> list[ReaderEvent]:
         assert self.info is not None
@@ -189,48 +194,56 @@ class MqttReader(Reader):
         if isinstance(message, fab.NodeState):
             self._online[message.node] = message.online
             if message.online:
-                return [self._added(s) for s in self._remote.values() if s.node == message.node and s.connected]
+                return [self._added(pid, s) for pid, s in self._remote.items() if s.node == message.node and s.connected]
             return [ReaderLost(rid, f"node {message.node} offline")
                     for rid, s in self._remote.items() if s.node == message.node and s.connected]
         if isinstance(message, fab.ReaderState):
-            before = self._remote.get(message.reader_id)
-            self._remote[message.reader_id] = message
+            pid = self._public(message.node, message.reader_id)
+            before = self._remote.get(pid)
+            self._remote[pid] = message
             was = before is not None and before.connected
             if message.connected and not was:
-                return [self._added(message)]
+                return [self._added(pid, message)]
             if was and not message.connected:
-                return [ReaderLost(message.reader_id, f"reader on node {message.node} disconnected")]
+                return [ReaderLost(pid, f"reader on node {message.node} disconnected")]
             return []
         if isinstance(message, fab.SatelliteEvent):
             if not self._dedupe.first_time(f"{message.node}/{message.event_id}"):
                 log.debug("mqtt reader: redelivered event %s from %s dropped", message.event_id, message.node)
                 return []
             events: list[ReaderEvent] = []
-            state = self._remote.get(message.reader_id)
+            pid = self._public(message.node, message.reader_id)
+            state = self._remote.get(pid)
             if state is None or not state.connected:  # an event before the retained state: the reader is there
                 state = fab.ReaderState(message.node, message.reader_id, connected=True)
-                self._remote[message.reader_id] = state
-                events.append(self._added(state))
+                self._remote[pid] = state
+                events.append(self._added(pid, state))
             if message.kind == "removed":
-                events.append(TagGone(message.reader_id))
+                events.append(TagGone(pid))
                 return events
             assert message.token is not None
             age = time.time() - message.time
-            token = message.token.model_copy(update={"reader_id": message.reader_id})
+            token = message.token.model_copy(update={"reader_id": pid})
             stale = age > self.max_age
             if stale:
                 log.warning("mqtt reader: a tap on %s arrived %.0f s late (max_age %g s): recorded, not launched",
-                            message.reader_id, age, self.max_age)
+                            pid, age, self.max_age)
             detail = {"node": message.node, "age": round(age, 3), "on_connect": message.on_connect}
-            events.append(TagSeen(message.reader_id, token, detail, launch=not stale))
+            events.append(TagSeen(pid, token, detail, launch=not stale))
             return events
         return []
 
-    def _added(self, state: fab.ReaderState) -> ReaderAdded:
+    def _public(self, node: str, reader_id: str) -> str:
+        """The id a satellite's reader has here: its own readerId, unless another node showed that id first (two
+        identical boards with the reader on the same USB port): then ``<readerId>@<node>``."""
+        owner = self._owner.setdefault(reader_id, node)
+        return reader_id if owner == node else f"{reader_id}@{node}"
+
+    def _added(self, pid: str, state: fab.ReaderState) -> ReaderAdded:
         caps = Capability.READ | Capability.REMOVABLE | (Capability.WRITE if state.write else Capability(0))
         info = ReaderInfo(state.driver or "remote", state.path or state.reader_id, f"{state.node}/{state.reader_id}",
                           state.name or f"{state.driver or 'reader'} on {state.node}", caps,
-                          id=state.reader_id, remote=state.node)
+                          id=pid, remote=state.node)
         return ReaderAdded(info)
 
     # --- writes to a satellite's reader ---------------------------------------------
@@ -244,7 +257,7 @@ class MqttReader(Reader):
             return
         try:
             answer = json.loads(payload.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             answer = {"ok": False, "error": "the satellite's answer was not JSON"}
         box.put(answer if isinstance(answer, dict) else {"ok": False, "error": "bad answer"})
 
@@ -288,5 +301,5 @@ class MqttReader(Reader):
         if not answer.get("ok"):
             error = str(answer.get("error") or "the satellite could not write the tag")
             raise (WriteCancelled if "cancel" in error else WriteError)(f"{state.node}: {error}")
-        token = fab.parse_token(answer.get("token"), "write answer").model_copy(update={"reader_id": state.reader_id})
-        return TagSeen(state.reader_id, token, {"node": state.node}, written=True)
+        token = fab.parse_token(answer.get("token"), "write answer").model_copy(update={"reader_id": target})
+        return TagSeen(target or state.reader_id, token, {"node": state.node}, written=True)

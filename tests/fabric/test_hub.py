@@ -9,7 +9,7 @@ import time
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import Events
+from conftest import Events, until
 from mqtt_broker import Broker, broker  # noqa: F401 (fixture)
 
 from tagd.daemon.fabric import topics as fab
@@ -217,14 +217,21 @@ def test_cancelling_a_write_on_the_hub_cancels_it_on_the_satellite(broker: Broke
         worker.stop()
 
 
-def _retained(port: int, pattern: str, wait: float = 1.0) -> dict[str, bytes]:
+def _retained(port: int, pattern: str, until=lambda got: False, wait: float = 5.0) -> dict[str, bytes]:
+    """The retained messages under ``pattern``: until ``until(got)`` holds, or 1 s after the subscription is
+    acknowledged when nothing is expected (retained messages arrive right after the SUBACK)."""
     got: dict[str, bytes] = {}
+    acked = threading.Event()
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     c.on_message = lambda cl, u, m: got.__setitem__(m.topic, bytes(m.payload))
+    c.on_subscribe = lambda *a: acked.set()
     c.connect("127.0.0.1", port)
     c.subscribe(pattern, qos=1)
     c.loop_start()
-    time.sleep(wait)
+    assert acked.wait(5)
+    deadline = time.monotonic() + wait
+    while not until(got) and time.monotonic() < deadline:
+        time.sleep(0.02)
     c.disconnect()
     c.loop_stop()
     return got
@@ -235,8 +242,9 @@ def test_home_assistant_discovery_is_published_retained_and_can_be_switched_off(
     sat = Satellite(broker.port, node="den", home_assistant=enabled)
     try:
         sat.event(ReaderAdded(SAT_INFO))
-        time.sleep(0.3)
-        got = _retained(broker.port, "homeassistant/#")
+        scanner_topic = f"homeassistant/tag/tagd_den_{SAT_INFO.reader_id}/config"
+        got = _retained(broker.port, "homeassistant/#", (lambda g: scanner_topic in g) if enabled else (lambda g: False),
+                        wait=5.0 if enabled else 1.0)
     finally:
         sat.close()
     scanner = f"homeassistant/tag/tagd_den_{SAT_INFO.reader_id}/config"
@@ -253,10 +261,12 @@ def test_a_tap_reaches_home_assistants_tag_topic(broker: Broker) -> None:
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
     c.on_message = lambda cl, u, m: got.append(bytes(m.payload))
     c.connect("127.0.0.1", broker.port)
+    acked = threading.Event()
+    c.on_subscribe = lambda *a: acked.set()
     c.subscribe(f"tagd/den/ha/{SAT_INFO.reader_id}", qos=1)
     c.loop_start()
     try:
-        time.sleep(0.3)
+        assert acked.wait(5)
         sat.event(ReaderAdded(SAT_INFO))
         sat.event(TagSeen(SAT_INFO.reader_id, Token(uid="04a1b2", text="x")))
         deadline = time.monotonic() + 5
@@ -278,8 +288,86 @@ def test_home_assistants_now_playing_and_last_token_sensors_follow_the_node(brok
         async def started():
             sat.node.on_notification("media.started", {"systemId": "SNES", "mediaName": "Chrono Trigger"})
         sat.call(started())
-        time.sleep(0.3)
-        state = json.loads(_retained(broker.port, "tagd/den/sensor")["tagd/den/sensor"])
+        got = _retained(broker.port, "tagd/den/sensor", lambda g: b"Chrono" in g.get("tagd/den/sensor", b""))
+        state = json.loads(got["tagd/den/sensor"])
         assert state == {"last_token": "04a1b2", "now_playing": "Chrono Trigger"}
     finally:
         sat.close()
+
+
+def test_hostile_messages_to_a_satellite_do_not_stop_its_connection(broker: Broker) -> None:
+    asked = []
+
+    async def write(rid, text, timeout, cancel):
+        asked.append(text)
+        return Token(type="NTAG", uid="04cafe", text=text)
+
+    worker, events = start_reader(broker.port, "tagd/+")
+    sat = Satellite(broker.port, write=write)
+    try:
+        sat.event(ReaderAdded(SAT_INFO))
+        events.wait(ReaderAdded)
+        for payload in (b'{"readerId": []}', b"[" * 100_000, b"\xff", b"null"):
+            publish(broker.port, "tagd/kitchen/write/cancel", payload)
+        for payload in (b"[" * 100_000, b'{"readerId": "x", "text": "y", "timeout": 1e400}',
+                        b'{"readerId": "x", "text": "y", "timeout": -1}', b'{"readerId": [], "text": 5}'):
+            publish(broker.port, "tagd/kitchen/write", payload)
+        # still connected and serving: a real write through the hub works afterwards
+        seen = worker.submit_write(WriteRequest("after", reader_id=SAT_INFO.reader_id, timeout=5)).result(10)
+        assert seen.token.text == "after" and asked == ["after"]
+    finally:
+        sat.close()
+        worker.stop()
+
+
+def test_two_nodes_with_the_same_reader_id_are_told_apart(broker: Broker) -> None:
+    worker, events = start_reader(broker.port, "tagd/+")
+    a, b = Satellite(broker.port, node="left"), Satellite(broker.port, node="right")
+    try:
+        a.event(ReaderAdded(SAT_INFO))
+        first = events.wait(ReaderAdded).info.reader_id
+        b.event(ReaderAdded(SAT_INFO))  # an identical board, the reader on the same USB port: the same readerId
+        second = events.wait(ReaderAdded).info.reader_id
+        assert first == SAT_INFO.reader_id and second == f"{SAT_INFO.reader_id}@right"
+        b.event(TagSeen(SAT_INFO.reader_id, Token(uid="02", text="right one")))
+        seen = events.wait(TagSeen)
+        assert (seen.reader_id, seen.token.text) == (second, "right one")
+    finally:
+        a.close()
+        b.close()
+        worker.stop()
+
+
+def test_a_second_write_to_a_busy_satellite_reader_is_refused_and_the_first_stays_cancellable(broker) -> None:
+    started, cancelled = threading.Event(), threading.Event()
+
+    async def write(rid, text, timeout, cancel):
+        started.set()
+        while not cancel.is_set():
+            await asyncio.sleep(0.01)
+        cancelled.set()
+        raise WriteCancelled("write cancelled")
+
+    worker, events = start_reader(broker.port, "tagd/+")
+    sat = Satellite(broker.port, write=write)
+    try:
+        sat.event(ReaderAdded(SAT_INFO))
+        events.wait(ReaderAdded)
+        first = WriteRequest("one", reader_id=SAT_INFO.reader_id, timeout=20)
+        fut = worker.submit_write(first)
+        assert started.wait(5)
+        other = ReaderWorker(MqttReader(f"127.0.0.1:{broker.port}/tagd/+", {"client_id": "second-hub"}), Events().put)
+        other.start()
+        try:
+            until(lambda: other.serves(SAT_INFO.reader_id) is not None, 5)
+            with pytest.raises(WriteError, match="already waiting"):
+                other.submit_write(WriteRequest("two", reader_id=SAT_INFO.reader_id, timeout=5)).result(10)
+        finally:
+            other.stop()
+        first.cancel.set()
+        with pytest.raises(WriteCancelled):
+            fut.result(10)
+        assert cancelled.wait(5)
+    finally:
+        sat.close()
+        worker.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from tagd.daemon.fabric import topics as fab
@@ -49,6 +49,10 @@ def test_a_token_json_payload_is_that_token() -> None:
     assert (t.type, t.uid, t.text, t.data, t.reader_id) == ("NTAG", "04aabb", "@SNES/Zelda", "d1", "pn532-abcdefgh")
 
 
+def test_deeply_nested_json_on_a_core_topic_is_text_not_a_crash() -> None:
+    assert fab.parse_plain_scan(b"{" + b"[" * 100_000).text.startswith("{[[")
+
+
 def test_json_that_is_not_a_token_is_text() -> None:
     assert fab.parse_plain_scan(b'{"hello": 1}').text == '{"hello": 1}'
     assert fab.parse_plain_scan(b"{not json").text == "{not json"
@@ -88,6 +92,10 @@ def test_bad_events_are_named_errors(payload, why) -> None:
 
 
 @given(st.text(), st.binary(max_size=300))
+@example("n/events", b"[" * 100_000)  # nesting deeper than the JSON parser's recursion
+@example("n/events", b'{"kind": "tag", "time": ' + b"9" * 400 + b', "id": "x", "readerId": "r"}')  # too big a float
+@example("n/events", b'{"kind": "removed", "time": 1e400, "id": "x", "readerId": "r"}')  # inf
+@example("n/readers/r", b'{"readerId": []}')
 def test_the_hub_parser_never_crashes(topic: str, payload: bytes) -> None:
     try:
         fab.parse_message("tagd/" + topic, payload)

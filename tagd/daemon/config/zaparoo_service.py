@@ -5,8 +5,9 @@ listens, who may connect, discovery) plus Core's hooks, publishers and Zaparoo O
 zaparoo.org's config reference, some newer than Core's pkg/config). The API's keys are served with Core's
 meaning: ``api_port`` / ``api_listen`` set ``[api] listen`` (``Config``'s validator), ``allowed_ips`` and
 ``encryption`` are the access policy's (api/access.py), ``discovery`` starts mDNS, ``allowed_origins`` joins
-``[api] allowed_origins``. Core's others load and do nothing here: tagd has no boot hooks, publishers or
-Zaparoo Online client of its own, and makes no request to Zaparoo Online whatever they say.
+``[api] allowed_origins``, ``publishers.mqtt`` publishes tagd's notifications as Core does (fabric/node.py).
+Core's others load and do nothing here: tagd has no boot hooks, PixelCade publisher or Zaparoo Online client of
+its own, and makes no request to Zaparoo Online whatever they say.
 
 Core's rules, for the helpers below: ``api_port`` (default 7497, 1024-65535) and ``api_listen`` (a host; a value
 that already has a port is ignored, the port comes from ``api_port``) give ``api_listen:api_port``, every

@@ -37,6 +37,7 @@ from tagd.token import Token
 
 log = logging.getLogger(__name__)
 
+MAX_WRITE_WAIT = 120.0  # seconds a hub may ask a satellite to wait for a tag
 MAX_QUEUED = 10_000  # events kept while the broker is away (QoS 1, in memory)
 CONNECT_GRACE = 1.0  # a tag seen this soon after its reader connected was already lying there
 
@@ -85,6 +86,7 @@ class FabricNode:
         self.readers: dict[str, dict[str, Any]] = {}  # local readerId → its published state
         self._connected_at: dict[str, float] = {}
         self._writes: dict[str, threading.Event] = {}  # readerId → the cancel flag of its running write
+        self._tasks: set[asyncio.Task[None]] = set()  # the hub's write requests being served
         self._last_token = ""
         self._now_playing = ""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -111,6 +113,7 @@ class FabricNode:
         client.on_disconnect = lambda *a: self._connected.clear()
         client.on_message = self._on_message
         client.on_subscribe = lambda c, u, mid, codes, props: self._connected.set()
+        client.suppress_exceptions = True  # a bug in a callback is logged by paho; its network thread must live on
         return client
 
     async def start(self) -> None:
@@ -128,8 +131,11 @@ class FabricNode:
         if self.topics is not None and self._connected.is_set():
             info = self._client.publish(self.topics.state, fab.OFFLINE, qos=1, retain=True)
             await asyncio.to_thread(info.wait_for_publish, 2.0)
-        for cancel in self._writes.values():
+        for cancel in list(self._writes.values()):
             cancel.set()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._client.disconnect()
         await asyncio.to_thread(self._client.loop_stop)
 
@@ -158,15 +164,20 @@ class FabricNode:
         if msg.topic == self.topics.write_cancel:
             try:
                 rid = json.loads(payload).get("readerId")
-            except (ValueError, AttributeError):
+            except (ValueError, AttributeError, RecursionError):
+                log.warning("mqtt: a write cancel that is not {\"readerId\": …} was ignored")
                 return
-            cancel = self._writes.get(rid)
+            cancel = self._writes.get(rid) if isinstance(rid, str) else None
             if cancel is not None:
                 cancel.set()
             return
         if msg.topic == self.topics.write:
-            self._loop.call_soon_threadsafe(
-                lambda: asyncio.ensure_future(self._serve_write(payload, props)))
+            self._loop.call_soon_threadsafe(self._spawn_write, payload, props)
+
+    def _spawn_write(self, payload: bytes, props: Any) -> None:
+        task = asyncio.ensure_future(self._serve_write(payload, props))
+        self._tasks.add(task)  # held (a task nobody references may be collected mid-write) and cancelled at close
+        task.add_done_callback(self._tasks.discard)
 
     # --- satellite: local events out ---------------------------------------------------
 
@@ -224,7 +235,7 @@ class FabricNode:
             return
         for topic, body in self.discovery.node_sensors():
             self._publish(topic, body, retain=True)
-        for rid in self.readers:
+        for rid in list(self.readers):  # paho's thread: a snapshot (the loop may add a reader meanwhile)
             for topic, body in (self.discovery.tag_scanner(rid), self.discovery.reader_connected(rid)):
                 self._publish(topic, body, retain=True)
         self._publish_sensor()
@@ -256,14 +267,19 @@ class FabricNode:
         try:
             request = json.loads(payload.decode("utf-8"))
             rid, text = request["readerId"], request["text"]
-            timeout = float(request.get("timeout", 30.0))
+            timeout = request.get("timeout", 30.0)
             if not isinstance(rid, str) or not isinstance(text, str):
                 raise TypeError("readerId and text must be strings")
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout <= MAX_WRITE_WAIT:
+                raise ValueError(f"timeout must be a number of seconds from 0 to {MAX_WRITE_WAIT}")
+            timeout = float(timeout)
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError, AttributeError) as exc:
             answer = fab.write_answer(error=f"bad write request: {exc}")
         else:
             if self.write_fn is None or rid not in self.readers:
                 answer = fab.write_answer(error=f"no reader {rid} on node {self.settings.node}")
+            elif rid in self._writes:  # one write per reader, as readers.write; the first keeps its cancel
+                answer = fab.write_answer(error=f"a write to reader {rid} is already waiting for a tag")
             else:
                 cancel = threading.Event()
                 self._writes[rid] = cancel

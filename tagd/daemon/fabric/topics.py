@@ -26,6 +26,7 @@ so the driver, the satellite and the tests share one definition of the wire.
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import uuid
@@ -161,8 +162,8 @@ def write_answer(token: Token | None = None, error: str | None = None) -> bytes:
 def _json(payload: bytes, what: str) -> dict[str, Any]:
     try:
         obj = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise FabricError(f"{what}: not JSON ({exc})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise FabricError(f"{what}: not JSON ({exc.__class__.__name__}: {str(exc)[:80]})") from None
     if not isinstance(obj, dict):
         raise FabricError(f"{what}: a JSON object was expected, got {type(obj).__name__}")
     return obj
@@ -238,7 +239,8 @@ def parse_message(topic: str, payload: bytes, prefix: str = PREFIX) -> ReaderSta
         if kind not in ("tag", "removed"):
             raise FabricError(f"{topic}: kind must be 'tag' or 'removed', not {kind!r}")
         when = obj.get("time")
-        if not isinstance(when, (int, float)) or isinstance(when, bool):
+        if not isinstance(when, (int, float)) or isinstance(when, bool) or not -1e12 < when < 1e12 or \
+                not math.isfinite(when):
             raise FabricError(f"{topic}: 'time' must be a number (unix seconds)")
         token = parse_token(obj.get("token"), f"{topic} token") if kind == "tag" else None
         return SatelliteEvent(node, _str(obj, "id", topic), float(when), _str(obj, "readerId", topic), kind, token,
@@ -254,7 +256,7 @@ def parse_plain_scan(payload: bytes) -> Token:
     if stripped.startswith("{"):
         try:
             obj = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):
             obj = None
         if isinstance(obj, dict) and ("uid" in obj or "text" in obj):
             token = parse_token(obj)
