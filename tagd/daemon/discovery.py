@@ -91,7 +91,11 @@ class Discovery:
         host = f"{socket.gethostname().split('.')[0] or 'zaparoo'}.local."
         info = ServiceInfo(SERVICE_TYPE, f"{self.name}.{SERVICE_TYPE}", port=self.port, properties={}, server=host,
                            parsed_addresses=addresses)
-        zc = AsyncZeroconf(interfaces=addresses, ip_version=version)
+        try:
+            zc = AsyncZeroconf(interfaces=addresses, ip_version=version)
+        except OSError as exc:  # an address that went away between listing and binding: try again later
+            log.warning("mDNS: could not open sockets on %s: %s", ", ".join(addresses), exc)
+            return False
         try:
             await zc.async_register_service(info, allow_name_change=True)
         except Exception as exc:  # a name clash it cannot resolve, a socket error: the API works on without it

@@ -16,12 +16,17 @@ Rules, as Zaparoo Core applies them:
   Media of a system in ``ignore_system`` (the core's media.started says which plays) is not stopped.
 - **runZapScript off** (``run_zapscript = false``): a launch is announced and recorded (not a success), not
   forwarded, and arms nothing — as Core ignores ZapScript then.
+- **Launch guard** (``[readers.scan.launch_guard]``, launchguard.py): while the core says media plays, a tap is
+  staged (``tokens.staged``) and launches only when confirmed: the same tag again once ready, or ``confirm``.
+- **Hooks** (hooks.py): ``[readers.scan] on_scan`` runs before a tap launches and can veto it; ``on_remove``
+  runs before a hold-mode exit and can keep the media running. Commands, never a shell, with a timeout.
 - **Next-tag actions.** A launch whose script (after mappings) is exactly ``**write:TEXT`` is not forwarded: it
   arms a write of TEXT to the next tag tapped (nexttag.py, zapscript.py). That next tag is written through
   ``write_tag`` instead of launched; history records the arming as a success (an invalid one as a failure).
 - **Forwarding.** Mappings are applied, then every forwarder gets the launch concurrently; each forwarder's
-  launches run one at a time, in order (a per-forwarder lock), so one slow or failing forwarder delays only
-  itself — never the others, never the readers. The launch counts as a **success when at least one
+  launches run one at a time, in order (its :class:`~tagd.daemon.forwarders.LaunchQueue`: bounded, stale
+  launches dropped), so one slow or failing forwarder delays only itself — never the others, never the readers.
+  The launch counts as a **success when at least one
   forwarder succeeded** (with no forwarders at all: failure, since nothing was launched); history records
   the launched token (after mappings) with that flag.
 
@@ -41,8 +46,10 @@ import logging
 import time
 from typing import Any, Awaitable, Callable, Iterable
 
-from tagd.daemon.forwarders import Forwarder, ForwardError
+from tagd.daemon.forwarders import Forwarder, ForwardError, LaunchQueue
 from tagd.daemon.mappings import Mapping, MappingTable
+from tagd.daemon.hooks import run_hook
+from tagd.daemon.launchguard import LAUNCH, PASS, LaunchGuard
 from tagd.daemon.nexttag import PendingWrite
 from tagd.daemon.store import StoreError
 from tagd.daemon.zapscript import Invalid, NextWrite, next_action
@@ -75,6 +82,8 @@ class Pipeline:
         self.clock = clock
         self.active: dict[str, Token] = {}  # reader_id → the token on it (as scanned, before mappings)
         self.playing_system = ""  # the core's media.started systemId ("" when nothing plays or no core says)
+        self.media_playing = False  # between the core's media.started and media.stopped (the launch guard)
+        self.guard = LaunchGuard(lambda method, params: self.notify(method, params))
         self.last: Token | None = None  # the last token seen or run
         self.readers: dict[str, ReaderInfo] = {}
         self._seen_key: tuple[str, str] | None = None  # dedupe: the last token seen, until removed
@@ -82,7 +91,7 @@ class Pipeline:
         self._exit_task: asyncio.Task[None] | None = None
         self._written: dict[str, float] = {}  # normalised uid → expiry (clock)
         self._connected_at: dict[str, float] = {}  # reader_id → ReaderAdded time, until its first tag
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._queues: dict[int, LaunchQueue] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         # observers of launches and hold-mode exits (play sessions without a core: tagd/integrations/runtime.py)
@@ -131,6 +140,15 @@ class Pipeline:
         self._launched_key = None  # an API launch is not held by any tag
         return bool(await self._spawn(self._launch(token)))
 
+    def confirm(self) -> asyncio.Task[Any]:
+        """The API's ``confirm``: launch the staged token now (no delay); LookupError if none is staged."""
+        if not self.media_playing:
+            self.guard.clear()
+        token = self.guard.confirm()
+        self._cancel_exit()
+        self._launched_key = token.key
+        return self._spawn(self._launch(token))
+
     def mark_written(self, uid: str) -> None:
         """Do not launch the tag with this uid the next time it is seen (it was just written)."""
         self._written[normalize_uid(uid)] = self.clock() + WRITTEN_TTL
@@ -160,8 +178,15 @@ class Pipeline:
         previous = self.active.get(rid)
         self.active[rid] = token
         self.last = token
+        task = self._launch_if_due(event, token)
+        # announced after the launch is under way: the launch's first step then runs before the fan-out of
+        # tokens.added to every API client (a thousand socket writes that would otherwise go first)
         if previous is None or previous.key != key:
             self.notify("tokens.added", token.to_json())
+        return task
+
+    def _launch_if_due(self, event: TagSeen, token: Token) -> asyncio.Task[Any] | None:
+        rid, key = event.reader_id, token.key
         connected_at = self._connected_at.pop(rid, None)
         on_connect = connected_at is not None and self.clock() - connected_at <= self.connect_grace
         on_connect = on_connect or event.detail.get("on_connect") is True  # a satellite's own judgement
@@ -196,9 +221,12 @@ class Pipeline:
             if not pending.expired(self.clock()):
                 return self._spawn(self._write_next(pending, token))
             log.warning("the armed write lapsed (over a minute): launching as usual")
+        decision = self.guard.decide(self.config.readers.scan.launch_guard, self.media_playing, token)
+        if decision not in (PASS, LAUNCH):
+            return None  # staged, or waiting for the staged token to be confirmed
         self._cancel_exit()  # the new launch replaces the media a pending exit would stop
         self._launched_key = key
-        return self._spawn(self._launch(token))
+        return self._spawn(self._launch(token, scanned=True))
 
     def _tag_gone(self, rid: str) -> None:
         self._connected_at.pop(rid, None)
@@ -215,14 +243,17 @@ class Pipeline:
         if (mode == "hold" and token.key == self._launched_key and not still_on_a_reader
                 and not self._ignored_system()):
             self._cancel_exit()
-            self._exit_task = self._spawn(self._exit_after(float(scan.exit_delay)))
+            self._exit_task = self._spawn(self._exit_after(float(scan.exit_delay), token))
 
     def core_notification(self, method: str, params: Any) -> None:
         """A core's media.started / media.stopped: which system plays, for hold mode's ``ignore_system``."""
         if method == "media.started" and isinstance(params, dict):
             self.playing_system = str(params.get("systemId") or "")
+            self.media_playing = True
         elif method == "media.stopped":
             self.playing_system = ""
+            self.media_playing = False
+            self.guard.clear()  # as Core: a staged token goes when the media it would replace stops
 
     def _ignored_system(self) -> bool:
         """Hold mode leaves media of a system in ``[readers.scan] ignore_system`` running when the token is lifted
@@ -266,7 +297,10 @@ class Pipeline:
             self._exit_task.cancel()
             self._exit_task = None
 
-    async def _launch(self, token: Token) -> bool:
+    async def _launch(self, token: Token, scanned: bool = False) -> bool:
+        if scanned and not await run_hook("on_scan", self.config.readers.scan.on_scan, token):
+            log.info("on_scan said no: not launching %r", token.text)
+            return False
         launched = await self._apply_mappings(token)
         if not self.config.run_zapscript:  # the App's runZapScript off: announced (tokens.added) and recorded only
             log.info("not forwarding %r: runZapScript is off", _clip(launched.text))
@@ -341,37 +375,41 @@ class Pipeline:
         log.info("wrote the armed text %r to the tag on %s", pending.text, token.reader_id)
         return True
 
-    def _lock(self, fw: Forwarder) -> asyncio.Lock:
-        return self._locks.setdefault(id(fw), asyncio.Lock())
+    def _queue(self, fw: Forwarder) -> LaunchQueue:
+        queue = self._queues.get(id(fw))
+        if queue is None or queue.forwarder is not fw:
+            queue = self._queues[id(fw)] = LaunchQueue(fw)
+        return queue
 
     async def _forward(self, fw: Forwarder, token: Token) -> bool:
-        async with self._lock(fw):
-            try:
-                await fw.launch(token)
-                return True
-            except ForwardError as exc:
-                log.warning("%s: %s", fw.name, exc)
-                self.inbox(f"Launches are not reaching {fw.name}", "core", severity=2, body=str(exc))
-            except Exception:
-                log.exception("%s: launch crashed", fw.name)
-            return False
+        try:
+            await self._queue(fw).launch(token)
+            return True
+        except ForwardError as exc:
+            log.warning("%s: %s", fw.name, exc)
+            self.inbox(f"Launches are not reaching {fw.name}", "core", severity=2, body=str(exc))
+        except Exception:
+            log.exception("%s: launch crashed", fw.name)
+        return False
 
-    async def _exit_after(self, delay: float) -> None:
+    async def _exit_after(self, delay: float, token: Token | None = None) -> None:
         await asyncio.sleep(delay)
         self._exit_task = None
         self._launched_key = None
+        if not await run_hook("on_remove", self.config.readers.scan.on_remove, token):
+            log.info("on_remove said no: the media keeps running")
+            return
         log.info("held token removed: stopping media")
         self._observe(self.on_exit)
         await asyncio.gather(*(self._stop_media(fw) for fw in self.forwarders))
 
     async def _stop_media(self, fw: Forwarder) -> None:
-        async with self._lock(fw):
-            try:
-                await fw.stop_media()
-            except ForwardError as exc:
-                log.warning("%s: stop failed: %s", fw.name, exc)
-            except Exception:
-                log.exception("%s: stop crashed", fw.name)
+        try:
+            await self._queue(fw).stop_media()
+        except ForwardError as exc:
+            log.warning("%s: stop failed: %s", fw.name, exc)
+        except Exception:
+            log.exception("%s: stop crashed", fw.name)
 
     @staticmethod
     def _observe(callback: Callable[..., None] | None, *args: Any) -> None:

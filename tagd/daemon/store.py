@@ -355,7 +355,7 @@ class Store:
         if days <= 0:
             return 0
         cutoff = (time.time_ns() if now_ns is None else now_ns) - days * 86_400 * 1_000_000_000
-        with self._lock:
+        with self._locked("old history not pruned"):
             return self._durable("DELETE FROM history WHERE scan_ns < ?", (cutoff,)).rowcount
 
     # --- inbox --------------------------------------------------------------

@@ -8,5 +8,8 @@ it), where this costs ~2 MB — the difference between an idle daemon over and u
 
 - :mod:`tagd.web.websocket` — one WebSocket endpoint (message assembly, ping/pong, heartbeat, close);
 - :mod:`tagd.web.server` — the server: a handler turns each :class:`Request` into a response;
-- :mod:`tagd.web.client` — one HTTP request, or a WebSocket connection, to a URL.
+- :mod:`tagd.web.client` — one HTTP request, or a WebSocket connection, to a URL;
+- :mod:`tagd.web.admission` — who gets a connection slot when the server is full (sans-I/O);
+- :mod:`tagd.web.listener` — listening sockets whose accept loops survive running out of descriptors;
+- :mod:`tagd.web.retry` — the one retry policy, ``backoff()``.
 """

@@ -8,10 +8,13 @@ The handler gets each :class:`Request` whole (head and body read, within the lim
   answers 101 and runs ``Upgrade.handler`` with the :class:`~tagd.web.websocket.WebSocket`.
 
 Limits, each answered with its own status before the connection closes: a request head over 16 KiB (431),
-a body over ``max_body`` (413), a malformed request (400), more than ``max_connections`` open (503).
-``Expect: 100-continue`` is honoured. A request must arrive whole within REQUEST_TIMEOUT of its first byte;
-a keep-alive connection idle for IDLE_TIMEOUT is closed, a new one that sends nothing within FIRST_REQUEST_TIMEOUT
-too (idle sockets would otherwise hold every connection slot). While the handler runs, the connection is
+a body over ``max_body`` (413), a malformed request (400) — among them one with both Content-Length and
+Transfer-Encoding (RFC 9112 §6.3: the two framings are how requests are smuggled) —, no slot (503: see
+:mod:`tagd.web.admission` for who gets one when ``max_connections`` are open; accepting survives running out
+of descriptors, :mod:`tagd.web.listener`). ``Expect: 100-continue`` is honoured. A request head must arrive
+whole within HEAD_TIMEOUT of its first byte and the whole request within REQUEST_TIMEOUT (408); a keep-alive
+connection idle for IDLE_TIMEOUT is closed, a new one that sends nothing within FIRST_REQUEST_TIMEOUT too.
+Targets in absolute form (``GET http://host/health``, RFC 9112 §3.2.2) are served as their path. While the handler runs, the connection is
 watched: a client that closes it sets :attr:`Request.disconnected`. A client gone mid-request is let go quietly.
 A handler that raises is logged and answered 500: nothing a client sends can stop the server.
 """
@@ -24,20 +27,25 @@ import hashlib
 import json
 import re
 import logging
+import socket
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable, Union
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import h11
 from wsproto.connection import Connection, ConnectionType
 
+from tagd.web.admission import Admission, loopback_address
+from tagd.web.listener import Listener, raise_nofile_limit
 from tagd.web.websocket import GOING_AWAY, INTERNAL_ERROR, WebSocket
 
 log = logging.getLogger(__name__)
 
 MAX_HEAD = 16 * 1024
 READ_CHUNK = 1 << 16
+HEAD_TIMEOUT = 10.0  # from a request's first byte to the end of its head (slowloris sends a byte a second)
 REQUEST_TIMEOUT = 30.0
+MAX_CONNECTIONS = 1024
 IDLE_TIMEOUT = 75.0
 FIRST_REQUEST_TIMEOUT = 10.0  # a new connection that sends nothing for this long is closed (it holds a slot)
 LINGER = 2.0  # after refusing a request, how long its unread rest is drained before the close
@@ -113,6 +121,15 @@ def _parsed(conn: h11.Connection) -> Any:
         raise _Refused(exc.error_status_hint, f"bad request: {exc}") from None
 
 
+def _origin_form(target: str) -> str:
+    """The path and query of a request target; an absolute-form target (``http://host/path?q``, as proxies
+    send and RFC 9112 §3.2.2 says servers accept) loses its scheme and authority."""
+    if target.startswith("/") or "://" not in target:
+        return target
+    parts = urlsplit(target)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
 def _tokens(value: str) -> set[str]:
     return {t.strip().lower() for t in value.split(",")}
 
@@ -131,34 +148,49 @@ class _Refused(Exception):
 
 
 class HttpServer:
-    def __init__(self, handler: Handler, *, max_body: int = 1 << 20, max_connections: int = 1024) -> None:
+    def __init__(self, handler: Handler, *, max_body: int = 1 << 20, max_connections: int = MAX_CONNECTIONS,
+                 trusted: Callable[[str], bool] = loopback_address) -> None:
         self.handler = handler
         self.max_body = max_body
         self.max_connections = max_connections
+        self.admission = Admission(max_connections, trusted)
         self.port = 0
-        self._server: asyncio.AbstractServer | None = None
+        self._listener: Listener | None = None
         self._connections: set[asyncio.Task[Any]] = set()
         self._sockets: set[WebSocket] = set()
 
     async def start(self, host: str, port: int) -> int:
         """Listen (host "" = every interface); returns the port, which ``port=0`` lets the system pick."""
-        self._server = await asyncio.start_server(self._serve, host or None, port, reuse_address=True)
-        self.port = self._server.sockets[0].getsockname()[1]
+        raise_nofile_limit(self.max_connections)
+        self._listener = Listener(self._adopt)
+        self.port = await self._listener.start(host, port)
         return self.port
 
     async def close(self) -> None:
         """Stop listening, say goodbye (1001) to WebSocket clients and end every connection."""
-        if self._server is not None:
-            self._server.close()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         for ws in list(self._sockets):
             await ws.close(GOING_AWAY, "server shutting down")
         tasks = list(self._connections)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
+
+    def _adopt(self, sock: socket.socket, address: Any) -> None:
+        """An accepted socket becomes a stream pair served by :meth:`_serve` (what asyncio.start_server does)."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=READ_CHUNK)
+        protocol = asyncio.StreamReaderProtocol(reader, self._serve)
+
+        async def connect() -> None:
+            try:
+                await loop.connect_accepted_socket(lambda: protocol, sock)
+            except OSError:
+                sock.close()
+
+        loop.create_task(connect())
 
     # --- one connection -------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -167,11 +199,16 @@ class HttpServer:
         self._connections.add(task)
         peer, local = (_host(writer.get_extra_info(key)) for key in ("peername", "sockname"))
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        loop = asyncio.get_running_loop()
         try:
-            if len(self._connections) > self.max_connections:
-                raise _Refused(503, "too many connections")
+            verdict = self.admission.arrive(task, peer, loop.time())
+            if not verdict.admit:
+                raise _Refused(503, verdict.reason)
+            if isinstance(verdict.evict, asyncio.Task):
+                verdict.evict.cancel()  # a connection that had not sent a whole request makes room
             first = True
             while await self._one_request(conn, reader, writer, peer, local, first):
+                self.admission.busy(task, False, loop.time())
                 conn.start_next_cycle()
                 first = False
         except _Refused as refused:
@@ -182,6 +219,7 @@ class HttpServer:
             pass
         finally:
             self._connections.discard(task)
+            self.admission.leave(task)
             writer.close()
 
     async def _one_request(self, conn: h11.Connection, reader: asyncio.StreamReader,
@@ -191,6 +229,7 @@ class HttpServer:
                                            FIRST_REQUEST_TIMEOUT if first else IDLE_TIMEOUT)
         if request is None:
             return False
+        self.admission.busy(asyncio.current_task(), True, 0.0)
         watch = asyncio.ensure_future(self._watch(conn, reader, request))
         try:
             result = await self.handler(request)
@@ -248,10 +287,14 @@ class HttpServer:
                 conn.receive_data(await asyncio.wait_for(reader.read(READ_CHUNK), idle))
             except asyncio.TimeoutError:
                 return None
-            deadline = loop.time() + REQUEST_TIMEOUT
-            head = await self._next_event(conn, reader, deadline)
+            started = loop.time()
+            deadline = started + REQUEST_TIMEOUT
+            head = await self._next_event(conn, reader, min(started + HEAD_TIMEOUT, deadline))
         if not isinstance(head, h11.Request):
             return None
+        names = {name for name, _ in head.headers}
+        if b"content-length" in names and b"transfer-encoding" in names:
+            raise _Refused(400, "bad request: both Content-Length and Transfer-Encoding (RFC 9112 §6.3)")
         if len(head.target) + sum(len(n) + len(v) + 4 for n, v in head.headers) > MAX_HEAD:
             raise _Refused(431, f"request head over {MAX_HEAD} bytes")  # h11 only bounds a head still arriving
         headers: dict[str, str] = {}
@@ -275,7 +318,7 @@ class HttpServer:
             else:  # the client went away mid-request
                 return None
         target = head.target.decode("latin-1")
-        raw_path, _, raw_query = target.partition("?")
+        raw_path, _, raw_query = _origin_form(target).partition("?")
         query: dict[str, str] = {}
         for name, value in parse_qsl(raw_query, keep_blank_values=True):
             query.setdefault(name, value)

@@ -4,7 +4,10 @@ The server and the client differ only in masking, which wsproto's Connection kno
 who did the opening handshake (:mod:`tagd.web.server` or :mod:`tagd.web.client`).
 
 - Fragments are joined into whole messages up to ``max_message`` characters (text) or bytes (binary);
-  a longer message closes the socket with 1009 instead of growing without bound.
+  a longer message closes the socket with 1009 instead of growing without bound. Each frame after a
+  message's first also counts ``FRAGMENT_COST`` toward that limit (the least a masked frame takes on the
+  wire): empty continuation frames cost nothing in payload, and five million of them held 33 MB and the
+  event loop for seconds.
 - Pings are answered; with ``heartbeat`` set, a peer silent for that long is pinged, and one silent for
   twice that long is dropped — a phone that went to sleep with the app open does not hold a socket forever.
 - A protocol error by the peer (an unmasked client frame, bad UTF-8, a bad close code) closes with the code
@@ -29,6 +32,7 @@ READ_CHUNK = 1 << 16
 MESSAGE_TOO_BIG = 1009
 GOING_AWAY = 1001
 INTERNAL_ERROR = 1011
+FRAGMENT_COST = 6  # a masked frame's header: 2 bytes + the 4-byte mask
 CLOSE_GRACE = 5.0  # after a close, a peer that has not taken the last frames by then is cut off
 
 
@@ -48,6 +52,8 @@ class WebSocket:
         self.close_code: int | None = None
         self._parts: list[str | bytes] = []
         self._size = 0
+        self._frames = 0  # frames of the message being assembled
+        self._in_frame = False  # the last event ended inside a frame (wsproto hands over partial frames)
         self._messages: deque[str | bytes] = deque()
         self._loop = asyncio.get_running_loop()
         self._last_seen = self._loop.time()
@@ -127,7 +133,13 @@ class WebSocket:
         if self.closed:
             return
         if isinstance(event, Message):
-            self._parts.append(event.data)
+            if event.data:
+                self._parts.append(event.data)
+            if not self._in_frame:  # this event starts a frame
+                self._frames += 1
+                if self._frames > 1:
+                    self._size += FRAGMENT_COST
+            self._in_frame = not event.frame_finished
             self._size += len(event.data)
             if self._size > self.max_message:
                 self._parts.clear()
@@ -135,7 +147,7 @@ class WebSocket:
             elif event.message_finished:
                 joined = "".join(self._parts) if isinstance(event, TextMessage) else b"".join(self._parts)
                 self._parts.clear()
-                self._size = 0
+                self._size = self._frames = 0
                 self._messages.append(joined)  # type: ignore[arg-type]
         elif isinstance(event, Ping):
             try:

@@ -82,9 +82,9 @@ async def test_a_broadcast_that_carries_a_lone_surrogate_does_not_silence_client
         assert json.loads(line.decode()[len("data: "):])["params"]["mediaName"] == "x\ud800"
         # a message that cannot be encoded at all (queued raw) is skipped, not the end of the writer or stream
         for conn in daemon.api.clients.values():
-            conn.outbox.put_nowait('{"bad": "\ud800"}')
-        for q in daemon.api.sse:
-            q.put_nowait('{"bad": "\ud800"}')
+            conn.outbox.put('{"bad": "\ud800"}')
+        for outbox in daemon.api.sse:
+            outbox.put('{"bad": "\ud800"}')
         daemon.api.broadcast("tokens.removed")
         assert json.loads((await ws.receive(timeout=3)).data)["method"] == "tokens.removed"
         line = await asyncio.wait_for(sse.content.readline(), 3)

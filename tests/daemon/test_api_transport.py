@@ -93,7 +93,7 @@ async def test_post_keeps_the_connection_alive_between_requests(daemon, session)
 
 async def test_a_websocket_client_that_stops_reading_is_dropped_and_others_still_get_notifications(
         daemon, session, monkeypatch):
-    monkeypatch.setattr(api_server, "MAX_BACKLOG", 20)
+    monkeypatch.setattr(api_server, "OUTBOX_BYTES", 1_000_000)
     reader = await session.ws_connect(f"ws://127.0.0.1:{daemon.api.port}/api")
     # a raw socket that completes the handshake and then never reads
     r, w = await asyncio.open_connection("127.0.0.1", daemon.api.port)

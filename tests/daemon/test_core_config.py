@@ -8,11 +8,13 @@ Core's readers declare (pkg/readers/*/ IDs()), and the keys Core writes into eve
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import ipaddress
 import time
 from pathlib import Path
 
 import pytest
+from conftest import need
 
 from tagd.daemon.config import Config, ConfigError, load_config, parse_config
 from tagd.daemon.mappings import MappingTable
@@ -211,7 +213,7 @@ def test_the_alias_drivers_build_readers_that_keep_their_names() -> None:
 
     legacy = open_reader("legacypn532uart:/dev/ttyACM0")
     assert type(legacy).__name__ == "Pn532Reader" and legacy.driver == "legacypn532uart"
-    pytest.importorskip("smartcard", reason="the ACR122U driver needs pyscard")
+    need(importlib.util.find_spec("smartcard") is not None, "the ACR122U driver needs pyscard (the pcsc extra)")
     acr = open_reader("acr122usb:001:005")
     assert acr.driver == "acr122usb" and acr.path == "ACR122"  # libnfc's bus:device → the first ACR122
 

@@ -24,6 +24,7 @@ ZELDA = Token(uid="04bb", text="**launch:zelda", type="NTAG")
 
 class FakeForwarder(Forwarder):
     kind = "fake"
+    max_age = float("inf")  # MARIO and ZELDA are scanned at import; max_age has its own tests (test_api_hostile)
 
     def __init__(self, name: str = "fake", fail: bool = False, delay: float = 0.0) -> None:
         super().__init__(name)

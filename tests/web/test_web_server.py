@@ -24,6 +24,9 @@ async def app(request: Request) -> Any:
     """Echoes what the handler was given; /boom raises; /ws-only answers every request with an Upgrade."""
     if request.path == "/boom":
         raise RuntimeError("a handler bug")
+    if request.path == "/hold":  # busy until the client goes away
+        await request.disconnected.wait()
+        return Response(200, "held")
     if request.path == "/ws-only":
         async def nothing(ws: WebSocket) -> None:
             pass
@@ -345,17 +348,22 @@ async def refusal_status(port: int, wait: float = 2.0) -> int | None:
         raw.close()
 
 
-async def hold_connections(port: int, n: int) -> list[Raw]:
-    held = [await Raw.open(port) for _ in range(n)]
-    for raw in held:  # each is being served: a request answered, the connection kept alive
-        await raw.send(req())
-        assert (await raw.response())[0] == 200
+async def hold_connections(server: Any, n: int) -> list[Raw]:
+    """``n`` connections, each busy (its request is being handled): an idle one would make room (admission)."""
+    held = [await Raw.open(server.port) for _ in range(n)]
+    for raw in held:
+        await raw.send(req(target="/hold"))
+    for _ in range(100):
+        if len(server._connections) == n:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.05)
     return held
 
 
 async def test_connection_past_max_connections_gets_503(start_server: Any) -> None:
     server = await start_server(app, max_connections=2)
-    held = await hold_connections(server.port, 2)
+    held = await hold_connections(server, 2)
     assert await refusal_status(server.port) == 503
     for raw in held:
         raw.close()
@@ -365,7 +373,7 @@ async def test_503_to_a_client_that_sent_its_request_is_read_whole_and_ends_with
     # RFC 9112 §9.6: closing with the client's request unread makes the kernel send a RST, which may erase
     # the response before the client reads it; a server closes in stages (half-close, drain, close)
     server = await start_server(app, max_connections=1)
-    held = await hold_connections(server.port, 1)
+    held = await hold_connections(server, 1)
     raw = await Raw.open(server.port)
     await raw.send(req(headers="Connection: close\r\n"))
     await asyncio.sleep(0.1)  # the answer and the close have happened by now
@@ -382,7 +390,7 @@ async def test_503_to_a_client_that_sent_its_request_is_read_whole_and_ends_with
 
 async def test_connection_slot_is_freed_when_a_client_leaves(start_server: Any) -> None:
     server = await start_server(app, max_connections=1)
-    held = await hold_connections(server.port, 1)
+    held = await hold_connections(server, 1)
     assert await refusal_status(server.port) == 503
     held[0].close()
     for _ in range(100):

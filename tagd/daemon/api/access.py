@@ -24,8 +24,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Iterable, Union
 
+from tagd.web.admission import loopback_address as is_loopback_address, parse_ip  # noqa: F401  (re-exported)
+
 IpNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
-IpAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
 ENCRYPTION_REQUIRED = -32002
 UNSUPPORTED_VERSION = -32001
@@ -44,23 +45,6 @@ class Caller:
 
 
 CALLER: ContextVar[Caller] = ContextVar("CALLER", default=Caller())
-
-
-def is_loopback_address(peer: str) -> bool:
-    """The peer is this machine (127.0.0.0/8, ::1, or 127.x seen through a dual-stack IPv6 socket)."""
-    ip = parse_ip(peer)
-    return ip is not None and ip.is_loopback
-
-
-def parse_ip(text: str) -> IpAddress | None:
-    """A peer address as the socket gives it ("" / "fe80::1%eth0" / "::ffff:10.0.0.2") → an address, or None."""
-    try:
-        ip = ipaddress.ip_address(text.split("%")[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip
 
 
 def parse_allowed(entry: str) -> IpNetwork:

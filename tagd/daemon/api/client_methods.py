@@ -9,6 +9,8 @@ later ones member unless ``role`` says admin; capabilities name what the caller'
 
 from __future__ import annotations
 
+import asyncio
+
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
@@ -80,7 +82,7 @@ def register(rpc: Dispatcher, pairing: PairingService, store: Store) -> None:
     @rpc.method("clients")
     async def clients(params: Any) -> Any:
         _local_only()
-        return {"clients": [c.public() for c in store.clients()]}
+        return {"clients": [c.public() for c in await asyncio.to_thread(store.clients)]}
 
     @rpc.method("clients.current")
     async def current(params: Any) -> Any:
@@ -93,7 +95,7 @@ def register(rpc: Dispatcher, pairing: PairingService, store: Store) -> None:
         p = params_of(DeleteParams, params)
         if not p.clientId:
             raise RpcError("clientId is required")
-        if not store.delete_client(p.clientId):
+        if not await asyncio.to_thread(store.delete_client, p.clientId):
             raise RpcError(f"failed to delete client: no paired client {p.clientId}")
         return {}
 
@@ -103,7 +105,7 @@ def register(rpc: Dispatcher, pairing: PairingService, store: Store) -> None:
         p = params_of(PairStartParams, params)
         if p.role and p.role not in ROLES:
             raise RpcError(f"invalid role: {p.role}")
-        role = "admin" if store.count_clients() == 0 else p.role
+        role = "admin" if await asyncio.to_thread(store.count_clients) == 0 else p.role
         from tagd.daemon.api.pairing.manager import PairingError
 
         try:

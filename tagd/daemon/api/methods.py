@@ -1,8 +1,7 @@
 """The JSON-RPC methods tagd serves itself (Zaparoo names and payloads, seeds/001 and SPEC §5).
 
-Everything else goes to the zaparoo core when one is configured (the proxy fallback), so the Zaparoo
-App can browse media and launchers through tagd; without one, nocore.py answers. ``version`` reports the
-Core API level the pair serves (corelevel.py), which is what the App's feature gates read.
+Everything else goes to the zaparoo core when one is configured (the proxy fallback), so the Zaparoo App can
+browse media through tagd; without one, nocore.py answers. ``version``: the pair's Core API level (corelevel.py).
 """
 
 from __future__ import annotations
@@ -162,7 +161,7 @@ def _history_cursor(cursor: str | None) -> int | None:
         return None
     try:
         last = json.loads(base64.b64decode(cursor, validate=True))["lastId"]
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         raise RpcError("invalid params: cursor: not a cursor from a tokens.history answer") from None
     if not isinstance(last, int) or isinstance(last, bool) or not 0 < last <= MAX_ROW_ID:
         raise RpcError("invalid params: cursor: not a cursor from a tokens.history answer")
@@ -186,8 +185,7 @@ def history_page(rows: list[Any], limit: int) -> dict[str, Any]:
 
 
 def file_mapping_json(mapping: Mapping) -> dict[str, Any]:
-    """A mapping from the config file or a mapping file as Core lists it: no id and no added time (it has no
-    database row), source "file", read-only (edit the file, then mappings.reload). The label says where it is."""
+    """A file mapping as Core lists it: no id or added time (no database row), source "file", read-only."""
     return mapping.to_json() | {"id": "", "added": "", "label": mapping.label or mapping.source,
                                 "source": "file", "readOnly": True}
 
@@ -288,6 +286,13 @@ def build(env: ApiEnv) -> Dispatcher:
         await env.run_token(token)
         return {}
 
+    @rpc.method("confirm")  # launch the token the launch guard staged, as Core; an error if there is none
+    async def confirm(_: Any) -> Any:
+        try:
+            env.pipeline.confirm()
+        except LookupError as exc:
+            raise RpcError(str(exc)) from None
+
     @rpc.method("stop")
     async def stop(_: Any) -> Any:
         await env.stop_media()
@@ -384,9 +389,8 @@ def build(env: ApiEnv) -> Dispatcher:
         given = {k: params.pop(k) for k in list(params) if k in PROFILE_SETTINGS}
         if not given:
             return
-        for key, value in given.items():
-            if not isinstance(value, PROFILE_SETTINGS[key]):
-                raise RpcError(f"invalid params: {key}: must be true or false")
+        if bad := [k for k, v in given.items() if not isinstance(v, PROFILE_SETTINGS[k])]:
+            raise RpcError(f"invalid params: {bad[0]}: must be true or false")
         if env.zaparoo_core() is None:
             raise RpcError(f"no Zaparoo Core configured: {next(iter(given))} is a profile setting, and profiles "
                            "are Zaparoo Core's")

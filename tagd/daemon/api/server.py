@@ -5,19 +5,27 @@
 - the same JSON-RPC by HTTP POST on those paths;
 - server-sent events at ``/api/v0.1/events`` (and ``/api/events``, ``/api/v0/events``, as Core serves them);
 - ``GET /run/<text>`` launches (marked unsafe: it comes from outside; ``/r/`` and the deprecated ``/l/`` too),
-  ``GET /health`` → ``OK``.
+  ``GET``/``HEAD /health`` → ``OK``.
 
 Who may do what is access.py's policy: loopback always; another machine by pairing (``/api/pair/start`` and
 ``/finish``, then encrypted WebSocket frames as Core's ``docs/api/encryption.md``), by API key
 (``Authorization: Bearer <key>`` or ``?key=<key>``) or by being in ``allowed_ips``. A remote WebSocket that may not
 talk plaintext is still accepted, and its first message answered -32002 "encryption required" before the close:
 that answer is how the Zaparoo App learns it has to pair. Such a connection gets no notifications.
-A browser page may use the WebSocket, POST and SSE endpoints only from an allowed origin (origins.py):
-others get 403, so a web site cannot drive the key-less loopback API from the user's browser.
+A browser page may use the WebSocket, POST, SSE and ``/run`` endpoints only from an allowed origin (origins.py):
+others get 403, so a web site cannot drive the key-less loopback API from the user's browser. A request a browser
+made for a page of another site without an Origin header (an image, a no-cors fetch: ``Sec-Fetch-Site:
+cross-site``/``same-site``) is refused on those endpoints too, except a launch link the user clicked (a
+top-level navigation, ``Sec-Fetch-User: ?1``). ``/health`` answers every page.
 
 Each WebSocket client has an outbox drained by one task: responses and notifications reach it in the
 order they were produced, a broadcast to hundreds of clients costs one queue put each, and a client that
-stops reading is dropped (its backlog passes ``MAX_BACKLOG``) instead of holding memory or the loop.
+stops reading is dropped when its outbox would pass ``OUTBOX_BYTES`` (tagd.web.outbox) — with a warning in
+the log — instead of holding memory or the loop; an event stream that stops reading is ended the same way.
+While ``MAX_IN_FLIGHT`` of a client's requests are running its socket is not read, so what one client can make
+tagd hold is bounded by that many answers being built plus its outbox. Every request (HTTP or WebSocket) passes
+an :class:`~tagd.web.intake.Intake` first: a few start per loop turn, so reader events and launches are never
+queued behind thousands of requests.
 Frames are not compressed: messages are small JSON, and per-client deflate would cost more than it saves.
 """
 
@@ -35,6 +43,8 @@ from tagd.daemon.api.pairing_service import PAIR_PATHS, looks_encrypted
 from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.forwarders import INSTANCE_HEADER, LOOP_DETECTED
 from tagd.token import TYPE_API, Token
+from tagd.web.intake import Intake
+from tagd.web.outbox import Outbox, wire_size
 from tagd.web.server import HttpServer, Request, Response, Stream, Upgrade, json_response, json_text
 from tagd.web.websocket import WebSocket, WebSocketClosed
 
@@ -47,7 +57,8 @@ log = logging.getLogger(__name__)
 API_PATHS = ("/api", "/api/v0", "/api/v0.1")
 EVENTS_PATHS = ("/api/events", "/api/v0/events", "/api/v0.1/events")
 RUN_PREFIXES = ("/run/", "/r/", "/l/")
-MAX_BACKLOG = 1000  # queued messages for one client; past this a notification drops it (it is not reading)
+OUTBOX_BYTES = 4 << 20  # queued for one client (WebSocket or event stream); past this it is dropped
+MAX_IN_FLIGHT = 4  # requests of one WebSocket client running at once; past this its socket is not read
 MAX_MESSAGE = 1 << 20
 HEARTBEAT = 30.0
 POLICY_VIOLATION = 1008  # the close code for a refused or tampered encrypted session
@@ -56,6 +67,14 @@ POLICY_VIOLATION = 1008  # the close code for a refused or tampered encrypted se
 def is_loopback(request: Request) -> bool:
     """The peer is this machine (127.0.0.0/8, ::1, or 127.x seen through a dual-stack IPv6 socket)."""
     return is_loopback_address(request.peer)
+
+
+def _from_another_site(request: Request) -> bool:
+    """A browser made this request for another site's page without saying which (no Origin: an image, a
+    no-cors fetch, a script navigating) — not a launch link the user clicked (Sec-Fetch-User: ?1)."""
+    site = request.headers.get("sec-fetch-site", "").lower()
+    clicked = request.headers.get("sec-fetch-mode") == "navigate" and request.headers.get("sec-fetch-user") == "?1"
+    return site in ("cross-site", "same-site") and not clicked
 
 
 def request_key(request: Request) -> str:
@@ -67,7 +86,7 @@ def request_key(request: Request) -> str:
 @dataclass
 class Connection:
     """One WebSocket client: its outbox, who it is, and its cipher once it encrypts."""
-    outbox: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
+    outbox: Outbox = field(default_factory=lambda: Outbox(OUTBOX_BYTES))
     caller: Caller = field(default_factory=Caller)
     live: bool = False  # may receive notifications (it is allowed to talk)
     cipher: FrameCipher | None = None
@@ -87,7 +106,9 @@ class ApiServer:
         self.run_text = run_text
         self.is_local = is_local
         self.clients: dict[WebSocket, Connection] = {}
-        self.sse: set[asyncio.Queue[str]] = set()
+        self.sse: set[Outbox] = set()
+        self.dropped = 0  # clients dropped for not reading (diagnostics, the bench)
+        self.intake = Intake()  # requests that start per loop turn: taps are not kept waiting behind API load
         self.http = HttpServer(self._route, max_body=MAX_MESSAGE)
         self.port = 0
 
@@ -97,8 +118,8 @@ class ApiServer:
         self.origins = OriginPolicy(self.port, self.allowed_origins)  # the app's own origins carry the port
 
     async def close(self) -> None:
-        for q in list(self.sse):
-            q.put_nowait("")
+        for outbox in list(self.sse):
+            outbox.close()
         self.clients.clear()
         await self.http.close()
 
@@ -116,14 +137,17 @@ class ApiServer:
         return self.access.http_allowed(self.is_local(request), request.peer, request_key(request))
 
     async def _route(self, request: Request) -> Response | Stream | Upgrade:
+        await self.intake.admit()
         if self.instance and request.headers.get(INSTANCE_HEADER.lower()) == self.instance:
             return Response(LOOP_DETECTED, "this request came from this tagd: a [[core]] url points back at tagd")
         origin = request.headers.get("origin")
         if origin is not None and not self.origins.allows(origin, request.local):
-            # launch links and health checks work from any page, as with Zaparoo Core; the page cannot read them
-            if request.method == "OPTIONS" or not (request.path.startswith(RUN_PREFIXES) or request.path == "/health"):
+            # health checks work from any page, as with Zaparoo Core; the page cannot read them
+            if request.method == "OPTIONS" or request.path != "/health":
                 return Response(403, f"origin {origin} is not allowed (add it to [api] allowed_origins)")
             origin = None
+        elif origin is None and _from_another_site(request) and request.path != "/health":
+            return Response(403, "a request from another site's page (add the page's origin to [api] allowed_origins)")
         if request.method == "OPTIONS":  # a CORS preflight: carries no key, names the method it wants
             return Response(204, headers=self.origins.cors_headers(origin, preflight=True))
         result = await self._answer_request(request)
@@ -151,6 +175,8 @@ class ApiServer:
             return Response(400, "WebSocket (or POST) expected")
         if path not in EVENTS_PATHS and path != "/health" and not path.startswith(RUN_PREFIXES):
             return Response(404, "not found")
+        if path == "/health" and method == "HEAD":
+            return Response(200, "OK")  # the server sends the head only
         if method != "GET":
             return Response(405, "method not allowed", headers=[("allow", "GET")])
         if path in EVENTS_PATHS:
@@ -185,19 +211,26 @@ class ApiServer:
     # --- notifications -------------------------------------------------------
     def broadcast(self, method: str, params: Any = None) -> None:
         text = json_text(notification(method, params))
+        size = wire_size(text)
         for ws, conn in list(self.clients.items()):
-            if not conn.live:
-                continue
-            outbox = conn.outbox
-            if outbox.qsize() >= MAX_BACKLOG:
-                log.warning("dropping an API client that stopped reading (%d messages queued)", outbox.qsize())
-                self.clients.pop(ws, None)
-                ws.abort()  # it reads nothing, so it would not read a close frame either
-            else:
-                outbox.put_nowait(text)
-        for q in list(self.sse):
-            if q.qsize() < MAX_BACKLOG:
-                q.put_nowait(text)
+            if conn.live:
+                self._send(ws, conn, text, size)
+        for outbox in list(self.sse):
+            if not outbox.put(text, size):
+                self._drop("an event stream", outbox)
+                self.sse.discard(outbox)
+                outbox.close()  # the stream ends; the client may reconnect
+
+    def _send(self, ws: WebSocket, conn: Connection, text: str, size: int | None = None) -> None:
+        """Queue a message for a WebSocket client; one whose outbox is full is not reading: drop it."""
+        if not conn.outbox.put(text, size):
+            self._drop("a WebSocket client", conn.outbox)
+            self.clients.pop(ws, None)
+            ws.abort()  # it reads nothing, so it would not read a close frame either
+
+    def _drop(self, what: str, outbox: Outbox) -> None:
+        self.dropped += 1
+        log.warning("dropping %s that stopped reading (%d messages, %d bytes queued)", what, len(outbox), outbox.bytes)
 
     @staticmethod
     async def _drain(ws: WebSocket, conn: Connection) -> None:
@@ -207,8 +240,7 @@ class ApiServer:
         a writer that died would leave the client connected and answered by nothing."""
         logged = False
         try:
-            while True:
-                message = await conn.outbox.get()
+            while (message := await conn.outbox.get()) is not None:
                 try:
                     await ws.send(conn.cipher.seal(message.encode()) if conn.cipher is not None else message)
                 except WebSocketClosed:
@@ -228,22 +260,31 @@ class ApiServer:
         self.clients[ws] = conn
         writer = asyncio.ensure_future(self._drain(ws, conn))
         tasks: set[asyncio.Task[Any]] = set()
+        room = asyncio.Event()  # set when one of its requests finishes
+
+        def finished(task: asyncio.Task[Any]) -> None:
+            tasks.discard(task)
+            room.set()
+
         try:
             async for data in ws:
                 text = await self._open_frame(ws, conn, data, request.peer, plaintext_ok)
                 if text is None:
                     break
                 if text == "ping":
-                    conn.outbox.put_nowait("pong")
+                    self._send(ws, conn, "pong", 4)
                     continue
-                while conn.outbox.qsize() >= MAX_BACKLOG and not writer.done():
-                    await asyncio.sleep(0.01)  # the client sends faster than it reads: stop reading for a while
+                while len(tasks) >= MAX_IN_FLIGHT and ws in self.clients:
+                    room.clear()
+                    await room.wait()  # its requests are not answered as fast as it sends: read on when one is
+                await self.intake.admit()
                 # each request runs on its own: readers.write may wait 30 s for a tag
-                task = asyncio.ensure_future(self._answer(conn, text))
+                task = asyncio.ensure_future(self._answer(ws, conn, text))
                 tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                task.add_done_callback(finished)
         finally:
             self.clients.pop(ws, None)
+            conn.outbox.close()
             writer.cancel()
             for t in tasks:
                 t.cancel()
@@ -295,11 +336,11 @@ class ApiServer:
             return
         await ws.close(POLICY_VIOLATION, message)
 
-    async def _answer(self, conn: Connection, data: str | bytes) -> None:
+    async def _answer(self, ws: WebSocket, conn: Connection, data: str | bytes) -> None:
         CALLER.set(conn.caller)  # this task's own context: the methods it runs see who asked
         response = await self.dispatcher.handle_text(data)
-        if response is not None:
-            conn.outbox.put_nowait(json_text(response))
+        if response is not None and ws in self.clients:
+            self._send(ws, conn, json_text(response))
 
     async def _post(self, request: Request) -> Response:
         token = CLIENT_GONE.set(request.disconnected)  # a readers.write ends if the client hangs up
@@ -314,12 +355,12 @@ class ApiServer:
         return json_response(response)
 
     async def _events(self) -> AsyncIterator[bytes]:
-        q: asyncio.Queue[str] = asyncio.Queue()
-        self.sse.add(q)
+        outbox = Outbox(OUTBOX_BYTES)
+        self.sse.add(outbox)
         logged = False
         try:
             yield b": connected\n\n"
-            while text := await q.get():
+            while (text := await outbox.get()) is not None:
                 try:
                     chunk = f"data: {text}\n\n".encode()
                 except UnicodeEncodeError as exc:  # one bad event is skipped, not the end of the stream
@@ -329,7 +370,7 @@ class ApiServer:
                     continue
                 yield chunk
         finally:
-            self.sse.discard(q)
+            self.sse.discard(outbox)
 
     async def _run(self, text: str) -> Response:
         if not text:

@@ -87,8 +87,8 @@ class ReaderScan(_Section):
     exit_delay: Float = Field(default=0.0, ge=0, le=3600)
     ignore_on_connect: Bool = False
     ignore_system: list[str] = []  # hold mode: these systems' media keep running when the token is lifted
-    on_scan: str = ""  # Zaparoo's key; accepted, unused by tagd
-    on_remove: str = ""  # Zaparoo's key; accepted, unused by tagd
+    on_scan: str = ""  # a command run before a tap launches, which can veto it (hooks.py)
+    on_remove: str = ""  # a command run before a hold-mode exit, which can keep the media (hooks.py)
     # Core's: in tap mode, a token resolving to the media already playing relaunches it. Core decides what a
     # token resolves to and does not apply the rule to launches it gets over its API (tagd's `run`), so with
     # tagd in front every tap launches, as Core's allow_relaunch = true; accepted so Core's file loads.
@@ -205,6 +205,7 @@ class ZaparooCore(_TlsCore):
 class MqttCore(_Section):
     type: Literal["mqtt"]
     name: str = ""
+    max_age: Seconds = 10.0  # a launch not sent this long after its scan is dropped (every core has it)
     host: str = Field(min_length=1)
     port: Int = Field(default=1883, gt=0, lt=65536)
     topic: str = ""  # publish each launch's text here (Zaparoo Core's MQTT reader takes it as a scan)
@@ -260,6 +261,7 @@ class MqttCore(_Section):
 class ExecCore(_Section):
     type: Literal["exec"]
     name: str = ""
+    max_age: Seconds = 10.0
     argv: list[str] = Field(min_length=1)
     stop_argv: list[str] = []
     timeout: Seconds = 10.0
@@ -268,6 +270,7 @@ class ExecCore(_Section):
 class WebhookCore(_TlsCore):
     type: Literal["webhook"]
     name: str = ""
+    max_age: Seconds = 10.0
     url: str
     stop_url: str = ""
     headers: dict[str, str] = {}
@@ -292,6 +295,7 @@ class WebhookCore(_TlsCore):
 class StdoutCore(_Section):
     type: Literal["stdout"]
     name: str = ""
+    max_age: Seconds = 10.0
 
 
 CoreConfig = Annotated[

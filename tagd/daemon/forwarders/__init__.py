@@ -8,12 +8,24 @@ Lifecycle (owned by the service, not the pipeline): ``await start_all(fws)`` aft
 ``await close_all(fws)`` at shutdown. ``stop_media()`` is the hold-mode exit (Zaparoo's ``stop``); a
 forwarder with no notion of stopping does nothing. ``on_notification(method, params)`` may be set to
 receive the target's own notifications (only the zaparoo forwarder has any: ``media.started`` …).
+
+Each forwarder's launches go through its :class:`LaunchQueue`: one at a time, in order, at most ``MAX_QUEUED``
+waiting (more are refused at once: a flood of API launches must not become a minute of games starting late and
+a growing heap), and one whose turn comes more than ``max_age`` seconds after its scan (every core has it,
+default 10 s) is dropped, not sent late. Both are ForwardErrors, so the pipeline logs them and history
+records the launch as failed.
+
+A launch from the API or the web (``token.unsafe``: not a tag someone tapped) is marked as such for every
+core: zaparoo's ``run`` gets ``unsafe: true``, exec gets ``TAGD_UNSAFE=1``, webhook ``X-Tagd-Unsafe: 1``, stdout
+``"unsafe": true``, and mqtt publishes it to ``<topic>/unsafe`` (MQTT 3.1.1 has no headers, and Core's MQTT
+reader would take the text on ``<topic>`` as a tag scan).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
@@ -28,6 +40,8 @@ NotificationCallback = Callable[[str, Any], None]
 # Zaparoo Core's, 7497; a host name that resolves to this machine) turns one run into an endless run → run loop.
 INSTANCE_HEADER = "X-Tagd-Instance"
 LOOP_DETECTED = 508
+DEFAULT_MAX_AGE = 10.0  # seconds after the scan a launch may still be sent
+MAX_QUEUED = 16  # launches running or waiting for one forwarder
 
 
 class ForwardError(Exception):
@@ -36,6 +50,7 @@ class ForwardError(Exception):
 
 class Forwarder(ABC):
     kind: ClassVar[str]
+    max_age: float = DEFAULT_MAX_AGE  # from the core's config (build_forwarders)
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -86,8 +101,38 @@ def build_forwarders(cores: Iterable[Any]) -> list[Forwarder]:
         seen[c.type] = seen.get(c.type, 0) + 1
         name = c.name or (c.type if counts[c.type] == 1 else f"{c.type}#{seen[c.type]}")
         kind = "mqtt-node" if c.type == "mqtt" and getattr(c, "node", "") else c.type
-        out.append(_forwarder_class(kind)(c, name))
+        fw = _forwarder_class(kind)(c, name)
+        fw.max_age = float(getattr(c, "max_age", DEFAULT_MAX_AGE))
+        out.append(fw)
     return out
+
+
+class LaunchQueue:
+    """One forwarder's launches and stops, one at a time in arrival order, bounded (see the module doc)."""
+
+    def __init__(self, forwarder: Forwarder, limit: int = MAX_QUEUED) -> None:
+        self.forwarder = forwarder
+        self.limit = limit
+        self.queued = 0  # launches running or waiting
+        self._lock = asyncio.Lock()
+
+    async def launch(self, token: Token) -> None:
+        fw = self.forwarder
+        if self.queued >= self.limit:
+            raise ForwardError(f"{fw.name}: launch refused: {self.queued} launches are already waiting for it")
+        self.queued += 1
+        try:
+            async with self._lock:
+                age, max_age = time.time() - token.scan_ns / 1e9, getattr(fw, "max_age", DEFAULT_MAX_AGE)
+                if age > max_age:
+                    raise ForwardError(f"{fw.name}: launch expired: scanned {age:.1f} s ago (max_age {max_age:g} s)")
+                await fw.launch(token)
+        finally:
+            self.queued -= 1
+
+    async def stop_media(self) -> None:
+        async with self._lock:
+            await self.forwarder.stop_media()
 
 
 def _forwarder_class(kind: str) -> Any:

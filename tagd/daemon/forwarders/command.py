@@ -4,7 +4,12 @@ Each argument of ``argv`` may contain ``{text}``, ``{uid}``, ``{data}``, ``{type
 replaced in one pass (a token text containing ``{uid}`` stays literal) and the result is passed to
 ``create_subprocess_exec`` as is: tag text is data, so ``$(touch /tmp/x); rm -rf`` reaches the program as
 those very characters. The same values are in the environment as ``TAGD_TEXT``, ``TAGD_UID``, ``TAGD_DATA``,
-``TAGD_TYPE``, ``TAGD_READER_ID`` (plus ``TAGD_EVENT`` = launch|stop).
+``TAGD_TYPE``, ``TAGD_READER_ID`` (plus ``TAGD_EVENT`` = launch|stop, and ``TAGD_UNSAFE`` = 1 for a launch
+that came from the API or the web rather than a tapped tag, else 0).
+
+A value that starts with ``-`` and would begin an argument is refused (ForwardError) unless ``--`` comes
+before that argument in ``argv``: otherwise a tag reading ``--exec=…`` is an option to the program, not text.
+Write ``argv = ["launcher", "--", "{text}"]`` for programs that take ``--`` (most do).
 
 A non-zero exit status, a timeout (the process is killed) or a program that cannot start is a ForwardError
 that quotes the end of its stderr. ``stop_argv`` (optional) runs on a hold-mode exit.
@@ -35,6 +40,15 @@ def expand_argv(template: list[str], values: dict[str, str]) -> list[str]:
     return [PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in template]
 
 
+def option_like(template: list[str], argv: list[str]) -> str | None:
+    """The first argument a placeholder's value made start with ``-`` before any ``--``; None if there is none."""
+    for arg, expanded in zip(template[1:], argv[1:]):
+        if arg == "--":
+            return None
+        if expanded.startswith("-") and not arg.startswith("-"):
+            return expanded
+
+
 class ExecForwarder(Forwarder):
     kind = "exec"
 
@@ -54,9 +68,13 @@ class ExecForwarder(Forwarder):
     async def _run(self, template: list[str], token: Token | None, event: str) -> None:
         values = token_values(token)
         argv = expand_argv(template, values)
+        if (option := option_like(template, argv)) is not None:
+            raise ForwardError(f"{self.name}: not run: {option[:40]!r} would be taken as an option by "
+                               f"{argv[0]!r}; put \"--\" before the placeholder in argv")
         env = dict(os.environ)
         env.update({f"TAGD_{k.upper()}": v for k, v in values.items()})
         env["TAGD_EVENT"] = event
+        env["TAGD_UNSAFE"] = "1" if token is not None and token.unsafe else "0"
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,

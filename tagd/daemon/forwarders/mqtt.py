@@ -3,7 +3,9 @@
 paho-mqtt (≥ 2) runs its network loop in its own thread (``loop_start``), so asyncio never blocks on the
 socket, and reconnects by itself (1 s doubling to 10 s). A broker that is not connected fails a launch at
 once (ForwardError) rather than queueing it: a launch delivered minutes later would surprise the player.
-With ``qos`` 1 or 2 the launch succeeds only when the broker acknowledges it (waited for in a worker thread,
+A launch from the API or the web (``unsafe``: not a tapped tag) goes to ``<topic>/unsafe`` instead: Core's MQTT
+reader would take text on ``<topic>`` as a tag scan and run what an API client must not (MQTT 3.1.1 messages
+carry no flags to say otherwise). With ``qos`` 1 or 2 the launch succeeds only when the broker acknowledges it (waited for in a worker thread,
 within ``timeout``). Nothing is published on a hold-mode exit: the MQTT reader has no "removed" message.
 """
 
@@ -88,13 +90,14 @@ class MqttForwarder(Forwarder):
     async def launch(self, token: Token) -> None:
         if not self._connected.is_set():
             raise ForwardError(f"{self.name}: mqtt broker {self.host}:{self.port} is not connected ({self.last_error})")
-        info = self._client.publish(self.topic, token.text.encode("utf-8"), qos=self.qos)
+        topic = f"{self.topic}/unsafe" if token.unsafe else self.topic
+        info = self._client.publish(topic, token.text.encode("utf-8"), qos=self.qos)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise ForwardError(f"{self.name}: publish to {self.topic!r} failed: {mqtt.error_string(info.rc)}")
+            raise ForwardError(f"{self.name}: publish to {topic!r} failed: {mqtt.error_string(info.rc)}")
         if self.qos > 0:
             try:
                 await asyncio.to_thread(info.wait_for_publish, self.timeout)
             except (RuntimeError, ValueError) as exc:
-                raise ForwardError(f"{self.name}: publish to {self.topic!r} failed: {exc}") from None
+                raise ForwardError(f"{self.name}: publish to {topic!r} failed: {exc}") from None
             if not info.is_published():
                 raise ForwardError(f"{self.name}: broker did not acknowledge within {self.timeout:g} s")

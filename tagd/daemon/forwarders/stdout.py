@@ -1,5 +1,5 @@
-"""Print each launch as one JSON line: ``{"event": "launch", <Token JSON>}``; a hold-mode exit prints
-``{"event": "stop"}``. Flushed per line, so a pipe reader (``tagd run | jq``) sees taps as they happen."""
+"""Print each launch as one JSON line: ``{"event": "launch", <Token JSON>}`` (with ``"unsafe": true`` for a
+launch from the API or the web); a hold-mode exit prints ``{"event": "stop"}``. Flushed per line, so a pipe reader (``tagd run | jq``) sees taps as they happen."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class StdoutForwarder(Forwarder):
             raise ForwardError(f"{self.name}: cannot write: {exc}") from None
 
     async def launch(self, token: Token) -> None:
-        self._write({"event": "launch", **token.to_json()})
+        self._write({"event": "launch", **token.to_json(), **({"unsafe": True} if token.unsafe else {})})
 
     async def stop_media(self) -> None:
         self._write({"event": "stop"})

@@ -1,7 +1,8 @@
 """POST each launch's token JSON (Zaparoo's Token object) to a URL; any status outside 2xx is a failure.
 
 The ``X-Tagd-Event`` header says ``launch``; with ``stop_url`` set, a hold-mode exit POSTs ``{"event": "stop"}``
-there. Every request has the configured timeout.
+there. A launch from the API or the web (not a tapped tag) carries ``X-Tagd-Unsafe: 1``. Every request has
+the configured timeout.
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ class WebhookForwarder(Forwarder):
         self.timeout = float(config.timeout)
         self.tls = tls_context(config.ca_file)
 
-    async def _post(self, url: str, body: dict[str, Any], event: str) -> None:
+    async def _post(self, url: str, body: dict[str, Any], event: str, unsafe: bool = False) -> None:
         headers = {**self.headers, **self.instance_headers, "Content-Type": "application/json", "X-Tagd-Event": event}
+        if unsafe:
+            headers["X-Tagd-Unsafe"] = "1"
         try:
             resp = await request("POST", url, headers=headers, body=json.dumps(body, ensure_ascii=False).encode(),
                                  timeout=self.timeout, tls=self.tls)
@@ -38,7 +41,7 @@ class WebhookForwarder(Forwarder):
             raise ForwardError(f"{self.name}: {url} answered HTTP {resp.status}")
 
     async def launch(self, token: Token) -> None:
-        await self._post(self.url, token.to_json(), "launch")
+        await self._post(self.url, token.to_json(), "launch", token.unsafe)
 
     async def stop_media(self) -> None:
         if self.stop_url:
