@@ -38,6 +38,7 @@ from tagd.daemon.mappings import Mapping, MappingTable
 from tagd.daemon.pipeline import Pipeline
 from tagd.daemon.retention import prune_history_daily
 from tagd.daemon.store import Store, StoreError
+from tagd.integrations import api as integration_methods
 from tagd.readers.base import (Capability, ReaderEvent, ReaderInfo, ReaderWorker, WriteError, WriteRequest,
                                asyncio_sink)
 from tagd.token import Token
@@ -111,6 +112,7 @@ class Daemon:
         self.pairing = PairingService(self.store, self.notify)
         rpc = methods.build(self)
         client_methods.register(rpc, self.pairing, self.store)
+        integration_methods.register(rpc, self)  # sessions, sessions.retry, integrations
         self.api = ApiServer(rpc, self.config.api.keys, self.run_token, allowed_origins=self.config.api.allowed_origins,
                              instance=self.instance, access=self._access(self.config), pairing=self.pairing)
         host, port = parse_listen(self.listen)

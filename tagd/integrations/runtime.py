@@ -221,11 +221,10 @@ class Integrations:
     # --- RomM: last played ------------------------------------------------------------------------
 
     async def _romm_started(self, session: OpenSession) -> None:
-        from tagd.integrations.http import AuthError, ServiceError
-
         account = self.romm()
         if account is None:
             return
+        from tagd.integrations.http import AuthError, ServiceError
         try:
             rom = await self._find_rom(account, session)
             if rom is None:

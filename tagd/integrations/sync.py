@@ -19,8 +19,6 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from tagd.integrations.http import AuthError, BadResponse, RequestRejected, ServiceError, backoff, retry_delay
-from tagd.integrations.retroshelf import session_payload
 from tagd.integrations.store import IntegrationStore
 
 if TYPE_CHECKING:
@@ -72,8 +70,14 @@ class SyncWorker:
     async def drain(self) -> int:
         """Send everything pending; returns how many sessions were synced. Stops early when the link needs renewing
         or there is no link."""
-        delays = backoff(5.0, 2.0, 900.0)
         synced = 0
+        account = self.account()
+        if account is None:
+            return synced
+        # (here, not at the top: a daemon with nothing linked never loads the HTTP layer)
+        from tagd.integrations.http import AuthError, BadResponse, ServiceError, backoff, retry_delay
+
+        delays = backoff(5.0, 2.0, 900.0)
         while True:
             account = self.account()
             if account is None:
@@ -101,6 +105,9 @@ class SyncWorker:
                 self.last_error = ""
 
     async def _send(self, account: Retroshelf, rows: list[dict[str, Any]]) -> int:
+        from tagd.integrations.http import RequestRejected
+        from tagd.integrations.retroshelf import session_payload
+
         try:
             result = await account.sync([session_payload(r) for r in rows])
         except RequestRejected as exc:

@@ -27,7 +27,7 @@ asyncio.run(main())
 HEAVY = {"aiohttp", "re2", "smartcard", "nfc", "ctypes", "pyudev", "tagd.sim", "tagd.readers.acr122",
          "tagd.readers.nfcpy_reader", "tagd.ndef.dumps", "zeroconf", "ifaddr", "cryptography", "ecdsa", "paho",
          "httpx", "reportlab", "segno", "tagd.daemon.fabric", "tagd.integrations.http",
-         "tagd.integrations.client"}  # web services: loaded once one is linked (or linked from the page)
+         "tagd.integrations.client"}  # the web services: loaded once one is linked
 
 
 def heavy(loaded: set[str]) -> set[str]:

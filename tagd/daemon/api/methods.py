@@ -444,9 +444,6 @@ def build(env: ApiEnv) -> Dispatcher:
         await asyncio.to_thread(env.store.clear_inbox)
         return {}
 
-    from tagd.integrations import api as integrations_api  # sessions, sessions.retry, integrations
-
-    integrations_api.register(rpc, env)
     return rpc
 
 
