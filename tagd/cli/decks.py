@@ -48,70 +48,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def build_deck(args: argparse.Namespace, config: Any, store: Any) -> tuple[str, list[dict[str, Any]]]:
     from tagd.integrations import decks
+    from tagd.integrations.deck_source import DeckError
     from tagd.integrations.http import ServiceError
 
-    template = args.template
-    name = decks.deck_name(args.source, platform=sorted(args.platform), search=args.search,
-                           template=template or "")
     try:
-        if args.source == "romm":
-            items = decks.romm_items(_romm_roms(args, config, store), template or decks.ROMM_TEMPLATE)
-        else:
-            items = decks.playren_items(asyncio.run(_playren_games(args, config)),
-                                        template or decks.PLAYREN_TEMPLATE)
+        name, items = asyncio.run(_collect(args, config, store))
     except decks.TemplateError as exc:
         raise SystemExit(f"tagd: --template: {exc}") from None
-    except ServiceError as exc:
+    except (ServiceError, DeckError) as exc:
         raise SystemExit(f"tagd: {exc}") from None
-    if not items:
-        raise SystemExit("tagd: no games match")
     store.plan_deck(name, items)
     return name, store.deck(name, [i["item"] for i in items])
 
 
-def _romm_roms(args: argparse.Namespace, config: Any, store: Any) -> list[dict[str, Any]]:
-    from tagd.integrations.catalog import sync_catalog
-    from tagd.integrations.http import ServiceError
-
-    if credentials(config).load("romm"):
-        async def sync() -> int:
-            account = romm_account(config)
-            try:
-                return await sync_catalog(account, store)
-            finally:
-                await account.http.aclose()
-        try:
-            asyncio.run(sync())
-        except ServiceError as exc:
-            if not store.rom_count():
-                raise
-            print(f"tagd: {exc}; using the local catalog ({store.rom_count()} ROMs)", file=sys.stderr)
-    elif not store.rom_count():
-        raise SystemExit("tagd: RomM is not linked (tagd link romm --url URL) and the local catalog is empty")
-    platforms = args.platform or [""]
-    return [r for p in platforms for r in store.roms(args.search, p)]
-
-
-async def _playren_games(args: argparse.Namespace, config: Any) -> list[Any]:
-    from tagd.integrations.accounts import PlayRen
+async def _collect(args: argparse.Namespace, config: Any, store: Any) -> tuple[str, list[dict[str, Any]]]:
     from tagd.integrations.client import ServiceClient
+    from tagd.integrations.deck_source import collect
 
-    record = credentials(config).load("playren")
-    if not record:
-        raise SystemExit("tagd: PlayRen is not linked (tagd link playren)")
-    account = PlayRen(ServiceClient("PlayRen"), record["base_url"], record["key"])
+    creds = credentials(config)
+    account = romm_account(config) if args.source == "romm" and creds.load("romm") else None
     try:
-        listed = [g for g in await account.games() if args.search.lower() in g.title.lower()]
-        games = []
-        for g in listed:  # the launcher and cacheStatus are in the details (paced to 100 requests a minute)
-            game = await account.game(g.slug)
-            if game.cached_nowhere:
-                print(f"warning: {game.title} is not cached on any PlayRen server yet; its card may not start until"
-                      " it is", file=sys.stderr)
-            games.append(game)
-        return games
+        return await collect(args.source, store, creds=creds, romm=account, client=ServiceClient,
+                             platforms=args.platform, search=args.search, template=args.template,
+                             warn=lambda text: print(f"warning: {text}", file=sys.stderr))
     finally:
-        await account.http.aclose()
+        if account is not None:
+            await account.http.aclose()
 
 
 # --- writing --------------------------------------------------------------------------------------------
@@ -222,34 +184,8 @@ def cmd_deck_labels(args: argparse.Namespace) -> int:
 
 
 async def _covers(args: argparse.Namespace, config: Any, cards: list[dict[str, Any]]) -> dict[str, str]:
-    """Cover art into a cache next to the database (downloaded once); a card without one gets a blank frame."""
     from tagd.integrations.client import ServiceClient
-    from tagd.integrations.http import ServiceError, build
+    from tagd.integrations.deck_source import fetch_covers
 
-    record = credentials(config).load(args.source) or {}
-    base = record.get("url") or record.get("base_url") or ""
-    token = record.get("access_token") or record.get("key") or ""
-    cache = Path(config.database).parent / "covers"
-    cache.mkdir(parents=True, exist_ok=True)
-    out: dict[str, str] = {}
-    http = ServiceClient("covers", timeout=10.0, retries=1)
-    try:
-        for card in cards:
-            url = card["cover_url"]
-            if not url:
-                continue
-            file = cache / (card["item"].replace(":", "_") + Path(url.split("?")[0]).suffix[:5])
-            if not file.exists():
-                absolute = url if "://" in url else base.rstrip("/") + "/" + url.lstrip("/")
-                same_host = bool(base) and absolute.startswith(base)
-                try:
-                    resp = await http.send(build("GET", absolute, "", token=token if same_host else None))
-                except ServiceError:
-                    continue
-                if resp.status != 200 or not resp.body:
-                    continue
-                file.write_bytes(resp.body)
-            out[card["item"]] = str(file)
-    finally:
-        await http.aclose()
-    return out
+    return await fetch_covers(credentials(config).load(args.source), Path(config.database).parent / "covers", cards,
+                              ServiceClient)

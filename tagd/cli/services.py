@@ -155,7 +155,7 @@ def cmd_link(args: argparse.Namespace) -> int:
         raise SystemExit(f"tagd: {exc}") from None
     except ServiceError as exc:
         raise service_error(exc) from None
-    record["linked_at"] = int(time.time())
+    record.setdefault("linked_at", int(time.time()))
     path = creds.save(args.service, record)
     print(f"linked {args.service}; credentials in {path} (mode 0600). `tagd unlink {args.service}` forgets them.")
     poke_daemon(config)
@@ -163,25 +163,19 @@ def cmd_link(args: argparse.Namespace) -> int:
 
 
 async def _link_retroshelf(base: str, args: argparse.Namespace) -> dict[str, Any]:
-    import socket
-
-    from tagd.integrations.accounts import Retroshelf
     from tagd.integrations.client import ServiceClient
+    from tagd.integrations.linking import finish, open_account
 
-    account = Retroshelf(ServiceClient("retroshelf"), base)
+    account = open_account(ServiceClient, base)
     try:
         code = await account.device_code(args.client_id)
         url = code.verification_uri_complete or code.verification_uri
         print(f"To link tagd with retroshelf, open {code.verification_uri}\nand enter the code:  {code.user_code}\n")
         show_qr(url)
         print(f"(the code expires in {int(code.expires_in // 60)} min; waiting…)", flush=True)
-        token = await account.wait_for_approval(args.client_id, code)
-        name = args.device_name or f"tagd on {socket.gethostname()}"
-        sync_id = await account.complete_link(token, name)
+        return await finish(account, args.client_id, code, args.device_name)
     finally:
         await account.http.aclose()
-    return {"base_url": base, "client_id": args.client_id, "access_token": token, "sync_client_id": sync_id,
-            "device_name": name}
 
 
 async def _link_romm(base: str, args: argparse.Namespace) -> dict[str, Any]:

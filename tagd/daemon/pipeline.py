@@ -99,6 +99,9 @@ class Pipeline:
         self.on_exit: Callable[[], None] | None = None
         self.pending_write: PendingWrite | None = None  # armed by **write:, done to the next tag
         self.write_tag: WriteTag | None = None  # set by the daemon: writes on a reader (WriteError if it cannot)
+        # reader_id → True while its tags are cards being written, not taps (decks.write: a blank tag placed
+        # between two of the deck's writes must not launch)
+        self.writing_cards: Callable[[str], bool] | None = None
         self._mapping_lock = asyncio.Lock()
         self._mapping_queue = 0  # launches in or waiting for _mapping_lock
         self._unrecorded = 0  # launches whose history row could not be written since the last that could
@@ -199,6 +202,9 @@ class Pipeline:
         self._seen_key = key
         if written:
             log.info("not launching the tag just written on %s", rid)
+            return None
+        if self.writing_cards is not None and self.writing_cards(rid):
+            log.info("not launching a tag on %s: a deck's cards are being written there", rid)
             return None
         if on_connect and self.config.readers.scan.ignore_on_connect:
             log.info("not launching the tag already on %s when it connected", rid)

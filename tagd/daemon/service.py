@@ -416,11 +416,12 @@ class Daemon:
             raise RpcError("no connected reader can write tags")
         return writable[0][0], writable[0][1].reader_id
 
-    async def write_text(self, reader_id: str, text: str, timeout: float, cancel: threading.Event) -> Token:
-        """Write ``text`` on a reader for another node (a fabric hub's request): the same checks as readers.write,
-        one write per reader, the written tag reaching the pipeline as not to be launched."""
+    async def write_text(self, reader_id: str | None, text: str, timeout: float, cancel: threading.Event,
+                         exclude: frozenset[str] = frozenset()) -> Token:
+        """Write ``text`` for another node (a fabric hub) or a deck's card (never on ``exclude``): readers.write's
+        checks, one write per reader, the written tag reaching the pipeline as not to be launched."""
         worker, rid = self.write_worker(reader_id)
-        request = WriteRequest(text, timeout=timeout, reader_id=rid, cancel=cancel)
+        request = WriteRequest(text, timeout=timeout, reader_id=rid, cancel=cancel, exclude_uids=exclude)
         with self.begin_write(rid, request):
             seen = await worker.write(request)
         return seen.token

@@ -106,11 +106,15 @@ class Progress:
         self.done += 1
         self.done_here += 1
 
+    def eta(self, now: float) -> float | None:
+        """Seconds left at this sitting's pace; None before its first card (or when nothing is left)."""
+        if not self.done_here or self.done >= self.total:
+            return None
+        return (now - self.started) / self.done_here * (self.total - self.done)
+
     def line(self, now: float) -> str:
         pct = 100 * self.done // self.total if self.total else 100
-        eta = ""
-        if self.done_here and self.done < self.total:
-            left = (now - self.started) / self.done_here * (self.total - self.done)
-            eta = f"  ETA {int(left // 60)}m{int(left % 60):02d}s"
+        left = self.eta(now)
+        eta = "" if left is None else f"  ETA {int(left // 60)}m{int(left % 60):02d}s"
         width = len(str(self.total))
         return f"[{self.done:>{width}}/{self.total}] {pct:>3}%{eta}"

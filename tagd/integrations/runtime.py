@@ -53,6 +53,8 @@ class Integrations:
         self._clients: dict[str, tuple[float | None, Any]] = {}  # service → (credentials mtime, account)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopped = False
+        self.deck_job: Any = None  # the page's deck being written (tagd/integrations/deck_job.py), once started
+        self._links: Any = None  # device flows started from the API (tagd/integrations/linking.py)
 
     def configure(self, config: Any) -> None:
         """The parts of the config that matter here (start and reloads)."""
@@ -87,6 +89,10 @@ class Integrations:
         except Exception:
             log.exception("ending the play session at stop failed")
         self._stopped = True  # a notification still arriving while the forwarders close changes nothing
+        if self.deck_job is not None:
+            await self.deck_job.stop()
+        if self._links is not None:
+            await self._links.stop()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -169,10 +175,19 @@ class Integrations:
         self._clients[service] = (mtime, account)
         return account
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, **options: Any) -> Any:
         from tagd.integrations.client import ServiceClient
 
-        return ServiceClient(service, sleep=self.sleep, clock=self.clock, transport=self.transport)
+        return ServiceClient(service, sleep=self.sleep, clock=self.clock, transport=self.transport, **options)
+
+    @property
+    def links(self) -> Any:
+        """The device flows ``integrations.link`` starts (made on first use: segno and httpx load then)."""
+        if self._links is None:
+            from tagd.integrations.linking import DeviceLinks
+
+            self._links = DeviceLinks(self.creds, self.client, self.notify, self.poke)
+        return self._links
 
     def _retroshelf(self) -> Any:
         def build(r: dict[str, Any]) -> Any:  # (imports here: only a linked service loads the HTTP client)

@@ -43,6 +43,11 @@ class WriteCancelled(WriteError):
     pass
 
 
+class TagExcluded(WriteError):
+    """The tag on the reader is one the request excludes (a deck's card just written, still lying there): the
+    caller may wait for the next tag instead of failing."""
+
+
 class Capability(enum.Flag):
     READ = enum.auto()
     WRITE = enum.auto()

@@ -16,8 +16,8 @@ from typing import Any
 from tagd.ndef import type2
 from tagd.ndef.decode import decode_tag
 from tagd.ndef.records import message_to_text
-from tagd.readers.base import Capability, Reader, ReaderError, ReaderEvent, ReaderInfo, TagGone, TagSeen, \
-    WriteError, WriteRequest, register, wait_for_tag
+from tagd.readers.base import Capability, Reader, ReaderError, ReaderEvent, ReaderInfo, TagExcluded, TagGone, \
+    TagSeen, WriteError, WriteRequest, register, wait_for_tag
 from tagd.token import TYPE_NTAG, Token, normalize_uid
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class NfcpyReader(Reader):
         tag = self.tag
         uid = normalize_uid(bytes(tag.identifier).hex())
         if uid in {normalize_uid(u) for u in request.exclude_uids}:
-            raise WriteError(f"tag {uid} is excluded from writing")
+            raise TagExcluded(f"tag {uid} is excluded from writing")
         if request.target_uid and normalize_uid(request.target_uid) != uid:
             raise WriteError(f"tag {uid} is not the target tag {normalize_uid(request.target_uid)}")
         if tag.ndef is None or not tag.ndef.is_writeable:

@@ -25,7 +25,7 @@ from tagd.ndef import classic, type2
 from tagd.ndef.decode import DecodedTag, decode_tag
 from tagd.ndef.records import text_message
 from tagd.ndef.tlv import needed_length
-from tagd.readers.base import WriteError, WriteRequest
+from tagd.readers.base import TagExcluded, WriteError, WriteRequest
 from tagd.token import TYPE_MIFARE, TYPE_NTAG, normalize_uid
 
 log = logging.getLogger(__name__)
@@ -268,7 +268,7 @@ def check_target(uid: bytes, request: WriteRequest) -> None:
     """Refuse a tag the request excludes, or one that is not its target."""
     u = normalize_uid(uid.hex())
     if u in {normalize_uid(x) for x in request.exclude_uids}:
-        raise WriteError(f"tag {u} is excluded from writing")
+        raise TagExcluded(f"tag {u} is excluded from writing")
     if request.target_uid and normalize_uid(request.target_uid) != u:
         raise WriteError(f"tag {u} is not the target tag {normalize_uid(request.target_uid)}")
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ContextManager, Protocol
 
 if TYPE_CHECKING:
+    import threading
+
     from tagd.daemon.config import Config
     from tagd.daemon.mappings import Mapping
     from tagd.daemon.pipeline import Pipeline
@@ -40,6 +42,11 @@ class ApiEnv(Protocol):
     def begin_write(self, reader_id: str, request: WriteRequest) -> ContextManager[None]:
         """Hold ``request`` as the write waiting on ``reader_id`` while the block runs (readers.write.cancel finds
         it there); WriteError if a write already waits on that reader."""
+
+    async def write_text(self, reader_id: str | None, text: str, timeout: float, cancel: threading.Event,
+                         exclude: frozenset[str] = frozenset()) -> Token:
+        """Write ``text`` on the next tag (not one of ``exclude``) and return it as read back: a deck's card.
+        RpcError with no writable reader; WriteError (WriteCancelled, TagExcluded) from the write."""
 
     def cancel_writes(self, reader_id: str | None) -> None:
         """Cancel the waiting writes (on one reader, or all): a new write may be asked for at once."""

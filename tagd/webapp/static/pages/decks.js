@@ -15,6 +15,7 @@ export default async function decks(main) {
     write: h("button", { id: "deck-write", onclick: () => run("decks.write", "Writing the deck") }, "Write deck"),
     pause: h("button", { id: "deck-pause", class: "secondary", onclick: () => run("decks.pause", "Pausing") }, "Pause"),
     resume: h("button", { id: "deck-resume", class: "secondary", onclick: () => run("decks.resume", "Resuming") }, "Resume"),
+    cancel: h("button", { id: "deck-cancel", class: "secondary", onclick: () => run("decks.cancel", "Cancelling") }, "Cancel"),
     labels: h("button", { id: "deck-labels", class: "secondary", onclick: labels }, "Label sheet (PDF)"),
   };
 
@@ -40,6 +41,7 @@ export default async function decks(main) {
   }
 
   function progress(p) {
+    if (p.state === "idle") return;  // no deck written since tagd started
     bar.max = p.total || 1;
     bar.value = p.done || 0;
     const eta = p.etaSeconds ? ` · about ${Math.ceil(p.etaSeconds)} s left` : "";
@@ -67,7 +69,7 @@ export default async function decks(main) {
     h("section", {}, h("h2", {}, "Cards"), h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "title"),
       h("th", { class: "opt" }, "platform"), h("th", { class: "opt" }, "ZapScript"), h("th", {}, ""))), items)),
     h("section", {}, h("h2", {}, "Write"), bar, line,
-      h("div", { class: "row" }, buttons.write, buttons.pause, buttons.resume, buttons.labels)));
+      h("div", { class: "row" }, buttons.write, buttons.pause, buttons.resume, buttons.cancel, buttons.labels)));
   rpc.call("decks.status").then(progress).catch(() => {});
   return off;
 }

@@ -34,8 +34,15 @@ export default async function sessions(main) {
 
   function serviceLine(name, s) {
     const state = s.linked ? "linked" : s.configured === false ? "not configured" : s.state || "not linked";
+    const unlink = async () => {
+      if (await act(`Unlinking ${name}`, () => rpc.call("integrations.unlink", { service: name }), { quiet: true })) {
+        loadServices();
+      }
+    };
     return h("li", {}, h("strong", {}, name), ": ", h("span", { class: s.linked || s.connected ? "ok" : "muted",
-      "data-service": name }, state), s.error ? h("span", { class: "bad" }, ` — ${s.error}`) : null);
+      "data-service": name }, state), s.error ? h("span", { class: "bad" }, ` — ${s.error}`) : null,
+      s.state && s.state !== "unlinked" ? h("button", { class: "secondary", id: `unlink-${name}`, onclick: unlink },
+        "Unlink") : null);
   }
 
   async function loadServices() {
