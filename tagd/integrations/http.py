@@ -124,27 +124,30 @@ def check_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
+MAX_RETRY_AFTER = 3600.0  # seconds: the longest Retry-After tagd honours
+
+
 def parse_retry_after(value: str | None, now: float) -> float | None:
     """``Retry-After`` as seconds from ``now`` (unix time): delta-seconds or an HTTP date; None if absent/garbled."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isdigit():  # capped: a server asking for a year (or 9…9 seconds) must not stop the worker for good
+        return min(float(value), MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if when is None:
         return None
-    return max(0.0, when.timestamp() - now)
+    return min(max(0.0, when.timestamp() - now), MAX_RETRY_AFTER)
 
 
 def decode_json(service: str, resp: Response) -> Any:
     """The body as JSON, or BadResponse naming the status and the start of what came instead."""
     try:
         return json.loads(resp.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         start = resp.body[:60].decode("utf-8", "replace")
         raise BadResponse(service, f"the answer is not JSON: {start!r}", resp.status) from None
 
@@ -155,7 +158,7 @@ def error_message(resp: Response) -> tuple[str, str]:
     a body that is not JSON gives its first line (RomM's plain-text 500)."""
     try:
         obj = json.loads(resp.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         text = resp.body.decode("utf-8", "replace").strip().splitlines()
         return "", (text[0][:200] if text else "")
     if not isinstance(obj, dict):
@@ -166,10 +169,15 @@ def error_message(resp: Response) -> tuple[str, str]:
         if isinstance(value, str) and value:
             return code, value[:300]
         if isinstance(value, list) and value:  # FastAPI 422: [{loc, msg, type}, …]
-            parts = [f"{'.'.join(map(str, v.get('loc', [])))}: {v.get('msg', '')}" if isinstance(v, dict) else str(v)
+            parts = [f"{'.'.join(map(str, _loc(v)))}: {v.get('msg', '')}" if isinstance(v, dict) else str(v)
                      for v in value[:3]]
             return code, "; ".join(parts)[:300]
     return code, code
+
+
+def _loc(item: dict[str, Any]) -> list[Any]:
+    loc = item.get("loc", [])
+    return loc if isinstance(loc, list) else [loc]
 
 
 def decipher(service: str, resp: Response, now: float) -> Any:

@@ -171,3 +171,14 @@ def test_every_parser_answers_any_json_with_data_or_its_own_errors(which, status
         parse(Response(status, {}, json_.dumps(body).encode()), 0.0)
     except http.ServiceError:
         pass
+
+
+def test_hostile_answers_are_named_errors_and_retry_after_is_capped() -> None:
+    from tagd.integrations import http
+
+    assert http.parse_retry_after("9" * 400, 0.0) == http.MAX_RETRY_AFTER
+    assert http.error_message(http.Response(500, {}, b"[" * 100_000))[1].startswith("[[")
+    with pytest.raises(http.BadResponse, match="not JSON"):
+        http.decode_json("romm", http.Response(200, {}, b"[" * 100_000))
+    weird = http.Response(422, {}, b'{"detail": [{"loc": 5, "msg": "bad"}]}')
+    assert http.error_message(weird) == ("", "5: bad")
