@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -153,68 +154,73 @@ def test_a_satellite_going_offline_takes_its_readers_with_it(broker: Broker) -> 
         worker.stop()
 
 
-def test_a_write_through_the_hub_is_done_by_the_satellite(broker: Broker) -> None:
-    asked = []
-
-    async def write(rid, text, timeout, cancel):
-        asked.append((rid, text))
-        return Token(type="NTAG", uid="04cafe", text=text)
-
-    worker, events = start_reader(broker.port, "tagd/+")
-    sat = Satellite(broker.port, write=write)
+@contextlib.contextmanager
+def hub_and_satellite(port: int, write=None):
+    """A hub reader and a satellite whose reader SAT_INFO the hub already shows; both closed afterwards."""
+    worker, events = start_reader(port, "tagd/+")
+    sat = Satellite(port, write=write)
     try:
         sat.event(ReaderAdded(SAT_INFO))
         events.wait(ReaderAdded)
-        seen = worker.submit_write(WriteRequest("**launch.random:snes", reader_id=SAT_INFO.reader_id,
-                                                timeout=5)).result(10)
-        assert asked == [(SAT_INFO.reader_id, "**launch.random:snes")]
-        assert seen.written and seen.reader_id == SAT_INFO.reader_id and seen.token.uid == "04cafe"
+        yield worker, events, sat
     finally:
         sat.close()
         worker.stop()
+
+
+class Writes:
+    """The satellite's write path, recording what it was asked and answering a written tag."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str]] = []
+
+    async def __call__(self, rid, text, timeout, cancel):
+        self.asked.append((rid, text))
+        return Token(type="NTAG", uid="04cafe", text=text)
+
+
+class WaitsForCancel:
+    """The satellite's write path waiting for a tag until it is cancelled."""
+
+    def __init__(self) -> None:
+        self.started, self.cancelled = threading.Event(), threading.Event()
+
+    async def __call__(self, rid, text, timeout, cancel):
+        self.started.set()
+        while not cancel.is_set():
+            await asyncio.sleep(0.01)
+        self.cancelled.set()
+        raise WriteCancelled("write cancelled")
+
+
+def test_a_write_through_the_hub_is_done_by_the_satellite(broker: Broker) -> None:
+    writes = Writes()
+    with hub_and_satellite(broker.port, writes) as (worker, events, sat):
+        seen = worker.submit_write(WriteRequest("**launch.random:snes", reader_id=SAT_INFO.reader_id,
+                                                timeout=5)).result(10)
+    assert writes.asked == [(SAT_INFO.reader_id, "**launch.random:snes")]
+    assert seen.written and seen.reader_id == SAT_INFO.reader_id and seen.token.uid == "04cafe"
 
 
 def test_a_satellites_write_error_reaches_the_hub_caller(broker: Broker) -> None:
     async def write(rid, text, timeout, cancel):
         raise WriteError("text of 900 bytes does not fit: the tag holds 137")
 
-    worker, events = start_reader(broker.port, "tagd/+")
-    sat = Satellite(broker.port, write=write)
-    try:
-        sat.event(ReaderAdded(SAT_INFO))
-        events.wait(ReaderAdded)
+    with hub_and_satellite(broker.port, write) as (worker, events, sat):
         with pytest.raises(WriteError, match="kitchen: text of 900 bytes does not fit"):
             worker.submit_write(WriteRequest("x" * 900, reader_id=SAT_INFO.reader_id, timeout=5)).result(10)
-    finally:
-        sat.close()
-        worker.stop()
 
 
 def test_cancelling_a_write_on_the_hub_cancels_it_on_the_satellite(broker: Broker) -> None:
-    started, cancelled = threading.Event(), threading.Event()
-
-    async def write(rid, text, timeout, cancel):
-        started.set()
-        while not cancel.is_set():
-            await asyncio.sleep(0.01)
-        cancelled.set()
-        raise WriteCancelled("write cancelled")
-
-    worker, events = start_reader(broker.port, "tagd/+")
-    sat = Satellite(broker.port, write=write)
-    try:
-        sat.event(ReaderAdded(SAT_INFO))
-        events.wait(ReaderAdded)
+    writer = WaitsForCancel()
+    with hub_and_satellite(broker.port, writer) as (worker, events, sat):
         request = WriteRequest("x", reader_id=SAT_INFO.reader_id, timeout=20)
         fut = worker.submit_write(request)
-        assert started.wait(5)
+        assert writer.started.wait(5)
         request.cancel.set()
         with pytest.raises(WriteCancelled):
             fut.result(10)
-        assert cancelled.wait(5)
-    finally:
-        sat.close()
-        worker.stop()
+        assert writer.cancelled.wait(5)
 
 
 def _retained(port: int, pattern: str, until=lambda got: False, wait: float = 5.0) -> dict[str, bytes]:
@@ -296,17 +302,8 @@ def test_home_assistants_now_playing_and_last_token_sensors_follow_the_node(brok
 
 
 def test_hostile_messages_to_a_satellite_do_not_stop_its_connection(broker: Broker) -> None:
-    asked = []
-
-    async def write(rid, text, timeout, cancel):
-        asked.append(text)
-        return Token(type="NTAG", uid="04cafe", text=text)
-
-    worker, events = start_reader(broker.port, "tagd/+")
-    sat = Satellite(broker.port, write=write)
-    try:
-        sat.event(ReaderAdded(SAT_INFO))
-        events.wait(ReaderAdded)
+    writes = Writes()
+    with hub_and_satellite(broker.port, writes) as (worker, events, sat):
         for payload in (b'{"readerId": []}', b"[" * 100_000, b"\xff", b"null"):
             publish(broker.port, "tagd/kitchen/write/cancel", payload)
         for payload in (b"[" * 100_000, b'{"readerId": "x", "text": "y", "timeout": 1e400}',
@@ -314,10 +311,7 @@ def test_hostile_messages_to_a_satellite_do_not_stop_its_connection(broker: Brok
             publish(broker.port, "tagd/kitchen/write", payload)
         # still connected and serving: a real write through the hub works afterwards
         seen = worker.submit_write(WriteRequest("after", reader_id=SAT_INFO.reader_id, timeout=5)).result(10)
-        assert seen.token.text == "after" and asked == ["after"]
-    finally:
-        sat.close()
-        worker.stop()
+    assert seen.token.text == "after" and writes.asked == [(SAT_INFO.reader_id, "after")]
 
 
 def test_two_nodes_with_the_same_reader_id_are_told_apart(broker: Broker) -> None:
@@ -339,23 +333,11 @@ def test_two_nodes_with_the_same_reader_id_are_told_apart(broker: Broker) -> Non
 
 
 def test_a_second_write_to_a_busy_satellite_reader_is_refused_and_the_first_stays_cancellable(broker) -> None:
-    started, cancelled = threading.Event(), threading.Event()
-
-    async def write(rid, text, timeout, cancel):
-        started.set()
-        while not cancel.is_set():
-            await asyncio.sleep(0.01)
-        cancelled.set()
-        raise WriteCancelled("write cancelled")
-
-    worker, events = start_reader(broker.port, "tagd/+")
-    sat = Satellite(broker.port, write=write)
-    try:
-        sat.event(ReaderAdded(SAT_INFO))
-        events.wait(ReaderAdded)
+    writer = WaitsForCancel()
+    with hub_and_satellite(broker.port, writer) as (worker, events, sat):
         first = WriteRequest("one", reader_id=SAT_INFO.reader_id, timeout=20)
         fut = worker.submit_write(first)
-        assert started.wait(5)
+        assert writer.started.wait(5)
         other = ReaderWorker(MqttReader(f"127.0.0.1:{broker.port}/tagd/+", {"client_id": "second-hub"}), Events().put)
         other.start()
         try:
@@ -367,7 +349,4 @@ def test_a_second_write_to_a_busy_satellite_reader_is_refused_and_the_first_stay
         first.cancel.set()
         with pytest.raises(WriteCancelled):
             fut.result(10)
-        assert cancelled.wait(5)
-    finally:
-        sat.close()
-        worker.stop()
+        assert writer.cancelled.wait(5)
