@@ -40,8 +40,12 @@ class Faults:
     drop_byte: int | None = None  # index in the outgoing byte stream to drop
     corrupt_byte: int | None = None  # index in the outgoing byte stream to flip (XOR 0x5A)
     ack_delay: float = 0.0  # seconds before each ACK
+    late_ack_every: int | None = None  # every Nth command's ACK leaves 0.15 s late: a chip the host starved
     remove_after: int | None = None  # remove the tag after this many tag commands
     unplug_after: int | None = None  # unplug once, at the Nth frame from the host
+
+
+LATE_ACK = 0.15  # past the driver's 100 ms ACK timeout
 
 
 @dataclass(frozen=True)
@@ -191,7 +195,9 @@ class Pn532Link:
         if n is not None and not self._unplugged and self.frames_in >= n:
             self._unplugged = self.hang_up = True
             return []
-        out = [self._out(ACK, item.code, not_before=arrived + self.faults.ack_delay)]
+        late = self.faults.late_ack_every
+        delay = self.faults.ack_delay + (LATE_ACK if late and self.frames_in % late == 0 else 0.0)
+        out = [self._out(ACK, item.code, not_before=arrived + delay)]
         self._abort()  # a new command ends a waiting one
         self._last_response = None  # until this command answers, a NACK has nothing to repeat (no ghost)
         response = self.core.handle(item.data)

@@ -206,6 +206,25 @@ def test_chip_that_stops_answering_is_reader_lost():
         r.close()
 
 
+@pytest.mark.parametrize("name", ["classic1k.mfd", "classic4k.json", "snes-ntag215.nfc", "ntag216.bin"])
+def test_a_chip_whose_ack_comes_late_now_and_then_still_gives_the_tags_token(name):
+    """A chip starved of time (on a loaded host, or an emulator under a busy test run) ACKs after the
+    driver's 100 ms: the command is sent again, after a resync, and no answer is taken for the next one's
+    (once a READ was answered by an authentication's empty answer and a card read as its UID only)."""
+    expected = decode_dump(dumps.load(FIXTURES / name)).to_token()
+    r = Rig(faults=Faults(late_ack_every=9))
+    try:
+        r.next(ReaderAdded, timeout=5)
+        for _ in range(3):  # the late ACK falls on a different command each time
+            r.emu.place(FIXTURES / name)
+            seen = r.next(TagSeen, timeout=20)[1]
+            assert (seen.token.text, seen.token.data, seen.detail["errors"]) == (expected.text, expected.data, [])
+            r.emu.remove()
+            r.next(TagGone, timeout=5)
+    finally:
+        r.close()
+
+
 def test_paced_at_115200_a_tap_costs_a_few_hundred_bytes_and_tens_of_ms():
     r = Rig(baud=115200)
     try:

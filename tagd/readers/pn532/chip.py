@@ -2,7 +2,14 @@
 
 Each command waits for the chip's ACK (100 ms), then its response. A response with a bad checksum
 gets a NACK (the chip resends); a chip that does not answer in time gets a host ACK, which aborts
-the command, and a :class:`ChipTimeout` (a ReaderError: the reader is reopened). Status bytes of
+the command, and a :class:`ChipTimeout` (a ReaderError: the reader is reopened).
+
+The frames carry no sequence number, so a chip that was only slow (its ACK arrives after the host gave
+up on it) would answer a command twice if it were simply sent again, and every later response would be
+taken for the one before it — a READ answered by an authentication's empty answer. So before a command
+is sent again, and before the first command after one timed out, the line is resynchronised: an abort,
+then a Diagnose communication line test (NumTst 00, UM0701-02 §7.2.1) with a fresh nonce; whatever
+arrives before its echo belongs to the old exchange and is dropped. Status bytes of
 InDataExchange / InCommunicateThru become exceptions: :class:`Pn532TagLeft` when the target did not
 answer, :class:`AuthError` for a MIFARE authentication failure.
 """
@@ -10,6 +17,7 @@ answer, :class:`AuthError` for a MIFARE authentication failure.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -78,6 +86,7 @@ class Pn532Chip:
         self.decoder = FrameDecoder()
         self.firmware = b""
         self.pending: int | None = None  # code of a command sent and ACKed whose response is still due
+        self.unsynced = False  # a command timed out: late frames of it may still be on the way
         self._items: deque = deque()
 
     # --- the dialog -------------------------------------------------------
@@ -95,20 +104,46 @@ class Pn532Chip:
         return self._items.popleft()
 
     def send(self, code: int, params: bytes = b"") -> None:
-        """Send a command and wait for its ACK (resending once on NACK or silence)."""
+        """Send a command and wait for its ACK (resending once on NACK or silence, after a resync)."""
+        if self.unsynced:
+            self.resync()
         frame = encode_command(code, params)
-        for _attempt in range(2):
+        for attempt in range(2):
+            if attempt:
+                self.resync()
             self.t.write(frame)
-            deadline = time.monotonic() + ACK_TIMEOUT
-            while (item := self._next_item(deadline)) is not None:
-                if isinstance(item, Ack):
-                    self.pending = code
-                    return
-                if isinstance(item, ErrorFrame):
-                    raise Pn532Error(0x7F, f"command {code:02X} rejected by the chip (application error frame)")
-                if isinstance(item, Nack):
-                    break
+            if self._await_ack(code):
+                self.pending = code
+                return
+        self.unsynced = True
         raise ChipTimeout(f"PN532 did not acknowledge command {code:02X}")
+
+    def _await_ack(self, code: int) -> bool:
+        """True on the chip's ACK; False on a NACK or silence."""
+        deadline = time.monotonic() + ACK_TIMEOUT
+        while (item := self._next_item(deadline)) is not None:
+            if isinstance(item, Ack):
+                return True
+            if isinstance(item, ErrorFrame):
+                raise Pn532Error(0x7F, f"command {code:02X} rejected by the chip (application error frame)")
+            if isinstance(item, Nack):
+                return False
+        return False
+
+    def resync(self, timeout: float = 1.0) -> None:
+        """Abort whatever the chip is doing and drop every frame until the echo of a fresh Diagnose
+        line test: afterwards nothing from an earlier exchange can be taken for a response."""
+        self.abort()
+        nonce = os.urandom(4)
+        self.t.write(encode_command(Command.DIAGNOSE, b"\x00" + nonce))
+        deadline = time.monotonic() + timeout
+        while (item := self._next_item(deadline)) is not None:
+            if (isinstance(item, Frame) and item.tfi == TFI_CHIP and item.code == Command.DIAGNOSE + 1
+                    and nonce in item.data):
+                self.unsynced = False
+                return
+        self.unsynced = True
+        raise ChipTimeout("PN532 did not answer a line test")
 
     def receive(self, timeout: float, interruptible: bool = False, patient: bool = False) -> bytes | None:
         """The response to the pending command: data after the response code.
@@ -125,6 +160,7 @@ class Pn532Chip:
                 if patient or (interruptible and self.t.interrupted):
                     return None
                 self.abort()
+                self.unsynced = True  # its answer may still come
                 raise ChipTimeout(f"PN532 did not answer command {code:02X} within {timeout:.2f} s")
             if isinstance(item, Frame) and item.tfi == TFI_CHIP and item.code == code + 1:
                 self.pending = None
