@@ -52,7 +52,7 @@ from tagd.daemon.hooks import run_hook
 from tagd.daemon.launchguard import LAUNCH, PASS, LaunchGuard
 from tagd.daemon.nexttag import PendingWrite
 from tagd.daemon.store import StoreError
-from tagd.daemon.zapscript import Invalid, NextWrite, next_action
+from tagd.daemon.zapscript import Invalid, NextWrite, media_disrupting, next_action
 from tagd.readers.base import (ReaderAdded, ReaderEvent, ReaderFailed, ReaderInfo, ReaderLost, TagGone, TagSeen,
                                WriteError, WriteRequest)
 from tagd.token import Token, normalize_uid
@@ -221,7 +221,9 @@ class Pipeline:
             if not pending.expired(self.clock()):
                 return self._spawn(self._write_next(pending, token))
             log.warning("the armed write lapsed (over a minute): launching as usual")
-        decision = self.guard.decide(self.config.readers.scan.launch_guard, self.media_playing, token)
+        guard = self.config.readers.scan.launch_guard
+        disrupting = self._disrupts(token) if guard.enabled and self.media_playing else True
+        decision = self.guard.decide(guard, self.media_playing, token, disrupting)
         if decision not in (PASS, LAUNCH):
             return None  # staged, or waiting for the staged token to be confirmed
         self._cancel_exit()  # the new launch replaces the media a pending exit would stop
@@ -316,6 +318,14 @@ class Pipeline:
                  "ok" if success else "failed")
         self._observe(self.on_launch, launched, success)
         return success
+
+    def _disrupts(self, token: Token) -> bool:
+        """Whether the tap, mapped as it would launch, changes or stops the media (the launch guard's question). A
+        text long enough that its regex match belongs in a thread counts as disrupting: staged, to be safe."""
+        table = self.mappings
+        if table.slow_for(token):
+            return True
+        return media_disrupting(table.apply(token).text)
 
     async def _apply_mappings(self, token: Token) -> Token:
         """The mapped token. A long text that a regex must see is matched in a worker thread, so the loop (API, other

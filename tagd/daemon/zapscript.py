@@ -13,10 +13,19 @@ tagd has no reader, so tagd does both. Which scripts count follows go-zapscript'
   tagd has none of it, so a write with one is invalid here too (written literally it would not be what was meant).
 
 :func:`next_action` is pure: text in, :class:`NextWrite` / :class:`Invalid` / None out.
+
+The launch guard needs one more reading: does a script change or stop the media that plays? (Core's
+``scriptHasMediaDisruptingCommand``.) :func:`media_disrupting` splits the script into its commands as go-zapscript
+does and says yes when any of them launches (an auto-launch path, ``@System/Title``, ``**launch*``, ``**mister.mgl``,
+the old ``**random``/``**system``), drives a playlist or is ``**stop`` — unless that command targets the background
+slot (``?slot=background`` or ``bg``). Coins, keys, ``**execute``, ``**delay``, ``**echo``, HTTP calls pass. A script
+it cannot split (an empty one, an unmatched quote, a JSON script) counts as disrupting, as Core stages a script
+it cannot parse.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
@@ -121,3 +130,77 @@ def next_action(text: str) -> NextWrite | Invalid | None:
     if len(args) != 1 or not args[0].strip():
         return Invalid("**write takes one text: **write:TEXT (quote it if it has a comma)")
     return NextWrite(args[0])
+
+
+DISRUPTING = frozenset({
+    "launch", "launch.system", "launch.random", "launch.search", "launch.title", "launch.last", "mister.mgl",
+    "random", "system",  # the deprecated names of launch.random and launch.system
+    "playlist.play", "playlist.stop", "playlist.next", "playlist.previous", "playlist.goto", "playlist.pause",
+    "playlist.load", "playlist.open", "stop"})
+_SLOT = re.compile(r"[?&]slot=([^&]*)", re.IGNORECASE)
+_TRAITS = re.compile(r"(#[A-Za-z_][A-Za-z0-9_]*(=[^\s#]*)?\s*)+")
+
+
+def _split(text: str) -> list[str] | None:
+    """The script's commands (``||`` outside quotes, escapes and ``[[…]]``); None for an unmatched quote."""
+    parts, start, i, arg_start = [], 0, 0, True
+    while i < len(text):
+        ch = text[i]
+        if ch == "^":
+            i, arg_start = i + 2, False
+            continue
+        if arg_start and ch in "\"'":
+            end = i + 1
+            while end < len(text) and text[end] != ch:
+                end += 2 if text[end] == "^" else 1
+            if end >= len(text):
+                return None
+            i, arg_start = end + 1, False
+            continue
+        if text.startswith("[[", i):
+            end = text.find("]]", i + 2)
+            i, arg_start = (len(text) if end < 0 else end + 2), False
+            continue
+        if text.startswith("||", i):
+            parts.append(text[start:i])
+            i = start = i + 2
+            arg_start = True
+            continue
+        arg_start = ch in ":,"
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _command_of(part: str) -> str:
+    """The command a piece of script runs: its ``**name``, or ``launch`` for anything else (a path, a URL,
+    ``@System/Title``, a name go-zapscript refuses), or "" for traits only (``#key=value``)."""
+    body = part.strip()
+    if body.startswith("**"):
+        name, end = _command_name(body, 2)
+        if name and (end == len(body) or body[end] in ":?"):
+            return name
+        return "launch"
+    if body.startswith("#") and _TRAITS.fullmatch(body):
+        return ""
+    return "launch"
+
+
+def media_disrupting(text: str) -> bool:
+    """Whether the script would change or stop the media that plays (see the module docstring)."""
+    stripped = text.strip()
+    if not stripped or stripped.startswith("{"):
+        return True
+    parts = _split(stripped)
+    if parts is None:
+        return True
+    for part in parts:
+        if not part.strip():
+            continue
+        name = _command_of(part)
+        if name not in DISRUPTING:
+            continue
+        slot = _SLOT.search(part)
+        if slot is None or slot.group(1).strip().lower() not in ("background", "bg"):
+            return True
+    return False
