@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from tagd.daemon.api import corelevel
+from tagd.daemon.api.access import CALLER
 from tagd.daemon.api.env import ApiEnv
 from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, RpcError, params_of
 from tagd.daemon.config import ConfigError
@@ -104,6 +105,7 @@ class SettingsParams(_Params):
     readersScanExitDelay: float = 0.0
     readersScanIgnoreSystems: list[str] = []
     errorReporting: bool = False
+    encryption: bool = False
     readersConnect: list[ReaderConnectionParams] = []
     systemDefaults: list[SystemDefaultParams] = []
     launchGuardEnabled: bool = False
@@ -115,7 +117,7 @@ class SettingsParams(_Params):
 # Keys Zaparoo Core's settings.update takes for settings tagd does not have: accepted and ignored (the Zaparoo App
 # may send them), where any other key is refused, so a misspelt key is not silently a no-op.
 CORE_ONLY_SETTINGS = frozenset({
-    "encryption", "backupRemoteEnabled", "playtimeSyncEnabled", "updateChannel", "backupRemoteSchedule",
+    "backupRemoteEnabled", "playtimeSyncEnabled", "updateChannel", "backupRemoteSchedule",
     "audioVolume", "updateCheck", "updateInstall"})
 # Profile settings are the core's (profiles live there): sent on to it, and read from it.
 PROFILE_SETTINGS = {"profilesRequireForLaunch": bool, "profilesSwapData": bool}
@@ -407,6 +409,8 @@ def build(env: ApiEnv) -> Dispatcher:
                    and k not in PROFILE_SETTINGS]
         if unknown:
             raise RpcError(f"invalid params: {unknown[0][:60]}: not a setting")
+        if "encryption" in params and not CALLER.get().local:  # as Core: the policy is changed at the device only
+            raise RpcError("encryption setting: method is only available from localhost")
         params = dict(params)
         await _profile_settings(params)
         p = params_of(SettingsParams, params)

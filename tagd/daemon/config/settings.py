@@ -20,6 +20,7 @@ class AppSettings:
     if TYPE_CHECKING:  # what it uses of the model it is mixed into (not fields of its own)
         readers: Any
         audio: Any
+        service: Any
         debug_logging: bool
         error_reporting: bool
         run_zapscript: bool
@@ -40,6 +41,7 @@ class AppSettings:
             "debugLogging": self.debug_logging,
             "audioScanFeedback": self.audio.scan_feedback,
             "errorReporting": self.error_reporting,
+            "encryption": self.service.encryption,
             "launchGuardEnabled": guard.enabled,
             "launchGuardTimeout": guard.timeout or DEFAULT_GUARD_TIMEOUT,
             "launchGuardDelay": guard.delay,
@@ -110,6 +112,7 @@ SETTINGS_KEYS = {
     "debugLogging": ("debug_logging",),
     "audioScanFeedback": ("audio", "scan_feedback"),
     "errorReporting": ("error_reporting",),
+    "encryption": ("service", "encryption"),  # settings.update takes it from loopback only (api/methods.py)
     "launchGuardEnabled": ("readers", "scan", "launch_guard", "enabled"),
     "launchGuardTimeout": ("readers", "scan", "launch_guard", "timeout"),
     "launchGuardDelay": ("readers", "scan", "launch_guard", "delay"),
