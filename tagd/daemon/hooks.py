@@ -51,19 +51,30 @@ async def run_hook(name: str, value: str, token: Token | None, timeout: float = 
     if token is not None:
         env.update(TAGD_TOKEN_UID=token.uid, TAGD_TOKEN_TEXT=token.text, TAGD_TOKEN_DATA=token.data,
                    TAGD_READER_ID=token.reader_id or "")
+    code = await run_command(name, argv, env, timeout)
+    if code:
+        log.info("%s %s said no (exit %d)", name, argv[0], code)
+    return code == 0
+
+
+async def run_command(name: str, argv: list[str], env: dict[str, str] | None = None,
+                      timeout: float = HOOK_TIMEOUT) -> int | None:
+    """Run ``argv`` without a shell, stdin and stdout closed: its exit status, or None when it could not start or
+    did not finish within ``timeout`` seconds (then it is killed; the log says which). Killed too if the caller
+    is cancelled, so a daemon that stops leaves none behind."""
     try:
         proc = await asyncio.create_subprocess_exec(*argv, env=env, stdin=asyncio.subprocess.DEVNULL,
                                                     stdout=asyncio.subprocess.DEVNULL)
     except (OSError, ValueError) as exc:
         log.warning("%s %s could not start: %s", name, argv[0], exc)
-        return False
+        return None
     try:
-        code = await asyncio.wait_for(proc.wait(), timeout)
+        return await asyncio.wait_for(proc.wait(), timeout)
     except asyncio.TimeoutError:
         proc.kill()
         await proc.wait()
         log.warning("%s %s did not finish within %g s: killed", name, argv[0], timeout)
-        return False
-    if code != 0:
-        log.info("%s %s said no (exit %d)", name, argv[0], code)
-    return code == 0
+        return None
+    except asyncio.CancelledError:
+        proc.kill()
+        raise
