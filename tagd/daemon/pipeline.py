@@ -23,6 +23,8 @@ Rules, as Zaparoo Core applies them:
 - **Next-tag actions.** A launch whose script (after mappings) is exactly ``**write:TEXT`` is not forwarded: it
   arms a write of TEXT to the next tag tapped (nexttag.py, zapscript.py). That next tag is written through
   ``write_tag`` instead of launched; history records the arming as a success (an invalid one as a failure).
+- **Feedback.** A tap's outcome goes to ``feedback`` (reader id, ok): launched or armed or written, or not (a
+  failed launch, an on_scan veto, an invalid next-tag action, a failed write); runZapScript off tells nothing.
 - **Forwarding.** Mappings are applied, then every forwarder gets the launch concurrently; each forwarder's
   launches run one at a time, in order (its :class:`~tagd.daemon.forwarders.LaunchQueue`: bounded, stale
   launches dropped), so one slow or failing forwarder delays only itself — never the others, never the readers.
@@ -37,6 +39,9 @@ are applied in arrival order) and returns the launch as a task; hand reader even
 The service owns the forwarders' lifecycle (``forwarders.start_all`` / ``close_all``) and may swap
 ``pipeline.config`` (settings.update) or call :meth:`reload_mappings` at any time; both take effect on the
 next event.
+
+Why it is long: the rules above are one sequence that a tap goes through, and their order is the behaviour; what
+has a life of its own (launch guard, hooks, next-tag actions, launch queues, feedback) is in its own module.
 """
 
 from __future__ import annotations
@@ -97,6 +102,7 @@ class Pipeline:
         # observers of launches and hold-mode exits (play sessions without a core: tagd/integrations/runtime.py)
         self.on_launch: Callable[[Token, bool], None] | None = None
         self.on_exit: Callable[[], None] | None = None
+        self.feedback: Callable[[str, bool], None] | None = None  # (reader_id, ok) of each tap's outcome: feedback.py
         self.pending_write: PendingWrite | None = None  # armed by **write:, done to the next tag
         self.pending_launcher: str | None = None  # armed by **launch?launcher=ID, used by the next tap that launches
         self.write_tag: WriteTag | None = None  # set by the daemon: writes on a reader (WriteError if it cannot)
@@ -303,6 +309,7 @@ class Pipeline:
     async def _launch(self, token: Token, scanned: bool = False) -> bool:
         if scanned and not await run_hook("on_scan", self.config.readers.scan.on_scan, token):
             log.info("on_scan said no: not launching %r", token.text)
+            self._tell(token, False)
             return False
         launched = await self._apply_mappings(token)
         if not self.config.run_zapscript:  # the App's runZapScript off: announced (tokens.added) and recorded only
@@ -311,16 +318,24 @@ class Pipeline:
             return False
         action = next_action(launched.text)
         if action is not None:
-            return self._arm(action, launched)
-        if scanned and self.pending_launcher is not None:
-            launched = self._override_launcher(launched)
-        results = await asyncio.gather(*(self._forward(fw, launched) for fw in self.forwarders))
-        success = any(results)
-        self._record(launched, success)
-        log.info("launch %r from %s: %s", _clip(launched.text), launched.reader_id or launched.source or "api",
-                 "ok" if success else "failed")
-        self._observe(self.on_launch, launched, success)
+            success = self._arm(action, launched)
+        else:
+            if scanned and self.pending_launcher is not None:
+                launched = self._override_launcher(launched)
+            results = await asyncio.gather(*(self._forward(fw, launched) for fw in self.forwarders))
+            success = any(results)
+            self._record(launched, success)
+            log.info("launch %r from %s: %s", _clip(launched.text), launched.reader_id or launched.source or "api",
+                     "ok" if success else "failed")
+            self._observe(self.on_launch, launched, success)
+        if scanned:
+            self._tell(token, success)
         return success
+
+    def _tell(self, token: Token, ok: bool) -> None:
+        """A tap's outcome to the person at the reader (feedback.py): the launch went out, or it did not."""
+        if self.feedback is not None and token.reader_id:
+            self._observe(self.feedback, token.reader_id, ok)
 
     def _disrupts(self, token: Token) -> bool:
         """Whether the tap, mapped as it would launch, changes or stops the media (the launch guard's question). A
@@ -399,8 +414,10 @@ class Pipeline:
         except WriteError as exc:
             log.warning("writing the armed text to the next tag failed: %s", exc)
             self.inbox("Writing the next tag failed", "readers", severity=2, body=f"{pending.text!r}: {exc}")
+            self._tell(token, False)
             return False
         log.info("wrote the armed text %r to the tag on %s", pending.text, token.reader_id)
+        self._tell(token, True)
         return True
 
     def _queue(self, fw: Forwarder) -> LaunchQueue:
