@@ -18,13 +18,24 @@ Lite's blocks the dump lacks (the system blocks, read with a MAC or not at all) 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from tagd.ndef import felica
 from tagd.ndef.tagdump import DumpError, TagDump, flipper_bytes
 
-if TYPE_CHECKING:
-    from tagd.ndef.flipper_nfc import _FlipperFile
+
+class _FlipperFile(Protocol):
+    """The parsed key/value lines tagd.ndef.flipper_nfc hands over (it imports this module, not the reverse)."""
+
+    name: str
+    fields: dict[str, tuple[int, str]]
+    numbered: dict[str, dict[int, tuple[int, str]]]
+
+    def need(self, key: str) -> tuple[int, str]: ...
+
+    def hex(self, lineno: int, value: str, what: str, count: int | None = None) -> bytes: ...
+
+    def int_field(self, key: str) -> int | None: ...
 
 DEVICE_TYPE = "FeliCa"
 STANDARD_MARK = re.compile(rb"^\s*Public blocks read\s*:", re.MULTILINE)  # a Standard card: hex block keys
@@ -34,7 +45,7 @@ NOT_READ = bytes([0x01, 0xA8])
 _PUBLIC = re.compile(r"^\|\s*Service code\s+([0-9A-Fa-f]{4})\s*\|\s*Block index\s+([0-9A-Fa-f]{2})\s*\|\s*Data:(.*?)\|?$")
 
 
-def load(f: "_FlipperFile") -> TagDump:
+def load(f: _FlipperFile) -> TagDump:
     line, version = f.need("Data format version")
     if version not in ("1", "2"):
         raise DumpError(f.name, f"line {line}", f"FeliCa data format version {version[:10]!r} is not supported (1 or 2)")
@@ -55,12 +66,12 @@ def load(f: "_FlipperFile") -> TagDump:
     return TagDump(kind=felica.KIND, uid=idm, atqa=0, sak=0, memory=memory, version=pmm)
 
 
-def _need_hex(f: "_FlipperFile", key: str, count: int) -> bytes:
+def _need_hex(f: _FlipperFile, key: str, count: int) -> bytes:
     line, value = f.need(key)
     return f.hex(line, value, key, count)
 
 
-def _lite_memory(f: "_FlipperFile") -> bytes:
+def _lite_memory(f: _FlipperFile) -> bytes:
     total = f.int_field("Blocks total")
     if total != LITE_MAP_BLOCKS:
         raise DumpError(f.name, f"line {f.fields['Blocks total'][0]}",
@@ -78,7 +89,7 @@ def _lite_memory(f: "_FlipperFile") -> bytes:
     return bytes(memory)
 
 
-def _standard_memory(f: "_FlipperFile") -> bytes:
+def _standard_memory(f: _FlipperFile) -> bytes:
     blocks: dict[int, bytes] = {}
     for line, value in f.numbered["Block"].values():
         m = _PUBLIC.match(value)
