@@ -11,6 +11,9 @@ import sys
 SERIAL_GLOBS = ("/dev/ttyUSB*", "/dev/ttyACM*", "/dev/tagd-*")
 
 
+FELICA_HELP = "PN532: FeliCa cards too (the reader's felica option: their IDm as the token, NDEF on a Lite-S)"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("readers", help="list configured and detected readers with their readerId")
     p.add_argument("--reader", action="append", default=[], metavar="CONNECT", help="also show this connect string")
@@ -20,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--reader", metavar="CONNECT", help="e.g. pn532uart:/dev/ttyUSB0 (default: first detected)")
     s.add_argument("--once", action="store_true", help="exit after the first tag")
     s.add_argument("--all", action="store_true", help="add kind, atqa, sak, capacity")
+    s.add_argument("--felica", action="store_true", help=FELICA_HELP)
     s.set_defaults(func=cmd_scan)
 
     w = sub.add_parser("write", help="wait for a tag, write TEXT as an NDEF Text record, verify")
@@ -32,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--reader", metavar="CONNECT")
     d.add_argument("--timeout", type=float, default=30.0)
     d.add_argument("-o", "--output", required=True, metavar="FILE", help=".nfc, .json, .bin or .mfd")
+    d.add_argument("--felica", action="store_true", help=FELICA_HELP)
     d.set_defaults(func=cmd_dump)
 
 
@@ -79,12 +84,16 @@ def cmd_readers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_worker(connect: str):
+def _options(args: argparse.Namespace) -> dict[str, object] | None:
+    return {"felica": True} if getattr(args, "felica", False) else None
+
+
+def _run_worker(connect: str, options: dict[str, object] | None = None):
     from tagd.readers.base import ReaderWorker, open_reader
 
     events: queue.Queue = queue.Queue()
     try:
-        reader = open_reader(connect)
+        reader = open_reader(connect, options)
     except ValueError as exc:
         raise SystemExit(f"tagd: {exc}")
     return ReaderWorker(reader, events.put).start(), events
@@ -94,7 +103,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from tagd.readers.base import ReaderFailed, ReaderLost, TagGone, TagSeen
 
     connect = _pick(args.reader)
-    worker, events = _run_worker(connect)
+    worker, events = _run_worker(connect, _options(args))
     scripted = connect.startswith("replay:")
     try:
         while True:
@@ -154,7 +163,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
     from tagd.ndef.dumps import save
     from tagd.readers.base import ReaderError, open_reader
 
-    reader = open_reader(_pick(args.reader))
+    reader = open_reader(_pick(args.reader), _options(args))
     if not hasattr(reader, "dump"):
         print(f"tagd dump: the {reader.driver} reader cannot dump tags", file=sys.stderr)
         return 1

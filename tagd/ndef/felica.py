@@ -25,6 +25,7 @@ SERVICE_NDEF_READ = 0x000B  # Lite-S: the NDEF data, read without encryption
 LITE_S_PMM = bytes.fromhex("00F1000000014300")  # IC code F1: FeliCa Lite-S
 STANDARD_PMM = bytes.fromhex("0120220427674EFF")  # a FeliCa Standard card (its memory needs keys)
 LITE_S_DATA_BLOCKS = 13
+LITE_S_PLAIN_BLOCKS = LITE_S_DATA_BLOCKS + 2  # 00 (attribute block), 01–0D and REG (0E): readable without a MAC
 MAX_BLOCKS_PER_READ = 4
 
 

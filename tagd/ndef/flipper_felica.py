@@ -40,7 +40,6 @@ class _FlipperFile(Protocol):
 DEVICE_TYPE = "FeliCa"
 STANDARD_MARK = re.compile(rb"^\s*Public blocks read\s*:", re.MULTILINE)  # a Standard card: hex block keys
 LITE_MAP_BLOCKS = 28  # the Lite-S memory map as the file orders it
-LITE_DATA_BLOCKS = 15  # of which blocks 00–0E (user blocks, REG) are the card's blocks 00–0E
 NOT_READ = bytes([0x01, 0xA8])
 _PUBLIC = re.compile(r"^\|\s*Service code\s+([0-9A-Fa-f]{4})\s*\|\s*Block index\s+([0-9A-Fa-f]{2})\s*\|\s*Data:(.*?)\|?$")
 
@@ -78,7 +77,7 @@ def _lite_memory(f: _FlipperFile) -> bytes:
                         f"Blocks total {total}: a FeliCa Lite map has {LITE_MAP_BLOCKS}")
     memory = bytearray()
     table = f.numbered["Block"]
-    for n in range(LITE_DATA_BLOCKS):
+    for n in range(felica.LITE_S_PLAIN_BLOCKS):
         if n not in table:
             break
         line, value = table[n]
@@ -110,8 +109,8 @@ def dump_lines(d: TagDump) -> list[str]:
              "IC Type: " + ("FeliCa Lite-S" if pmm[1] == 0xF1 else "FeliCa Lite" if lite else "FeliCa Standard"), ""]
     blocks = [d.memory[b * felica.BLOCK:(b + 1) * felica.BLOCK] for b in range(len(d.memory) // felica.BLOCK)]
     if lite:
-        if len(blocks) > LITE_DATA_BLOCKS:
-            raise ValueError(f"a FeliCa Lite holds {LITE_DATA_BLOCKS} data blocks, the dump has {len(blocks)}")
+        if len(blocks) > felica.LITE_S_PLAIN_BLOCKS:
+            raise ValueError(f"a FeliCa Lite holds {felica.LITE_S_PLAIN_BLOCKS} data blocks, the dump has {len(blocks)}")
         lines += ["# Felica Lite specific data", f"Blocks total: {LITE_MAP_BLOCKS}", f"Blocks read: {len(blocks)}"]
         lines += [f"Block {n}: " + flipper_bytes(bytes(2) + blocks[n] if n < len(blocks) else NOT_READ + bytes(16))
                   for n in range(LITE_MAP_BLOCKS)]

@@ -176,3 +176,49 @@ def test_tagd_sim_pn532_presents_a_felica_dump_given_with_tag(tmp_path):
             worker.stop()
         sim.terminate()
         sim.wait(10)
+
+
+@pytest.fixture
+def felica_sim(tmp_path):
+    """`tagd sim pn532 --tag card.json` on a pty linked at tmp_path/pn532; the card: a Lite-S holding a ZapScript."""
+    path, link = tmp_path / "card.json", tmp_path / "pn532"
+    card = felica.lite_s_dump(bytes.fromhex("012E4CD19A6B3F20"), records.text_message("**launch.system:n64"))
+    dumps.save(card, path)
+    sim = subprocess.Popen([sys.executable, "-m", "tagd", "sim", "pn532", "--tag", str(path), "--link", str(link)],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert sim.stdout.readline().strip() == str(link)
+    yield f"pn532uart:{link}", card
+    sim.terminate()
+    sim.wait(10)
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "tagd", *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("fmt", dumps.FELICA_FORMATS)
+def test_tagd_dump_felica_records_the_card_the_emulator_presents(felica_sim, tmp_path, fmt):
+    """`tagd dump --felica` reads the IDm, PMm, system code and every block a reader can read without a MAC:
+    the file it writes decodes to the token a tap gives, and holds the card's memory as it was placed."""
+    connect, card = felica_sim
+    out = tmp_path / f"dumped.{fmt}"
+    r = cli("dump", "--reader", connect, "--felica", "--timeout", "5", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    got = dumps.load(out)
+    assert (got.kind, got.uid, got.version, got.memory) == ("felica", card.uid, card.version, card.memory)
+    assert decode_dump(got).text == "**launch.system:n64"
+
+
+def test_tagd_scan_felica_prints_the_felica_token(felica_sim):
+    connect, _ = felica_sim
+    r = cli("scan", "--reader", connect, "--felica", "--once", "--all")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["type"], out["uid"], out["text"], out["kind"]) == ("FeliCa", "012e4cd19a6b3f20",
+                                                                   "**launch.system:n64", "felica")
+
+
+def test_tagd_dump_without_felica_does_not_see_a_felica_card(felica_sim, tmp_path):
+    connect, _ = felica_sim
+    r = cli("dump", "--reader", connect, "--timeout", "1", "-o", str(tmp_path / "x.json"))
+    assert r.returncode == 1 and "no tag within 1 s" in r.stderr and not (tmp_path / "x.json").exists()

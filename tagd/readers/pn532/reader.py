@@ -286,9 +286,11 @@ class Pn532Reader(Reader):
         return _ChipIO(self.chip, target)
 
     # --- writing ----------------------------------------------------------
-    def _wait_for_tag(self, request: WriteRequest) -> Target:
+    def _wait_for_tag(self, request: WriteRequest) -> Target | FelicaTarget:
         if self.target is not None:
             return self.target
+        if self.felica:
+            return self._wait_in_turn(request)
         deadline = time.monotonic() + request.timeout
         self.chip.start_list()
         while True:
@@ -306,6 +308,19 @@ class Pn532Reader(Reader):
             self.transport.drain_interrupt()
             if self.chip.pending is None:
                 self.chip.start_list()
+
+    def _wait_in_turn(self, request: WriteRequest) -> Target | FelicaTarget:
+        """With the felica option: Type A and FeliCa listed in turn, as poll() does, until a card or the timeout."""
+        deadline = time.monotonic() + request.timeout
+        while not request.cancel.is_set():
+            if time.monotonic() > deadline:
+                raise WriteError(f"no tag within {request.timeout:g} s")
+            self.target = self.chip.list_target(0.5) or self.chip.list_felica()
+            if self.target is not None:
+                return self.target
+            self.transport.wait_readable(FELICA_POLL_INTERVAL)
+            self.transport.drain_interrupt()
+        raise WriteCancelled("write cancelled")
 
     def write(self, request: WriteRequest) -> TagSeen:
         assert self.info is not None
@@ -331,12 +346,29 @@ class Pn532Reader(Reader):
         from tagd.ndef.dumps import TagDump
 
         target = self._wait_for_tag(WriteRequest(text="", timeout=timeout))
+        if isinstance(target, FelicaTarget):
+            return self._dump_felica(target)
         decoded = self._read(target, whole=True)
         if self.last_read is None:
             raise ReaderError(f"tag {target.uid.hex()}: {'; '.join(decoded.errors)}")
         _, memory, version, unknown = self.last_read
         return TagDump(kind=decoded.kind, uid=target.uid, atqa=target.atqa, sak=target.sak, memory=memory,
                        version=version, unknown=unknown)
+
+    def _dump_felica(self, card: FelicaTarget):  # -> TagDump
+        """IDm, PMm, system code and the blocks read without keys from 00 on (a Lite-S: its user blocks and REG;
+        a card whose memory needs keys: none), one block per read so that the first refusal ends the memory."""
+        from tagd.ndef.dumps import TagDump
+
+        blocks: dict[int, bytes] = {}
+        for block in range(felica.LITE_S_PLAIN_BLOCKS):
+            try:
+                answer = self.chip.communicate_thru(felica.read_without_encryption(card.uid, range(block, block + 1)))
+                blocks[block] = felica.parse_read_response(answer, card.uid)
+            except felica.FelicaError:
+                break
+        return TagDump(kind=felica.KIND, uid=card.uid, atqa=0, sak=0, memory=felica.blocks_from_zero(blocks),
+                       version=card.pmm, systems=(card.system,) if card.system is not None else ())
 
 
 class _ChipIO:
