@@ -171,7 +171,7 @@ def _launcher_override(text: str, i: int) -> NextLauncher | Invalid | None:
 def with_launcher(text: str, launcher: str) -> str | None:
     """The script with ``?launcher=ID`` on its first command that launches a game (the override applied); None
     when no command of it is one (the override then waits for the next tap)."""
-    parts = _split(text)
+    parts = split_commands(text)
     if parts is None:
         return None
     for n, part in enumerate(parts):
@@ -200,7 +200,7 @@ _SLOT = re.compile(r"[?&]slot=([^&]*)", re.IGNORECASE)
 _TRAITS = re.compile(r"(#[A-Za-z_][A-Za-z0-9_]*(=[^\s#]*)?\s*)+")
 
 
-def _split(text: str) -> list[str] | None:
+def split_commands(text: str) -> list[str] | None:
     """The script's commands (``||`` outside quotes, escapes and ``[[…]]``); None for an unmatched quote."""
     parts, start, i, arg_start = [], 0, 0, True
     while i < len(text):
@@ -250,7 +250,7 @@ def media_disrupting(text: str) -> bool:
     stripped = text.strip()
     if not stripped or stripped.startswith("{"):
         return True
-    parts = _split(stripped)
+    parts = split_commands(stripped)
     if parts is None:
         return True
     for part in parts:
