@@ -59,18 +59,13 @@ def _blocks(node: dict[str, Any], name: str, where: str) -> dict[int, bytes]:
 
 
 def _memory(blocks: dict[int, bytes], name: str, where: str) -> bytes:
-    """Blocks 0, 1, 2… up to the first one the dump lacks; an NDEF message running past them is a truncated dump."""
     if 0 not in blocks:
         raise DumpError(name, where, "block 0000 (the attribute block) missing: truncated dump?")
-    memory = bytearray()
-    while len(memory) // felica.BLOCK in blocks:
-        memory += blocks[len(memory) // felica.BLOCK]
-    n = felica.message_length(bytes(memory[:felica.BLOCK]))
-    if n is not None and felica.BLOCK + n > len(memory):
-        last = len(memory) // felica.BLOCK
-        raise DumpError(name, f"{where}.{last:04X}", f"block {last:04X} missing: the attribute block says the "
-                                                     f"NDEF message is {n} bytes, up to block {-(-n // felica.BLOCK):04X}")
-    return bytes(memory)
+    memory = felica.blocks_from_zero(blocks)
+    problem = felica.cut_short(memory)
+    if problem is not None:
+        raise DumpError(name, f"{where}.{len(memory) // felica.BLOCK:04X}", problem)
+    return memory
 
 
 def from_doc(doc: dict[str, Any], name: str) -> TagDump:

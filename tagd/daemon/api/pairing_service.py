@@ -76,7 +76,10 @@ class PairingService:
         return self._limit.allow(peer)
 
     # --- the local side ----------------------------------------------------------------
-    def begin(self, role: str = "") -> dict[str, Any]:
+    async def begin(self, role: str = "") -> dict[str, Any]:
+        return await self._in_thread(self._begin, role)  # the client count is a store read
+
+    def _begin(self, role: str) -> dict[str, Any]:
         """``clients.pair.start``: a new PIN; ``expiresAt`` in Unix seconds, ``expiresIn`` in seconds (tagd's)."""
         pin, expires = self.manager.begin(role)
         remaining = expires - self.manager.clock()
