@@ -218,7 +218,11 @@ class PcscReader(Reader):
         if hr != 0:
             return False
         self.card, self.protocol = card, protocol
-        self.transmit(detection_beep(self.buzzer and not self.feedback))  # said each time: it lasts till unplugged
+        try:
+            self.transmit(detection_beep(self.buzzer and not self.feedback))  # each time: it lasts till unplugged
+        except tagio.TagLeft:  # gone already: the next poll sees the slot empty
+            self._disconnect()
+            return False
         return True
 
     def _disconnect(self) -> None:
