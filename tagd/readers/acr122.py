@@ -169,6 +169,7 @@ class PcscReader(Reader):
         self._indications: list[bytes] = []  # LED/buzzer APDUs other threads asked for (signal, flash_led)
         self._indications_lock = threading.Lock()
         self.info: ReaderInfo | None = None
+        self.acs = False  # an ACR122U (by its PC/SC name): it takes ACS's LED and buzzer commands
 
     # --- lifecycle --------------------------------------------------------
     def open(self) -> ReaderInfo:
@@ -186,6 +187,9 @@ class PcscReader(Reader):
             raise ReaderError(f"no PC/SC reader matching {self.path!r} (found: {', '.join(readers) or 'none'})"
                               + (_hint_kernel_modules() if self.driver == "acr122" else ""))
         self.ctx, self.name, self.state, self.card = ctx, matches[0], scard.SCARD_STATE_UNAWARE, None
+        # the LED/buzzer pseudo-APDUs (FF 00 40, FF 00 52) are ACS's: another PC/SC reader answers them with an
+        # error at best, or passes them to the card, which a tag takes as a bad command and goes mute
+        self.acs = "acr122" in self.name.lower()
         self.info = ReaderInfo(self.driver, self.path, self.name, self.name, self.capabilities)
         return self.info
 
@@ -219,7 +223,8 @@ class PcscReader(Reader):
             return False
         self.card, self.protocol = card, protocol
         try:
-            self.transmit(detection_beep(self.buzzer and not self.feedback))  # each time: it lasts till unplugged
+            if self.acs:
+                self.transmit(detection_beep(self.buzzer and not self.feedback))  # each time: lasts till unplugged
         except tagio.TagLeft:  # gone already: the next poll sees the slot empty
             self._disconnect()
             return False
@@ -281,6 +286,8 @@ class PcscReader(Reader):
         self._indicate(BLINK.apdu(False))
 
     def _indicate(self, apdu: bytes) -> None:
+        if not self.acs:
+            return  # no LED or buzzer tagd knows how to drive on this reader
         with self._indications_lock:
             self._indications.append(apdu)
         self.interrupt()
