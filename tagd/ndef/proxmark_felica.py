@@ -29,6 +29,7 @@ from tagd.ndef.tagdump import hex_field as _hex
 # a service code as the file writes it (low byte first) → the service; 000B first: it is the one readers use
 MEMORY_SERVICES = {"0B00": 0x000B, "0900": 0x0009}
 MEMORY_SYSTEMS = (felica.SYSTEM_NDEF, felica.SYSTEM_LITE_S)
+MAX_SYSTEMS = 16  # the system number is 4 bits of the IDm
 
 
 def is_felica_json(doc: Any) -> bool:
@@ -72,6 +73,9 @@ def from_doc(doc: dict[str, Any], name: str) -> TagDump:
     systems = _field(doc, "systems", list, name, "top level")
     if not systems:
         raise DumpError(name, "systems", "no systems: a FeliCa dump names at least the card's first system")
+    if len(systems) > MAX_SYSTEMS:
+        raise DumpError(name, "systems", f"{len(systems)} systems: a FeliCa card has at most {MAX_SYSTEMS} (the "
+                                         "system number is the upper half of the IDm's first byte)")
     codes: list[int] = []
     idm = pmm = b""
     found: dict[int, tuple[str, dict[int, bytes]]] = {}  # service → (where, blocks): the first of each

@@ -260,6 +260,26 @@ def test_only_an_acr122u_is_sent_acs_led_and_buzzer_commands(monkeypatch, name, 
     reader.signal(True)
     reader.flash_led()
     with reader._indications_lock:
-        queued = list(reader._indications)
+        queued = [apdu for apdu, _card in reader._indications]
     vendor = [a for a in fake.sent + queued if a[:2] == b"\xff\x00" and a[2] in (0x40, 0x52)]
     assert bool(vendor) is acs
+
+
+def test_an_outcome_is_shown_on_the_card_it_was_for_and_pending_is_orange(monkeypatch):
+    """A slow launch's green must not light up the next card; a staged tap shows orange (red and green)."""
+    import tagd.readers.acr122 as acr122
+
+    fake = _FakeScard("ACS ACR122U PICC Interface 00 00")
+    monkeypatch.setattr(acr122, "_scard", lambda: fake)
+    reader = open_reader("acr122:ACR122", {"feedback": True})
+    reader.open()
+    assert reader._connect()
+    reader.signal(None)
+    reader.signal(True)
+    assert reader._connect()  # the next card, before the reader thread showed them
+    reader.signal(False)
+    monkeypatch.setattr(reader, "_wait_change", lambda timeout_ms: None)
+    fake.sent.clear()
+    reader.poll()
+    assert [a[3] for a in fake.sent if a[:3] == b"\xff\x00\x40"] == [0x50]  # only the new card's red
+    assert acr122.PENDING.led & 0x30 == 0x30  # red and green during T1: orange

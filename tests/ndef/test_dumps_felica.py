@@ -125,6 +125,8 @@ def drop_block(number: str):
 
 @pytest.mark.parametrize("change, where, reason", [
     (lambda doc: doc["systems"].clear(), "systems", "no systems"),
+    (lambda doc: doc["systems"].extend([dict(doc["systems"][0], code=f"{c:04X}") for c in range(17 - len(doc["systems"]))]), "systems",
+     "17 systems: a FeliCa card has at most 16"),
     (lambda doc: doc.pop("systems") and doc.update(systems="x"), "top level.systems", "expected a list"),
     (lambda doc: doc["systems"][0].pop("idm"), "systems[0].idm", "expected a str, missing"),
     (lambda doc: doc["systems"][0].update(idm="012E4CD1"), "systems[0].idm", "has 4 bytes, expected 8"),
@@ -138,7 +140,7 @@ def drop_block(number: str):
     (drop_block("0000"), "systems[0].nodes[2].data", "block 0000 (the attribute block) missing"),
     (drop_block("0002"), "systems[0].nodes[2].data.0002", "block 0002 missing: the attribute block says the NDEF "
                                                           "message is 27 bytes, up to block 0002"),
-], ids=["no-systems", "systems-not-a-list", "no-idm", "short-idm", "pmm-not-hex", "short-code", "no-nodes",
+], ids=["no-systems", "17-systems", "systems-not-a-list", "no-idm", "short-idm", "pmm-not-hex", "short-code", "no-nodes",
         "short-block", "bad-block-number", "no-attribute-block", "truncated-message"])
 def test_a_damaged_felica_dump_names_the_place_and_the_reason(change, where, reason):
     exc = error(damaged(change))
