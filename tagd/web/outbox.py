@@ -5,6 +5,13 @@ read nothing hold 525 MB. Here a message that would take the outbox past ``limit
 (:meth:`Outbox.put` returns False) and the server drops that client — except into an empty outbox, so one
 answer larger than the limit still reaches a client that reads. The bytes are the UTF-8 length of the text,
 what goes on the wire.
+
+A broadcast puts one message into every client's outbox; waking every client's writer at once made one turn of
+the event loop hold a thousand socket writes (40-90 ms with 1000 WebSocket clients), and a tap's launch, queued
+behind them, waited that long (bench/stress.py). A :class:`WakePacer` shared by the outboxes wakes at most
+``per_turn`` writers per turn for such puts: the broadcast reaches everyone a few turns later, in the same order,
+and the launch's steps run between. Each outbox stays one FIFO, so a client still gets its answers and
+notifications in the order they were produced.
 """
 
 from __future__ import annotations
@@ -12,7 +19,32 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from tagd.web.intake import PerTurn, Priority
+
 LIMIT = 4 << 20  # bytes queued for one client
+WAKE_PER_TURN = 32  # writers a WakePacer wakes per event-loop turn
+
+
+class WakePacer(PerTurn):
+    """Wakes waiting writers a few per event-loop turn, in the order asked, none while ``priority`` is paused
+    (a tap's launch is on its way: tagd.web.intake)."""
+
+    def __init__(self, per_turn: int = WAKE_PER_TURN, priority: Priority | None = None) -> None:
+        super().__init__(priority)
+        self.per_turn = per_turn
+        self._waiting: deque[Outbox] = deque()
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def wake(self, outbox: Outbox) -> None:
+        self._waiting.append(outbox)
+        self._schedule_turn()
+
+    def _step(self) -> bool:
+        for _ in range(min(self.per_turn, len(self._waiting))):
+            self._waiting.popleft().wake()
+        return bool(self._waiting)
 
 
 def wire_size(text: str) -> int:
@@ -21,8 +53,10 @@ def wire_size(text: str) -> int:
 
 
 class Outbox:
-    def __init__(self, limit: int = LIMIT) -> None:
+    def __init__(self, limit: int = LIMIT, pacer: WakePacer | None = None) -> None:
         self.limit = limit
+        self.pacer = pacer  # wakes the writer for paced puts (broadcasts); None: at once
+        self.waking = False  # in the pacer's queue
         self.bytes = 0
         self.closed = False
         self._items: deque[tuple[str, int]] = deque()
@@ -31,8 +65,9 @@ class Outbox:
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, text: str, size: int | None = None) -> bool:
-        """Queue ``text`` (``size``: its :func:`wire_size`, when the caller knows it); False if it does not fit."""
+    def put(self, text: str, size: int | None = None, paced: bool = False) -> bool:
+        """Queue ``text`` (``size``: its :func:`wire_size`, when the caller knows it); False if it does not fit.
+        ``paced``: the writer is woken by the pacer (a broadcast), not at once."""
         if self.closed:
             return False
         size = wire_size(text) if size is None else size
@@ -40,8 +75,18 @@ class Outbox:
             return False
         self._items.append((text, size))
         self.bytes += size
-        self._ready.set()
+        if paced and self.pacer is not None:
+            if not self._ready.is_set() and not self.waking:
+                self.waking = True
+                self.pacer.wake(self)
+        else:
+            self._ready.set()
         return True
+
+    def wake(self) -> None:
+        """Let the writer run (the pacer's turn for it came)."""
+        self.waking = False
+        self._ready.set()
 
     def close(self) -> None:
         """No more messages: :meth:`get` returns None once the queue is empty (the writer ends)."""

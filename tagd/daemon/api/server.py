@@ -25,7 +25,9 @@ the log — instead of holding memory or the loop; an event stream that stops re
 While ``MAX_IN_FLIGHT`` of a client's requests are running its socket is not read, so what one client can make
 tagd hold is bounded by that many answers being built plus its outbox. Every request (HTTP or WebSocket) passes
 an :class:`~tagd.web.intake.Intake` first: a few start per loop turn, so reader events and launches are never
-queued behind thousands of requests.
+queued behind thousands of requests; a broadcast wakes a few clients' writers per turn (tagd.web.outbox); and
+while a tap's launch is on its way to the cores (``priority.during``, which the daemon gives the pipeline),
+neither starts anything new.
 Frames are not compressed: messages are small JSON, and per-client deflate would cost more than it saves.
 """
 
@@ -43,8 +45,8 @@ from tagd.daemon.api.pairing_service import PAIR_PATHS, looks_encrypted
 from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.forwarders import INSTANCE_HEADER, LOOP_DETECTED
 from tagd.token import TYPE_API, Token
-from tagd.web.intake import Intake
-from tagd.web.outbox import Outbox, wire_size
+from tagd.web.intake import Intake, Priority
+from tagd.web.outbox import Outbox, WakePacer, wire_size
 from tagd.web.server import HttpServer, Request, Response, Stream, Upgrade, json_response, json_text
 from tagd.web.websocket import WebSocket, WebSocketClosed
 
@@ -86,7 +88,7 @@ def request_key(request: Request) -> str:
 @dataclass
 class Connection:
     """One WebSocket client: its outbox, who it is, and its cipher once it encrypts."""
-    outbox: Outbox = field(default_factory=lambda: Outbox(OUTBOX_BYTES))
+    outbox: Outbox
     caller: Caller = field(default_factory=Caller)
     live: bool = False  # may receive notifications (it is allowed to talk)
     cipher: FrameCipher | None = None
@@ -108,7 +110,11 @@ class ApiServer:
         self.clients: dict[WebSocket, Connection] = {}
         self.sse: set[Outbox] = set()
         self.dropped = 0  # clients dropped for not reading (diagnostics, the bench)
-        self.intake = Intake()  # requests that start per loop turn: taps are not kept waiting behind API load
+        # a tap's launch on its way pauses new API work (pipeline.urgent); requests start a few per loop turn
+        # (intake) and a broadcast wakes a few clients' writers per turn (pacer), so a tap never waits behind them
+        self.priority = Priority()
+        self.intake = Intake(priority=self.priority)
+        self.pacer = WakePacer(priority=self.priority)
         self.http = HttpServer(self._route, max_body=MAX_MESSAGE)
         self.port = 0
 
@@ -214,16 +220,16 @@ class ApiServer:
         size = wire_size(text)
         for ws, conn in list(self.clients.items()):
             if conn.live:
-                self._send(ws, conn, text, size)
+                self._send(ws, conn, text, size, paced=True)
         for outbox in list(self.sse):
-            if not outbox.put(text, size):
+            if not outbox.put(text, size, paced=True):
                 self._drop("an event stream", outbox)
                 self.sse.discard(outbox)
                 outbox.close()  # the stream ends; the client may reconnect
 
-    def _send(self, ws: WebSocket, conn: Connection, text: str, size: int | None = None) -> None:
+    def _send(self, ws: WebSocket, conn: Connection, text: str, size: int | None = None, paced: bool = False) -> None:
         """Queue a message for a WebSocket client; one whose outbox is full is not reading: drop it."""
-        if not conn.outbox.put(text, size):
+        if not conn.outbox.put(text, size, paced):
             self._drop("a WebSocket client", conn.outbox)
             self.clients.pop(ws, None)
             ws.abort()  # it reads nothing, so it would not read a close frame either
@@ -256,7 +262,7 @@ class ApiServer:
     async def _websocket(self, ws: WebSocket, request: Request) -> None:
         local = self.is_local(request)
         plaintext_ok = self.access.plaintext_websocket(local, request.peer, request_key(request))
-        conn = Connection(caller=Caller(local=local), live=plaintext_ok)
+        conn = Connection(Outbox(OUTBOX_BYTES, self.pacer), caller=Caller(local=local), live=plaintext_ok)
         self.clients[ws] = conn
         writer = asyncio.ensure_future(self._drain(ws, conn))
         tasks: set[asyncio.Task[Any]] = set()
@@ -355,7 +361,7 @@ class ApiServer:
         return json_response(response)
 
     async def _events(self) -> AsyncIterator[bytes]:
-        outbox = Outbox(OUTBOX_BYTES)
+        outbox = Outbox(OUTBOX_BYTES, self.pacer)
         self.sse.add(outbox)
         logged = False
         try:
