@@ -50,6 +50,8 @@ NOTES = {
     "uri-nul-padded-ntag213.nfc": "URI record padded with 6 NUL bytes: stripped, with a note",
     "wifi-ntag215.nfc": "Wi-Fi credential: auth/encryption by name, no network key in the text",
     "classic4k-sak00.json": "Classic 4K JSON whose Card says SAK 00 / ATQA 0000: filled from the kind, noted",
+    "felica-lite-s.json": "FeliCa Lite-S with NDEF (Proxmark3 FeliCa JSON): uid = IDm",
+    "felica-access-card.json": "FeliCa Standard card, memory behind keys (an arcade access card): its IDm alone",
 }
 
 
@@ -109,7 +111,8 @@ def build(out: pathlib.Path) -> dict[str, dict[str, Any]]:
         argv += ["--uid", uid] if uid else []
         if tagd_main(argv) != 0:
             raise SystemExit(f"tagd fixture make failed for {name}")
-        good(name, None, text if text is not None else str(uri), kind, "MIFARE" if kind.startswith("classic") else "NTAG")
+        token_type = "MIFARE" if kind.startswith("classic") else "FeliCa" if kind == "felica" else "NTAG"
+        good(name, None, text if text is not None else str(uri), kind, token_type)
 
     # made with the CLI: the demo's tags, and one per kind and format
     make("ntag215", "snes-ntag215.nfc", "**launch.system:snes", uid="04a1b2c3d4e5f6")
@@ -122,6 +125,11 @@ def build(out: pathlib.Path) -> dict[str, dict[str, Any]]:
     make("classic4k", "classic4k.json", "**launch.system:psx")
     make("classic1k", "classic1k.mfd", "**launch.system:gba")
     make("ntag213", "uri-ntag213.json", uri="https://zaparoo.org/docs/")
+    make("felica", "felica-lite-s.json", "**launch.system:pcengine", uid="012e4cd19a6b3f20")
+    if tagd_main(["fixture", "make", "--kind", "felica", "--no-ndef", "--uid", "012e00aa55cc3399",
+                  "-o", str(out / "felica-access-card.json")]) != 0:
+        raise SystemExit("tagd fixture make failed for felica-access-card.json")
+    good("felica-access-card.json", None, "", "felica", "FeliCa", errors_contain="not readable without keys")
 
     # a factory-fresh NTAG213: Lock Control TLV then an empty NDEF TLV
     fresh = dumps.type2_dump(type2.blank_image("ntag213", bytes.fromhex("04010203040506")),
@@ -246,6 +254,15 @@ def build(out: pathlib.Path) -> dict[str, dict[str, Any]]:
         "not a Type 2 tag image: BCC0 (page 0, byte 3) is FF")
     bad("iso15693.json", json.dumps({"Created": "proxmark3", "FileType": "15693", "raw": "00" * 32}, indent=2) + "\n",
         "FileType: '15693': a dump of an ISO 15693 (vicinity) tag")
+
+    # FeliCa dumps cut short: the attribute block promises more blocks than the file has; an IDm of 4 bytes
+    doc = json.loads((out / "felica-lite-s.json").read_text())
+    del doc["systems"][0]["nodes"][0]["data"]["0002"]
+    bad("felica-missing-block.json", json.dumps(doc, indent=2) + "\n",
+        "systems[0].nodes[0].data.0002: block 0002 missing: the attribute block says the NDEF message is")
+    doc = json.loads((out / "felica-lite-s.json").read_text())
+    doc["systems"][0]["idm"] = "012E4CD1"
+    bad("felica-short-idm.json", json.dumps(doc, indent=2) + "\n", "systems[0].idm: has 4 bytes, expected 8")
 
     (out / "expected.json").write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n")
     (out / "README.md").write_text(_readme(expected))

@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from tagd.ndef.dumps import TagDump
 
-KINDS = ("ntag203", "ntag213", "ntag215", "ntag216", "ultralight", "ultralight_ev1", "classicmini", "classic1k", "classic4k")
+KINDS = ("ntag203", "ntag213", "ntag215", "ntag216", "ultralight", "ultralight_ev1", "classicmini", "classic1k", "classic4k",
+         "felica")
 FORMATS = ("nfc", "json", "bin", "mfd", "eml")  # tagd.ndef.dumps.FORMATS, without importing it for --help
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("decode", help="decode tag dump files to Token JSON, one line per file",
                        description="Print one Zaparoo Token JSON object per dump file (Flipper .nfc, Proxmark3 "
-                                   "JSON, .eml and .bin, raw .bin, libnfc .mfd; detected from the content). A directory stands "
+                                   "JSON (FeliCa too), .eml and .bin, raw .bin, libnfc .mfd; detected from the content). A directory stands "
                                    "for the files in it. Exit status 2 if any file could not be read.")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--all", action="store_true", help="add file, kind, capacity, read_only, records, errors and notes")
@@ -35,12 +36,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     fx = sub.add_parser("fixture", help="make tag dump files")
     fsub = fx.add_subparsers(dest="fixture_command", metavar="ACTION", required=True)
-    mk = fsub.add_parser("make", help="make a dump of a tag holding one NDEF record")
+    mk = fsub.add_parser("make", help="make a dump of a tag holding one NDEF record",
+                         description="felica: a FeliCa Lite-S holding the record (NFC Forum Type 3), or with "
+                                     "--no-ndef a FeliCa Standard card known by its IDm alone (an arcade access "
+                                     "card); written as Proxmark3 FeliCa JSON.")
     mk.add_argument("--kind", choices=KINDS, required=True)
     what = mk.add_mutually_exclusive_group(required=True)
     what.add_argument("--text", help="a Text record (UTF-8, lang en), e.g. a ZapScript")
     what.add_argument("--uri", help="a URI record")
-    mk.add_argument("--uid", help="UID in hex, ':' allowed (7 bytes for NTAG/Ultralight, 4 for Classic); "
+    what.add_argument("--no-ndef", action="store_true", help="felica only: a card whose memory needs keys")
+    mk.add_argument("--uid", help="UID in hex, ':' allowed (7 bytes for NTAG/Ultralight, 4 for Classic, "
+                                  "the 8-byte IDm for FeliCa); "
                                   "default: derived from the content, so fixtures are reproducible")
     mk.add_argument("--format", choices=FORMATS, help="default: from the -o extension, else nfc")
     mk.add_argument("-o", "--output", required=True, metavar="FILE")
@@ -107,15 +113,22 @@ def default_uid(kind: str, message: bytes) -> bytes:
     """A UID derived from the message: fixtures are reproducible, and different texts get different UIDs.
     Type 2 UIDs start with NXP's manufacturer code 04, as real NTAGs do."""
     digest = hashlib.sha256(message).digest()
+    if kind == "felica":  # an IDm: a 2-byte manufacturer code, then 6 bytes
+        return b"\x01\x2e" + digest[:6]
     return digest[:4] if kind.startswith("classic") else b"\x04" + digest[:6]
 
 
-def make_dump(kind: str, message: bytes, uid: bytes | None = None) -> TagDump:
-    """A dump of a fresh tag of ``kind`` holding ``message``, written with the same plan a reader uses."""
-    from tagd.ndef import classic, type2
+def make_dump(kind: str, message: bytes | None, uid: bytes | None = None) -> TagDump:
+    """A dump of a fresh tag of ``kind`` holding ``message``, written with the same plan a reader uses.
+    ``None``: a FeliCa card with no readable memory (tagd.ndef.felica.lite_s_dump)."""
+    from tagd.ndef import classic, felica, type2
     from tagd.ndef.dumps import classic_dump, type2_dump
 
-    uid = uid or default_uid(kind, message)
+    uid = uid or default_uid(kind, message or b"")
+    if kind == felica.KIND:
+        return felica.lite_s_dump(uid, message)
+    if message is None:
+        raise ValueError(f"--no-ndef makes FeliCa cards only, not {kind}")
     if kind.startswith("classic"):
         image = classic.blank_image(kind, uid)
         return classic_dump(classic.apply_writes(image, classic.plan_write(image, message)))
@@ -134,17 +147,21 @@ def cmd_fixture_make(args: argparse.Namespace) -> int:
     from tagd.ndef.type2 import Type2Error
 
     try:
-        message = records.text_message(args.text) if args.text is not None else records.uri_message(args.uri)
+        if args.no_ndef:
+            message = None
+        else:
+            message = records.text_message(args.text) if args.text is not None else records.uri_message(args.uri)
         uid = None
         if args.uid:
             try:
                 uid = bytes.fromhex(args.uid.replace(":", ""))
             except ValueError:
                 raise ValueError(f"--uid {args.uid!r} is not hex") from None
-        fmt = args.format or dumps.format_for_path(args.output)
+        dump = make_dump(args.kind, message, uid)
+        fmt = args.format or dumps.format_for_path(args.output, dump)
         if fmt == "mfd" and not args.kind.startswith("classic"):
             raise ValueError(f"the .mfd format holds MIFARE Classic cards only, not {args.kind}; use .bin")
-        dumps.save(make_dump(args.kind, message, uid), args.output, fmt)
+        dumps.save(dump, args.output, fmt)
     except (ValueError, Type2Error, ClassicError, TlvError, OSError) as exc:
         print(f"tagd fixture make: {exc}", file=sys.stderr)
         return 2

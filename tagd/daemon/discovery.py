@@ -8,13 +8,21 @@ ones); with no interface yet (booting without network) registration is retried e
 python-zeroconf (and its ``ifaddr``) is imported only when discovery starts: a daemon with it switched off, or
 listening on loopback only, never loads it. ``interfaces`` can be given (tests bind loopback: a test must never
 multicast on the machine's real interfaces).
+
+zeroconf is loaded from its pure-Python modules, which its wheels ship beside the Cython-compiled ones: the compiled
+ones are 3.4 MB of shared objects, and most of their pages end up resident (2.2 MB more RSS than the same modules
+as bytecode). They make busy mDNS responders fast; tagd advertises one service and answers a few queries a
+minute, and its idle memory budget (45 MB with mDNS on, bench/daemon.py) has no room for them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.abc
+import importlib.machinery
 import logging
 import socket
+import sys
 from typing import Any, Iterable
 
 log = logging.getLogger(__name__)
@@ -23,6 +31,32 @@ SERVICE_TYPE = "_zaparoo._tcp.local."
 VIRTUAL_PREFIXES = ("docker", "br-", "veth", "virbr", "lxc", "lxd", "cni", "flannel", "cali", "tunl", "wg")
 RETRY_EVERY = 30.0
 RETRY_FOR = 300.0
+
+
+class _PurePython(importlib.abc.MetaPathFinder):
+    """Finds ``zeroconf`` and its submodules as source or bytecode only, never as extension modules."""
+
+    PACKAGE = "zeroconf"
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != self.PACKAGE and not name.startswith(self.PACKAGE + "."):
+            return None
+        m = importlib.machinery
+        for entry in path if path is not None else sys.path:
+            finder = m.FileFinder(entry, (m.SourceFileLoader, m.SOURCE_SUFFIXES),
+                                  (m.SourcelessFileLoader, m.BYTECODE_SUFFIXES))
+            spec = finder.find_spec(name)
+            if spec is not None:
+                return spec
+        return None  # no .py for it (a build without sources): the normal import finds the compiled one
+
+
+def load_zeroconf() -> None:
+    """Import zeroconf as pure Python (see the module docstring). Once zeroconf is in sys.modules (imported
+    compiled by someone else first, e.g. a test's browser), it is used as it is."""
+    if "zeroconf" not in sys.modules and not any(isinstance(f, _PurePython) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PurePython())
+    import zeroconf.asyncio  # noqa: F401
 
 
 def instance_name(configured: str = "", hostname: str | None = None) -> str:
@@ -80,6 +114,7 @@ class Discovery:
         log.warning("mDNS: gave up advertising (no network interface); the App will need the address typed in")
 
     async def _register(self) -> bool:
+        load_zeroconf()
         addresses = self.interfaces if self.interfaces is not None else lan_addresses(_system_adapters())
         if not addresses:
             return False

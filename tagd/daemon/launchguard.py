@@ -6,6 +6,9 @@ calls, which Core's guard never sees — so tagd guards its taps itself, with Co
 
 - only while media plays (the core's ``media.started`` … ``media.stopped``) and only a reader's tap is staged
   (an API ``run`` is a deliberate launch); staging announces ``tokens.staged`` (the token);
+- only a tap whose script (mapped, as it would launch) changes or stops the media is staged: coins, keys,
+  ``**execute`` and other utility commands pass at once and leave a staged token staged
+  (:func:`tagd.daemon.zapscript.media_disrupting`);
 - after ``delay`` seconds the staged token is ready (``tokens.staged.ready``): tapping the same token again
   launches it. A re-tap before then restarts both the delay and the timeout. With ``require_confirm`` a re-tap
   does nothing: only the API's ``confirm`` launches (``confirm`` needs no delay);
@@ -37,13 +40,15 @@ class LaunchGuard:
         self.ready = False
         self._timers: list[asyncio.TimerHandle] = []
 
-    def decide(self, settings: Any, media_playing: bool, token: Token) -> str:
+    def decide(self, settings: Any, media_playing: bool, token: Token, disrupting: bool = True) -> str:
         """What to do with a reader's tap: PASS (launch as usual), STAGE (staged now), WAIT (a re-tap of the
         staged token before it is ready, or with require_confirm: nothing launches) or LAUNCH (the staged token,
-        confirmed by the re-tap: launch it)."""
+        confirmed by the re-tap: launch it). ``disrupting``: the tap's script would change or stop the media."""
         if not settings.enabled or not media_playing:
             self.clear()
             return PASS
+        if not disrupting:
+            return PASS  # a utility command: it runs, and a staged token stays staged
         if self.staged is not None and token.key == self.staged.key:
             if settings.require_confirm:
                 return WAIT

@@ -23,6 +23,8 @@ Rules, as Zaparoo Core applies them:
 - **Next-tag actions.** A launch whose script (after mappings) is exactly ``**write:TEXT`` is not forwarded: it
   arms a write of TEXT to the next tag tapped (nexttag.py, zapscript.py). That next tag is written through
   ``write_tag`` instead of launched; history records the arming as a success (an invalid one as a failure).
+- **Feedback.** A tap's outcome goes to ``feedback`` (reader id, ok): launched or armed or written, or not (a
+  failed launch, an on_scan veto, an invalid next-tag action, a failed write); runZapScript off tells nothing.
 - **Forwarding.** Mappings are applied, then every forwarder gets the launch concurrently; each forwarder's
   launches run one at a time, in order (its :class:`~tagd.daemon.forwarders.LaunchQueue`: bounded, stale
   launches dropped), so one slow or failing forwarder delays only itself — never the others, never the readers.
@@ -37,6 +39,9 @@ are applied in arrival order) and returns the launch as a task; hand reader even
 The service owns the forwarders' lifecycle (``forwarders.start_all`` / ``close_all``) and may swap
 ``pipeline.config`` (settings.update) or call :meth:`reload_mappings` at any time; both take effect on the
 next event.
+
+Why it is long: the rules above are one sequence that a tap goes through, and their order is the behaviour; what
+has a life of its own (launch guard, hooks, next-tag actions, launch queues, feedback) is in its own module.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from tagd.daemon.hooks import run_hook
 from tagd.daemon.launchguard import LAUNCH, PASS, LaunchGuard
 from tagd.daemon.nexttag import PendingWrite
 from tagd.daemon.store import StoreError
-from tagd.daemon.zapscript import Invalid, NextWrite, next_action
+from tagd.daemon.zapscript import Invalid, NextLauncher, NextWrite, media_disrupting, next_action, with_launcher
 from tagd.readers.base import (ReaderAdded, ReaderEvent, ReaderFailed, ReaderInfo, ReaderLost, TagGone, TagSeen,
                                WriteError, WriteRequest)
 from tagd.token import Token, normalize_uid
@@ -100,7 +105,9 @@ class Pipeline:
         # given a tap's launch (or next-tag write) as it starts: the daemon pauses new API work until it is done
         # (tagd.web.intake.Priority.during), so a tap never waits behind API clients
         self.urgent: Callable[[asyncio.Task[Any]], None] | None = None
+        self.feedback: Callable[[str, bool], None] | None = None  # (reader_id, ok) of each tap's outcome: feedback.py
         self.pending_write: PendingWrite | None = None  # armed by **write:, done to the next tag
+        self.pending_launcher: str | None = None  # armed by **launch?launcher=ID, used by the next tap that launches
         self.write_tag: WriteTag | None = None  # set by the daemon: writes on a reader (WriteError if it cannot)
         # reader_id → True while its tags are cards being written, not taps (decks.write: a blank tag placed
         # between two of the deck's writes must not launch)
@@ -226,7 +233,9 @@ class Pipeline:
             if not pending.expired(self.clock()):
                 return self._spawn(self._write_next(pending, token))
             log.warning("the armed write lapsed (over a minute): launching as usual")
-        decision = self.guard.decide(self.config.readers.scan.launch_guard, self.media_playing, token)
+        guard = self.config.readers.scan.launch_guard
+        disrupting = self._disrupts(token) if guard.enabled and self.media_playing else True
+        decision = self.guard.decide(guard, self.media_playing, token, disrupting)
         if decision not in (PASS, LAUNCH):
             return None  # staged, or waiting for the staged token to be confirmed
         self._cancel_exit()  # the new launch replaces the media a pending exit would stop
@@ -305,6 +314,7 @@ class Pipeline:
     async def _launch(self, token: Token, scanned: bool = False) -> bool:
         if scanned and not await run_hook("on_scan", self.config.readers.scan.on_scan, token):
             log.info("on_scan said no: not launching %r", token.text)
+            self._tell(token, False)
             return False
         launched = await self._apply_mappings(token)
         if not self.config.run_zapscript:  # the App's runZapScript off: announced (tokens.added) and recorded only
@@ -313,14 +323,32 @@ class Pipeline:
             return False
         action = next_action(launched.text)
         if action is not None:
-            return self._arm(action, launched)
-        results = await asyncio.gather(*(self._forward(fw, launched) for fw in self.forwarders))
-        success = any(results)
-        self._record(launched, success)
-        log.info("launch %r from %s: %s", _clip(launched.text), launched.reader_id or launched.source or "api",
-                 "ok" if success else "failed")
-        self._observe(self.on_launch, launched, success)
+            success = self._arm(action, launched)
+        else:
+            if scanned and self.pending_launcher is not None:
+                launched = self._override_launcher(launched)
+            results = await asyncio.gather(*(self._forward(fw, launched) for fw in self.forwarders))
+            success = any(results)
+            self._record(launched, success)
+            log.info("launch %r from %s: %s", _clip(launched.text), launched.reader_id or launched.source or "api",
+                     "ok" if success else "failed")
+            self._observe(self.on_launch, launched, success)
+        if scanned:
+            self._tell(token, success)
         return success
+
+    def _tell(self, token: Token, ok: bool) -> None:
+        """A tap's outcome to the person at the reader (feedback.py): the launch went out, or it did not."""
+        if self.feedback is not None and token.reader_id:
+            self._observe(self.feedback, token.reader_id, ok)
+
+    def _disrupts(self, token: Token) -> bool:
+        """Whether the tap, mapped as it would launch, changes or stops the media (the launch guard's question). A
+        text long enough that its regex match belongs in a thread counts as disrupting: staged, to be safe."""
+        table = self.mappings
+        if table.slow_for(token):
+            return True
+        return media_disrupting(table.apply(token).text)
 
     async def _apply_mappings(self, token: Token) -> Token:
         """The mapped token. A long text that a regex must see is matched in a worker thread, so the loop (API, other
@@ -356,12 +384,27 @@ class Pipeline:
                             self._unrecorded)
                 self._unrecorded = 0
 
-    def _arm(self, action: NextWrite | Invalid, token: Token) -> bool:
+    def _override_launcher(self, token: Token) -> Token:
+        """The armed launcher override applied to this tap's script, if it launches a game (then it is used up)."""
+        assert self.pending_launcher is not None
+        text = with_launcher(token.text, self.pending_launcher)
+        if text is None:
+            return token  # a coin or a key: the override waits for a tap that launches
+        log.info("launching with launcher %r (armed by a launcher tag)", self.pending_launcher)
+        self.pending_launcher = None
+        return token.model_copy(update={"text": text})
+
+    def _arm(self, action: NextWrite | NextLauncher | Invalid, token: Token) -> bool:
         """A next-tag action: armed (a success in history) or refused (a failure, and the reason in the log)."""
         if isinstance(action, Invalid):
-            log.warning("not arming a next-tag write from %r: %s", _clip(token.text), action.reason)
+            log.warning("not arming a next-tag action from %r: %s", _clip(token.text), action.reason)
             self._record(token, False)
             return False
+        if isinstance(action, NextLauncher):
+            self.pending_launcher = action.launcher
+            log.info("armed: the next tap that launches uses launcher %r", action.launcher)
+            self._record(token, True)
+            return True
         self.pending_write = PendingWrite(action.text, token, self.clock())
         log.info("armed: the next tag tapped gets %r", _clip(action.text))
         self._record(token, True)
@@ -376,8 +419,10 @@ class Pipeline:
         except WriteError as exc:
             log.warning("writing the armed text to the next tag failed: %s", exc)
             self.inbox("Writing the next tag failed", "readers", severity=2, body=f"{pending.text!r}: {exc}")
+            self._tell(token, False)
             return False
         log.info("wrote the armed text %r to the tag on %s", pending.text, token.reader_id)
+        self._tell(token, True)
         return True
 
     def _queue(self, fw: Forwarder) -> LaunchQueue:

@@ -33,8 +33,10 @@ from tagd.daemon.api.server import ApiServer
 from tagd.daemon.config import Config, ConfigError, default_config_path, parse_listen, update_settings
 from tagd.daemon.config.zaparoo_core import log_core_only_sections
 from tagd.daemon.config_files import ConfigFiles, read_file_mappings, read_files
+from tagd.daemon.feedback import ScanFeedback
 from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarders, close_all, start_all
 from tagd.daemon.mappings import Mapping, MappingTable
+from tagd.daemon.memory import trim_after
 from tagd.daemon.pipeline import Pipeline
 from tagd.daemon.retention import prune_history_daily
 from tagd.daemon.store import Store, StoreError
@@ -49,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OWN_NOTIFICATIONS = frozenset({"readers.added", "readers.removed", "tokens.added", "tokens.removed"})
+SETTLE_SECONDS = 2.0  # after start: readers open, start-up garbage freed — then free heap goes back (memory.py)
 
 
 class Daemon:
@@ -103,6 +106,7 @@ class Daemon:
         table = MappingTable.from_sources(self.store.mappings(), self.file_mappings)
         self.pipeline = Pipeline(self.config, self.store, table, self.forwarders, self.notify)
         self.pipeline.write_tag = self.write_tag
+        self.feedback = self.pipeline.feedback = ScanFeedback(self._reader_object, lambda: self.config.audio)
         self._started.append("pipeline")
         from tagd.integrations.runtime import attach  # play sessions, and the web services once linked
 
@@ -130,6 +134,7 @@ class Daemon:
                                      self.config.driver_options(), detect=detect)
         self.manager.start()
         await self._start_discovery(self.config, host)
+        self.spawn(trim_after(SETTLE_SECONDS))
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
         log.info("tagd ready: API on %s:%d, %d reader(s) configured", host, self.api.port, len(connect))
 
@@ -169,6 +174,7 @@ class Daemon:
             self.discovery = None
         if "pipeline" in started:
             await self.pipeline.stop()
+            await self.feedback.close()
         if "integrations" in started:
             await self.integrations.stop()
         if "forwarders" in started:
@@ -395,6 +401,11 @@ class Daemon:
         request.reader_id = rid
         with self.begin_write(rid, request):
             await worker.write(request)
+
+    def _reader_object(self, reader_id: str) -> Any:
+        """The driver object of a reader on this machine (None for another node's, or one that has gone)."""
+        worker = self.manager.worker(reader_id) if self.manager is not None else None
+        return worker.reader if worker is not None and worker.info and worker.info.reader_id == reader_id else None
 
     def readers_not_open(self) -> list[tuple[str, str, str]]:
         """(driver, path, why) of each reader that is trying to open and failing, for ``readers``."""

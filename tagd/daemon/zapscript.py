@@ -12,11 +12,28 @@ tagd has no reader, so tagd does both. Which scripts count follows go-zapscript'
   the command invalid, as does an empty text. ``[[…]]`` expressions are evaluated by Core from its own state;
   tagd has none of it, so a write with one is invalid here too (written literally it would not be what was meant).
 
-:func:`next_action` is pure: text in, :class:`NextWrite` / :class:`Invalid` / None out.
+The other next-tag action is a launcher override: a script that is exactly ``**launch?launcher=ID`` (no argument,
+no other advanced argument) arms "launch the next tap's game with launcher ID". Core keeps it until a reader's
+token launches with ``launch``, ``launch.random``/``random``, ``launch.search``, ``launch.title`` or ``launch.last``
+and adds ``?launcher=ID`` to that one command (service/next_actions.go, queues.go); it only does so for its own
+readers' scans, so for taps it gets from tagd as ``run`` the override would never apply — tagd arms it and
+rewrites the next tap's script with :func:`with_launcher`. A launcher with ``[[…]]`` is invalid here (tagd cannot
+evaluate it), as is one with a character that would end the advanced argument (``&``, ``|``, ``?``).
+
+:func:`next_action` is pure: text in, :class:`NextWrite` / :class:`NextLauncher` / :class:`Invalid` / None out.
+
+The launch guard needs one more reading: does a script change or stop the media that plays? (Core's
+``scriptHasMediaDisruptingCommand``.) :func:`media_disrupting` splits the script into its commands as go-zapscript
+does and says yes when any of them launches (an auto-launch path, ``@System/Title``, ``**launch*``, ``**mister.mgl``,
+the old ``**random``/``**system``), drives a playlist or is ``**stop`` — unless that command targets the background
+slot (``?slot=background`` or ``bg``). Coins, keys, ``**execute``, ``**delay``, ``**echo``, HTTP calls pass. A script
+it cannot split (an empty one, an unmatched quote, a JSON script) counts as disrupting, as Core stages a script
+it cannot parse.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 _ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
@@ -27,6 +44,13 @@ class NextWrite:
     """Write ``text`` (one NDEF Text record) to the next tag tapped, not to the one that armed it."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class NextLauncher:
+    """Launch the next tapped token's game with this launcher (a one-shot ``?launcher=`` override)."""
+
+    launcher: str
 
 
 @dataclass(frozen=True)
@@ -97,12 +121,14 @@ def _argument(text: str, i: int) -> tuple[list[str], bool, int, str | None]:
     return args, False, i, None
 
 
-def next_action(text: str) -> NextWrite | Invalid | None:
+def next_action(text: str) -> NextWrite | NextLauncher | Invalid | None:
     """A next-tag action in this token text, an invalid one, or None (anything else: forward it)."""
     i = len(text) - len(text.lstrip(" \t\r\n"))
     if not text.startswith("**", i):
         return None
     name, i = _command_name(text, i + 2)
+    if name == "launch":
+        return _launcher_override(text, i)
     if name != "write":
         return None
     if i < len(text) and text[i] in ":?":
@@ -121,3 +147,119 @@ def next_action(text: str) -> NextWrite | Invalid | None:
     if len(args) != 1 or not args[0].strip():
         return Invalid("**write takes one text: **write:TEXT (quote it if it has a comma)")
     return NextWrite(args[0])
+
+
+_OVERRIDE = re.compile(r"\?launcher=([^&|?]*)(?:\|\|\s*)?$", re.IGNORECASE)
+OVERRIDE_ELIGIBLE = frozenset({"launch", "launch.random", "random", "launch.search", "launch.title", "launch.last"})
+
+
+def _launcher_override(text: str, i: int) -> NextLauncher | Invalid | None:
+    """``**launch?launcher=ID`` and nothing else (from ``i``, after the name): the override; None otherwise."""
+    rest = text[i:].rstrip()
+    if not rest.lower().startswith("?launcher="):
+        return None
+    if "[[" in rest:
+        return Invalid("**launch?launcher= with a [[…]] expression: Zaparoo Core evaluates those, tagd cannot")
+    m = _OVERRIDE.match(rest)
+    if m is None:
+        return None if re.match(r"\?launcher=[^&|]*&", rest, re.IGNORECASE) or "||" in rest else \
+            Invalid("**launch?launcher=ID: the launcher ID has a character that ends it (& | ?)")
+    launcher = m.group(1).strip()
+    return NextLauncher(launcher) if launcher else None
+
+
+def with_launcher(text: str, launcher: str) -> str | None:
+    """The script with ``?launcher=ID`` on its first command that launches a game (the override applied); None
+    when no command of it is one (the override then waits for the next tap)."""
+    parts = split_commands(text)
+    if parts is None:
+        return None
+    for n, part in enumerate(parts):
+        if not part.strip() or _command_of(part) not in OVERRIDE_ELIGIBLE:
+            continue
+        body = part.rstrip()
+        body = re.sub(r"([?&])launcher=[^&]*", "", body, flags=re.IGNORECASE).rstrip("?&") if "launcher=" in \
+            body.lower() else body
+        sep = "&" if _has_advanced(body) else "?"
+        parts[n] = body + sep + "launcher=" + launcher + part[len(part.rstrip()):]
+        return "||".join(parts)
+    return None
+
+
+def _has_advanced(command: str) -> bool:
+    """Whether a command already has ``?name=value`` advanced arguments (outside a leading ``**name``)."""
+    return re.search(r"\?[A-Za-z][A-Za-z0-9_]*=", command) is not None
+
+
+DISRUPTING = frozenset({
+    "launch", "launch.system", "launch.random", "launch.search", "launch.title", "launch.last", "mister.mgl",
+    "random", "system",  # the deprecated names of launch.random and launch.system
+    "playlist.play", "playlist.stop", "playlist.next", "playlist.previous", "playlist.goto", "playlist.pause",
+    "playlist.load", "playlist.open", "stop"})
+_SLOT = re.compile(r"[?&]slot=([^&]*)", re.IGNORECASE)
+_TRAITS = re.compile(r"(#[A-Za-z_][A-Za-z0-9_]*(=[^\s#]*)?\s*)+")
+
+
+def split_commands(text: str) -> list[str] | None:
+    """The script's commands (``||`` outside quotes, escapes and ``[[…]]``); None for an unmatched quote."""
+    parts, start, i, arg_start = [], 0, 0, True
+    while i < len(text):
+        ch = text[i]
+        if ch == "^":
+            i, arg_start = i + 2, False
+            continue
+        if arg_start and ch in "\"'":
+            end = i + 1
+            while end < len(text) and text[end] != ch:
+                end += 2 if text[end] == "^" else 1
+            if end >= len(text):
+                return None
+            i, arg_start = end + 1, False
+            continue
+        if text.startswith("[[", i):
+            end = text.find("]]", i + 2)
+            i, arg_start = (len(text) if end < 0 else end + 2), False
+            continue
+        if text.startswith("||", i):
+            parts.append(text[start:i])
+            i = start = i + 2
+            arg_start = True
+            continue
+        arg_start = ch in ":,"
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+def _command_of(part: str) -> str:
+    """The command a piece of script runs: its ``**name``, or ``launch`` for anything else (a path, a URL,
+    ``@System/Title``, a name go-zapscript refuses), or "" for traits only (``#key=value``)."""
+    body = part.strip()
+    if body.startswith("**"):
+        name, end = _command_name(body, 2)
+        if name and (end == len(body) or body[end] in ":?"):
+            return name
+        return "launch"
+    if body.startswith("#") and _TRAITS.fullmatch(body):
+        return ""
+    return "launch"
+
+
+def media_disrupting(text: str) -> bool:
+    """Whether the script would change or stop the media that plays (see the module docstring)."""
+    stripped = text.strip()
+    if not stripped or stripped.startswith("{"):
+        return True
+    parts = split_commands(stripped)
+    if parts is None:
+        return True
+    for part in parts:
+        if not part.strip():
+            continue
+        name = _command_of(part)
+        if name not in DISRUPTING:
+            continue
+        slot = _SLOT.search(part)
+        if slot is None or slot.group(1).strip().lower() not in ("background", "bg"):
+            return True
+    return False

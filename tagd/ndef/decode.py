@@ -152,8 +152,13 @@ def decode_dump(dump: "TagDump", keys: list[bytes] | tuple[bytes, ...] = ()) -> 
     would read it: a Classic sector no reader key opens is unknown here too, so data and text match a tap.
     The dump's own notes (contradictions the loader resolved) come first in ``notes``."""
     unknown = dump.unknown
-    if dump.is_classic:
-        unknown = classic.unreadable(dump.memory, unknown, keys)
-    out = decode_tag(dump.kind, dump.uid, dump.memory, dump.version, unknown)
+    if dump.is_felica:
+        from tagd.ndef.felica import decode_felica  # tagd.ndef.felica builds on this module: imported here
+
+        out = decode_felica(dump.uid, dump.memory)
+    else:
+        if dump.is_classic:
+            unknown = classic.unreadable(dump.memory, unknown, keys)
+        out = decode_tag(dump.kind, dump.uid, dump.memory, dump.version, unknown)
     out.notes[:0] = dump.notes
     return out

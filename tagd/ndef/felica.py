@@ -50,13 +50,13 @@ def lite_s_dump(idm: bytes, message: bytes | None) -> TagDump:
     if len(idm) != 8:
         raise FelicaError(f"an IDm is 8 bytes, not {len(idm)}")
     if message is None:
-        return TagDump(kind=KIND, uid=idm, atqa=0, sak=0, memory=b"", version=STANDARD_PMM)
+        return TagDump(kind=KIND, uid=idm, atqa=0, sak=0, memory=b"", version=STANDARD_PMM, systems=(SYSTEM_LITE_S,))
     if len(message) > LITE_S_DATA_BLOCKS * BLOCK:
         raise FelicaError(f"the message needs {len(message)} bytes but a FeliCa Lite-S holds "
                           f"{LITE_S_DATA_BLOCKS * BLOCK}")
     data = message + bytes(LITE_S_DATA_BLOCKS * BLOCK - len(message))
     return TagDump(kind=KIND, uid=idm, atqa=0, sak=0, memory=attribute_block(len(message)) + data,
-                   version=LITE_S_PMM)
+                   version=LITE_S_PMM, systems=(SYSTEM_NDEF,))
 
 
 def decode_felica(idm: bytes, memory: bytes | None) -> DecodedTag:

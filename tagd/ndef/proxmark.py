@@ -1,4 +1,5 @@
-"""Proxmark3 JSON dumps: ``FileType`` ``mfu`` (Type 2 pages) and ``mfcard`` (MIFARE Classic blocks).
+"""Proxmark3 JSON dumps: ``FileType`` ``mfu`` (Type 2 pages) and ``mfcard`` (MIFARE Classic blocks), and
+FeliCa dumps (no ``FileType``, a ``systems`` list: tagd.ndef.proxmark_felica).
 
 Also the Proxmark3 MFU binary (``hf mfu dump`` .bin, and a JSON's ``raw`` form): a 56-byte
 ``mfu_dump_t`` prefix — GET_VERSION (8), TBO (2), TBO1 (1), last page index (1), signature (32), three
@@ -15,8 +16,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tagd.ndef import classic, type2
+from tagd.ndef import classic, proxmark_felica, type2
 from tagd.ndef.tagdump import DumpError, TagDump, classic_dump, type2_dump
+from tagd.ndef.tagdump import hex_field as _json_hex
 
 PROXMARK_CLASSIC_TYPES = ("mfcard", "mfc", "mfc v2", "mfc v3")
 MFU_PREFIX = 56
@@ -52,18 +54,6 @@ def load_mfu_image(data: bytes, prefix: int) -> TagDump:
     return type2_dump(data[prefix:], data[:8], signature)
 
 
-def _json_hex(value: Any, name: str, where: str, count: int | None = None) -> bytes:
-    if not isinstance(value, str):
-        raise DumpError(name, where, f"expected a hex string, got {type(value).__name__}")
-    try:
-        raw = bytes.fromhex(value)
-    except ValueError:
-        raise DumpError(name, where, f"{value[:40]!r} is not hex") from None
-    if count is not None and len(raw) != count:
-        raise DumpError(name, where, f"has {len(raw)} bytes, expected {count}")
-    return raw
-
-
 def load(data: bytes, name: str) -> TagDump:
     try:
         doc = json.loads(data.decode("utf-8-sig"))
@@ -73,6 +63,8 @@ def load(data: bytes, name: str) -> TagDump:
         raise DumpError(name, f"line {exc.lineno}", f"invalid JSON ({exc.msg}): truncated file?") from None
     if not isinstance(doc, dict):
         raise DumpError(name, "top level", "expected a JSON object")
+    if proxmark_felica.is_felica_json(doc):
+        return proxmark_felica.from_doc(doc, name)
     ftype, card, blocks = doc.get("FileType"), doc.get("Card", {}), doc.get("blocks")
     if isinstance(ftype, str) and ftype.lower() in OTHER_FILE_TYPES:
         raise DumpError(name, "FileType", f"{ftype!r}: a dump of {OTHER_FILE_TYPES[ftype.lower()]}; {TAGD_READS}")
@@ -138,6 +130,8 @@ def _with_sector_keys(memory: bytes, keys: Any, name: str) -> bytes:
 
 
 def dump(d: TagDump) -> bytes:
+    if d.is_felica:
+        return proxmark_felica.dump(d)
     unit = 16 if d.is_classic else 4
     card: dict[str, str] = {"UID": d.uid.hex().upper(), "ATQA": d.atqa.to_bytes(2, "little").hex().upper(),
                             "SAK": f"{d.sak:02X}"}

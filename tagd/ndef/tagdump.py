@@ -15,6 +15,7 @@ would answer and say so in ``TagDump.notes`` — never silently, and never by re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from tagd.ndef import classic, type2
 
@@ -29,10 +30,24 @@ class DumpError(ValueError):
         self.path, self.where, self.reason = path, where, reason
 
 
+def hex_field(value: Any, name: str, where: str, count: int | None = None) -> bytes:
+    """A JSON dump's hex string as bytes (``count`` of them when given); DumpError naming ``where`` otherwise."""
+    if not isinstance(value, str):
+        raise DumpError(name, where, f"expected a hex string, got {type(value).__name__}")
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise DumpError(name, where, f"{value[:40]!r} is not hex") from None
+    if count is not None and len(raw) != count:
+        raise DumpError(name, where, f"has {len(raw)} bytes, expected {count}")
+    return raw
+
+
 @dataclass
 class TagDump:
     """A whole tag: kind, UID, ATQA/SAK, every page (Type 2) or block (Classic, keys in the trailers), and
-    the byte offsets that were unknown (Flipper's ``??``)."""
+    the byte offsets that were unknown (Flipper's ``??``). A FeliCa card (kind ``felica``, tagd.ndef.felica)
+    keeps its IDm as ``uid``, its PMm as ``version``, its system codes and the blocks readable without keys."""
 
     kind: str
     uid: bytes
@@ -43,6 +58,11 @@ class TagDump:
     signature: bytes | None = None
     unknown: frozenset[int] = field(default_factory=frozenset)
     notes: tuple[str, ...] = field(default=(), compare=False)  # contradictions the loader resolved
+    systems: tuple[int, ...] = ()  # FeliCa: the card's system codes, the one a Polling for FFFF answers first
+
+    @property
+    def is_felica(self) -> bool:
+        return self.kind == "felica"
 
     @property
     def is_classic(self) -> bool:
@@ -50,7 +70,7 @@ class TagDump:
 
     @property
     def is_type2(self) -> bool:
-        return not self.is_classic
+        return not self.is_classic and not self.is_felica
 
 
 def type2_kind(memory: bytes, version: bytes | None = None, named: str | None = None) -> str:

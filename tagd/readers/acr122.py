@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from tagd.readers import tagio
@@ -35,6 +36,35 @@ SAK = {"classic1k": 0x08, "classic4k": 0x18, "classicmini": 0x09}
 # PC/SC Part 3 ATR of a storage card, then standard 03 = ISO 14443 A part 3 (Type 2 / MIFARE Classic); an
 # ISO 14443-4 card (DESFire, a phone) has another ATR: only its UID can be read
 STORAGE_ATR = bytes.fromhex("3B8F8001804F0CA00000030603")
+
+
+@dataclass(frozen=True)
+class Indication:
+    """One use of the ACR122U's bi-colour LED and buzzer pseudo-APDU (ACR122U API, "Bi-color LED and Buzzer
+    Control"): ``FF 00 40 <LED state> 04 <T1> <T2> <repetitions> <link to buzzer>``.
+
+    LED state bits: 0/1 final red/green, 2/3 whether to set those, 4/5 red/green during T1, 6/7 whether red/green
+    blink. T1 and T2 are in 100 ms; the buzzer link 01 sounds it during T1, 00 never. None of these set a final
+    state (bits 2/3 clear), so after the blink the LED is the firmware's again."""
+
+    led: int
+    t1: int
+    t2: int
+    repetitions: int
+
+    def apdu(self, beep: bool) -> bytes:
+        return bytes([0xFF, 0x00, 0x40, self.led, 0x04, self.t1, self.t2, self.repetitions, 0x01 if beep else 0x00])
+
+
+SUCCESS = Indication(0xA0, 2, 1, 1)  # green for 200 ms, one beep: the tap's launch went out
+FAILURE = Indication(0x50, 1, 1, 3)  # red three times, three short beeps: the tap failed
+BLINK = Indication(0xCF, 1, 1, 2)  # red/green alternating twice (flash_led, led_on_read), never a beep
+
+
+def detection_beep(on: bool) -> bytes:
+    """"Set buzzer output during card detection" (ACR122U API): ``FF 00 52 <FF on | 00 off> 00``. The firmware
+    beeps on every card by default, before anyone knows whether the tap will work."""
+    return bytes([0xFF, 0x00, 0x52, 0xFF if on else 0x00, 0x00])
 
 
 def _scard():
@@ -124,6 +154,9 @@ class PcscReader(Reader):
         super().__init__(path, options)
         self.keys = [bytes.fromhex(k) for k in self.options.get("keys", [])]
         self.buzzer = bool(self.options.get("buzzer", True))
+        # the daemon shows each tap's outcome (signal()): then the firmware's beep on detection is off, since a
+        # beep would say "fine" before tagd knows
+        self.feedback = bool(self.options.get("feedback", False))
         # blink when a tag has been read (it is about to launch); see flash_led() for a blink on the launch itself
         self.led = bool(self.options.get("led_on_read", False))
         self.scard: Any = None
@@ -133,7 +166,8 @@ class PcscReader(Reader):
         self.card: Any = None
         self.protocol = 0
         self.reported = False  # a TagSeen went out for the connected card, so its removal is a TagGone
-        self._flash = threading.Event()  # flash_led() asked for a blink
+        self._indications: list[bytes] = []  # LED/buzzer APDUs other threads asked for (signal, flash_led)
+        self._indications_lock = threading.Lock()
         self.info: ReaderInfo | None = None
 
     # --- lifecycle --------------------------------------------------------
@@ -184,8 +218,7 @@ class PcscReader(Reader):
         if hr != 0:
             return False
         self.card, self.protocol = card, protocol
-        if not self.buzzer:
-            self.transmit(b"\xff\x00\x52\x00\x00")
+        self.transmit(detection_beep(self.buzzer and not self.feedback))  # said each time: it lasts till unplugged
         return True
 
     def _disconnect(self) -> None:
@@ -231,21 +264,32 @@ class PcscReader(Reader):
         token = Token(type=token_type, uid=uid.hex(), readerId=self.info.reader_id, source=self.info.connect_string)
         return TagSeen(self.info.reader_id, token, {"kind": "unknown", "errors": [why]})
 
-    def flash_led(self) -> None:
-        """Thread-safe: blink the LED once the reader thread is free (e.g. the daemon calls it on a launch).
+    def signal(self, ok: bool) -> None:
+        """Thread-safe: show a tap's outcome (the daemon calls it): green and one beep when its launch went out,
+        red and three beeps when it failed; the LED alone with ``buzzer = false`` (the App's audioScanFeedback off).
 
         The ACR122U takes LED commands only as pseudo-APDUs to a card (libccid refuses escape commands), so
-        it blinks only while a tag is on the reader — which it is, right after a tap."""
-        self._flash.set()
+        this shows only while the tag is still on the reader — as it is for a tap that is not snatched away."""
+        self._indicate((SUCCESS if ok else FAILURE).apdu(self.buzzer))
+
+    def flash_led(self) -> None:
+        """Thread-safe: blink the LED once the reader thread is free (while a tag is on it, as signal())."""
+        self._indicate(BLINK.apdu(False))
+
+    def _indicate(self, apdu: bytes) -> None:
+        with self._indications_lock:
+            self._indications.append(apdu)
         self.interrupt()
 
-    def _blink(self) -> None:
-        """Red/green alternating, 2 × 100 ms, buzzer off."""
-        if self.card is not None:
-            try:
-                self.transmit(b"\xff\x00\x40\xcf\x04\x01\x01\x02\x00")
-            except tagio.TagLeft:
-                pass
+    def _show(self, apdu: bytes) -> None:
+        """Send one LED/buzzer APDU (reader thread); nothing when the tag has gone."""
+        if self.card is None:
+            log.debug("%s: no tag on the reader to show %s with", self.name, apdu.hex())
+            return
+        try:
+            self.transmit(apdu)
+        except tagio.TagLeft:
+            pass
 
     # --- polling ----------------------------------------------------------
     def _wait_change(self, timeout_ms: int) -> int | None:
@@ -264,9 +308,10 @@ class PcscReader(Reader):
 
     def poll(self) -> list[ReaderEvent]:
         assert self.info is not None
-        if self._flash.is_set():
-            self._flash.clear()
-            self._blink()
+        with self._indications_lock:
+            indications, self._indications = self._indications, []
+        for apdu in indications:
+            self._show(apdu)
         event = self._wait_change(WAIT_MS)
         if event is None:
             return []
@@ -278,10 +323,12 @@ class PcscReader(Reader):
                 seen = self._seen()
                 self.reported = True
                 if self.led:
-                    self._blink()
+                    self._show(BLINK.apdu(False))
                 return [seen]
             except tagio.CommandFailed as exc:
                 log.info("%s: card read failed: %s", self.name, exc)
+                if self.feedback:  # no token to launch: the reader says so itself
+                    self._show(FAILURE.apdu(self.buzzer))
                 return []
         if self.card is not None and (event & s.SCARD_STATE_EMPTY or self._swapped()):
             reported = self.reported

@@ -107,7 +107,7 @@ class DriverSpec:
     path: OptionCheck | None = None  # checks a connect path at config load (None: any path, the driver judges)
 
 
-_PCSC_OPTIONS = {"keys": keys, "buzzer": boolean, "led_on_read": boolean}  # tagd/readers/acr122.py
+_PCSC_OPTIONS = {"keys": keys, "buzzer": boolean, "feedback": boolean, "led_on_read": boolean}  # tagd/readers/acr122.py
 
 # Aliases are Zaparoo Core's driver IDs for the same hardware (Core's pkg/readers/*/ IDs()): its native pn532
 # driver and libnfc's legacy one both read a PN532 on a UART; its acr122pcsc driver and libnfc's acr122_usb both

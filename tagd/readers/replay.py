@@ -108,6 +108,8 @@ class ReplayReader(Reader):
         wait_for_tag(request, tag_here)
         message = text_message(request.text)
         d = self.tag
+        if d.is_felica:  # as the PN532 driver: tagd writes Type 2 tags and MIFARE Classic cards only
+            raise WriteError("writing to a FeliCa card is not supported: tagd writes NTAG/Ultralight and MIFARE Classic")
         try:
             if d.is_classic:
                 mem = classic.apply_writes(d.memory, classic.plan_write(d.memory, message))

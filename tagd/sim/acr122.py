@@ -51,6 +51,7 @@ class Acr122Card:
         self.tag = tag
         self.keys: dict[int, bytes] = {}
         self.led = 0x00
+        self.indications: list[bytes] = []  # the LED/buzzer (FF 00 40) and detection-beep (FF 00 52) APDUs, in order
         self.core = Pn532Core()
         self.core.place(tag)
         self.activate()
@@ -95,9 +96,11 @@ class Acr122Card:
         if ins == 0x00 and p1 == 0x48:  # firmware version: ASCII, no status word
             return FIRMWARE
         if ins == 0x00 and p1 == 0x40:  # LED and buzzer control
+            self.indications.append(bytes(capdu))
             self.led = p2 & 0x0F
             return bytes([0x90, self.led])
         if ins == 0x00 and p1 == 0x52:  # buzzer on detection off/on
+            self.indications.append(bytes(capdu))
             return OK
         if ins == 0x00 and p1 == 0x00 and data[:1] == b"\xd4":  # direct transmit to the PN532 inside
             return self._direct(data[1:])

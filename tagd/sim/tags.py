@@ -17,6 +17,7 @@ as zeros.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 
@@ -62,8 +63,8 @@ class EmulatedTag:
         self.classic_writes = 0
         self.kind = type2.TYPE2_KINDS.get(dump.kind)
         # a FeliCa dump (kind "felica": uid = IDm, version = PMm, memory = Lite-S blocks) answers as a FeliCa card
-        self.felica = FelicaCard(dump.uid, dump.version or bytes(8), bytes(dump.memory)) if dump.kind == "felica" \
-            else None
+        self.felica = FelicaCard(dump.uid, dump.version or bytes(8), bytes(dump.memory), dump.systems) \
+            if dump.is_felica else None
         self.t2 = None if dump.is_classic or self.felica else Type2Tag(self.memory, self.kind, dump.version,
                                                                        dump.signature)
 
@@ -103,9 +104,7 @@ class EmulatedTag:
 
     def snapshot(self) -> TagDump:
         """The tag as it is now (after writes), as a dump."""
-        d = self.dump
-        return TagDump(kind=d.kind, uid=d.uid, atqa=d.atqa, sak=d.sak, memory=bytes(self.memory),
-                       version=d.version, signature=d.signature, unknown=d.unknown)
+        return dataclasses.replace(self.dump, memory=bytes(self.memory), notes=())
 
     def reset_auth(self) -> None:
         self.auth_sector = None

@@ -263,9 +263,9 @@ async def test_token_notifications_are_a_token_object_then_no_params(daemon, cli
 
 async def test_settings_result_key_set_is_exactly_the_documents(client):
     # Settings › settings › Result: runZapScript … systemDefaults, all Required: Yes; and the launch guard and
-    # profile keys Core's SettingsResponse has too (the App's play-controls page reads them)
+    # profile keys Core's SettingsResponse has too (the App's play-controls page reads them), and its encryption
     extra = {"launchGuardEnabled", "launchGuardTimeout", "launchGuardDelay", "launchGuardRequireConfirm",
-             "profilesRequireForLaunch", "profilesSwapData"}
+             "profilesRequireForLaunch", "profilesSwapData", "encryption"}
     assert set((await client.call("settings"))["result"]) == SETTINGS_KEYS | extra
 
 

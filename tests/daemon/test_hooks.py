@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 
 from tagd.daemon.config import Config
-from tagd.daemon.hooks import hook_argv, run_hook
+import time
+
+from tagd.daemon.hooks import hook_argv, hook_steps, run_hook
 from test_pipeline import MARIO, ZELDA, make_rig  # noqa: F401 (fixture)
 
 PY = sys.executable
@@ -56,3 +58,35 @@ async def test_on_remove_hook_can_keep_the_media_running_in_hold_mode(make_rig):
     await rig.gone()
     await rig.p._exit_task
     assert rig.fw.stops == 1
+
+
+def test_a_hook_script_of_delays_and_commands_is_read_in_order():
+    assert hook_steps("**delay:1500||**execute:/bin/save 'a b'||**echo:hi") == [
+        ("delay", 1.5), ("run", ["/bin/save", "a b"]), ("skip", "**echo:hi")]
+    assert hook_steps("/bin/check a||b") == [("run", ["/bin/check", "a||b"])]  # not ZapScript: one command, no shell
+    assert hook_steps("**delay:soon") == [("skip", "**delay:soon")]
+    assert hook_argv("**delay:10||**execute:/bin/true") is None  # more than one step
+
+
+async def test_on_remove_waits_for_its_delay_then_runs_its_command(tmp_path):
+    marker = tmp_path / "ran"
+    t0 = time.monotonic()
+    ok = await run_hook("on_remove", f"**delay:300||**execute:{PY} -c 'open(\"{marker}\", \"w\")'", MARIO)
+    assert ok and marker.exists() and time.monotonic() - t0 >= 0.3
+
+
+async def test_a_command_that_says_no_stops_the_hook_script(tmp_path):
+    marker = tmp_path / "ran"
+    script = f"**execute:{PY} -c 'raise SystemExit(3)'||**execute:{PY} -c 'open(\"{marker}\", \"w\")'"
+    assert await run_hook("on_scan", script, MARIO) is False and not marker.exists()
+
+
+async def test_hook_delays_are_capped(monkeypatch):
+    slept = []
+
+    async def fake_sleep(seconds):
+        slept.append(seconds)
+
+    monkeypatch.setattr("tagd.daemon.hooks.asyncio.sleep", fake_sleep)
+    assert await run_hook("on_remove", "**delay:50000||**delay:50000||**delay:50000", MARIO) is True
+    assert slept == [50.0, 10.0, 0.0]

@@ -1,4 +1,5 @@
-"""Next-tag actions: ``**write:TEXT`` arms a write that tagd does to the next tag tapped (Core's pending write)."""
+"""Next-tag actions: ``**write:TEXT`` arms a write that tagd does to the next tag tapped (Core's pending write);
+``**launch?launcher=ID`` arms a launcher for the next tap that launches (Core's launch override)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from hypothesis import given, strategies as st
 
 from conftest import FIXTURES
 from tagd.daemon.nexttag import PENDING_WRITE_TTL
-from tagd.daemon.zapscript import Invalid, NextWrite, next_action
+from tagd.daemon.zapscript import Invalid, NextLauncher, NextWrite, next_action, with_launcher
 from tagd.readers.base import WriteError
 from tagd.sim.tags import EmulatedTag
 from tagd.token import Token
@@ -17,6 +18,56 @@ from test_api_write import call, eventually, rig  # noqa: F401 (fixture)
 from test_pipeline import MARIO, RID, ZELDA, make_rig  # noqa: F401 (fixture)
 
 WRITER = Token(uid="04cc", text="**write:@SNES/Super Mario World", type="NTAG")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("**launch?launcher=RetroArch", NextLauncher("RetroArch")),
+    ("  **LAUNCH?Launcher=MiSTer  ", NextLauncher("MiSTer")),
+    ("**launch?launcher=", None),  # no launcher: not an override (Core runs it, and it fails there)
+    ("**launch?launcher=a&system=snes", None),  # another advanced argument: not an override
+    ("**launch:game.sfc?launcher=a", None),  # a launch with an argument: launched with that launcher now
+    ("**launch?launcher=a||**echo:b", None),  # two commands
+    ("**launch?launcher=[[launcher.id]]", Invalid),
+])
+def test_which_scripts_are_launcher_overrides(text, expected):
+    got = next_action(text)
+    assert isinstance(got, Invalid) if expected is Invalid else got == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("SNES/game.sfc", "SNES/game.sfc?launcher=RA"),
+    ("**launch.random:snes", "**launch.random:snes?launcher=RA"),
+    ("@SNES/Mario?tags=x", "@SNES/Mario?tags=x&launcher=RA"),
+    ("**launch:x?launcher=old", "**launch:x?launcher=RA"),
+    ("**input.coinp1||SNES/x.sfc", "**input.coinp1||SNES/x.sfc?launcher=RA"),  # the first command that launches
+    ("**launch.system:snes", None),  # Core: launch.system opens a system menu, no launcher override
+    ("**input.coinp1", None), ("**stop", None),
+])
+def test_the_override_goes_on_the_first_command_that_launches_a_game(text, expected):
+    assert with_launcher(text, "RA") == expected
+
+
+async def test_a_launcher_tag_arms_the_next_tap_that_launches_and_only_that_one(make_rig):
+    rig = make_rig()
+    await rig.seen(Token(uid="04ee", text="**launch?launcher=RetroArch", type="NTAG"))
+    assert rig.fw.launched == [] and rig.p.pending_launcher == "RetroArch"
+    assert rig.store.history(1)[0].success is True
+    await rig.gone()
+    coin = Token(uid="04ff", text="**input.coinp1", type="NTAG")
+    await rig.seen(coin)  # launches no game: the override waits
+    await rig.gone()
+    await rig.seen(MARIO)
+    await rig.gone()
+    await rig.seen(ZELDA)
+    assert rig.fw.launched == [coin.text, MARIO.text + "?launcher=RetroArch", ZELDA.text]
+    assert rig.store.history(1)[0].text == ZELDA.text and rig.p.pending_launcher is None
+
+
+async def test_an_api_run_does_not_use_up_the_armed_launcher(make_rig):
+    rig = make_rig()
+    await rig.seen(Token(uid="04ee", text="**launch?launcher=RetroArch", type="NTAG"))
+    await rig.p.run_token(Token(text="**launch:api", type="api"))
+    assert rig.fw.launched == ["**launch:api"] and rig.p.pending_launcher == "RetroArch"
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -43,7 +94,8 @@ def test_which_scripts_are_next_tag_writes(text, expected):
 
 @given(st.text())
 def test_reading_a_script_never_crashes(text):
-    assert next_action(text) is None or isinstance(next_action(text), (NextWrite, Invalid))
+    assert next_action(text) is None or isinstance(next_action(text), (NextWrite, NextLauncher, Invalid))
+    assert with_launcher(text, "RA") is None or "launcher=RA" in with_launcher(text, "RA")
 
 
 class Writes:

@@ -368,3 +368,27 @@ def test_tagd_pair_warns_when_the_api_is_loopback_only(tmp_path):
     assert loopback_only(argparse.Namespace(url=None, config=str(cfg)))
     cfg.write_text('[api]\nlisten = ":7497"\n')
     assert not loopback_only(argparse.Namespace(url=None, config=str(cfg)))
+
+
+async def test_pake_key_derivation_and_the_store_run_off_the_event_loop(rig, monkeypatch):
+    """Pairing's pure-Python P-256 arithmetic takes tens of ms a step: it must not hold up taps and other clients,
+    so start, finish and an encrypted session's first frame run in a worker thread."""
+    import threading
+
+    daemon, emu, local, remote = rig
+    loop_thread = threading.get_ident()
+    seen: dict[str, int] = {}
+    service = daemon.pairing
+    for name in ("_start", "_finish", "_establish"):
+        real = getattr(service, name)
+
+        def spy(*args, _real=real, _name=name):
+            seen[_name] = threading.get_ident()
+            return _real(*args)
+
+        monkeypatch.setattr(service, name, spy)
+    client = await pair(daemon, local, remote)
+    async with remote.ws_connect(base(daemon) + "/api") as ws:
+        assert "result" in await Session(ws, EncryptedChannel(client.auth_token, client.pairing_key)).call("version")
+    assert sorted(seen) == ["_establish", "_finish", "_start"]
+    assert loop_thread not in seen.values()

@@ -76,6 +76,13 @@ def test_second_client_is_a_member_by_default(manager, store):
     assert [c.role for c in store.rows] == ["admin", "member"]
 
 
+def test_the_first_client_is_admin_even_when_asked_for_a_member_and_later_ones_get_what_is_asked(manager, store):
+    pair(manager, manager.begin("member")[0])
+    pair(manager, manager.begin("admin")[0])
+    pair(manager, manager.begin("member")[0])
+    assert [c.role for c in store.rows] == ["admin", "admin", "member"]
+
+
 def test_pin_is_six_digits_and_lives_five_minutes(manager, clock):
     pin, expires = manager.begin()
     assert len(pin) == 6 and pin.isdigit() and expires - clock.t == 300

@@ -138,3 +138,35 @@ def test_nfcpy_cannot_read_a_read_protected_page_without_the_password(nfcpy_path
 
     got = with_tag(path, read)
     assert "error" in got and "page4" not in got
+
+
+@pytest.mark.parametrize("nfcpy_path", [("felica-lite-s.json", "1.6")], indirect=True)
+@pytest.mark.parametrize("systems", [(0x12FC,), (0x88B4,)], ids=["ndef-system", "lite-s-system"])
+def test_nfcpy_reads_a_felica_lite_s_dump_as_tagd_decodes_it(nfcpy_path, systems):
+    """Issue 14 item 10 through an independent stack: nfcpy's own PN532 driver lists the emulated card at
+    212 kbps, takes it for a FeliCa Lite-S by its PMm, and reads its NDEF (Type 3 Tag) with its own
+    Polling and Read Without Encryption — the IDm and text tagd's decode gives for the same dump file. A card
+    that reports its Lite-S system 88B4 first must answer nfcpy's Polling for the NDEF system 12FC too."""
+    emu, path = nfcpy_path
+    emu.tag.felica.systems = emu.tag.dump.systems = systems
+    decoded = decode_dump(emu.tag.snapshot())
+
+    def read(tag, out):
+        out.update(tag=str(tag), idm=bytes(tag.idm), text=tag.ndef.records[0].text if tag.ndef else None,
+                   message=bytes(tag.ndef.octets) if tag.ndef else None)
+
+    got = with_tag(path, read)
+    assert "FeliCa Lite-S" in got["tag"] and f"SYS={systems[0]:04X}" in got["tag"], got
+    assert got["idm"].hex() == decoded.uid and got["text"] == decoded.text == "**launch.system:pcengine"
+    assert got["message"].hex() == decoded.data
+
+
+@pytest.mark.parametrize("nfcpy_path", [("felica-access-card.json", "1.6")], indirect=True)
+def test_nfcpy_sees_a_felica_access_card_by_its_idm_with_no_ndef(nfcpy_path):
+    emu, path = nfcpy_path
+
+    def read(tag, out):
+        out.update(tag=str(tag), idm=bytes(tag.idm), ndef=tag.ndef)
+
+    got = with_tag(path, read)
+    assert got["idm"].hex() == decode_dump(emu.tag.snapshot()).uid == "012e00aa55cc3399" and got["ndef"] is None

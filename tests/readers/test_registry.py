@@ -38,7 +38,7 @@ def test_an_alias_is_not_a_second_table_entry() -> None:
 def test_the_config_checks_each_name_with_its_drivers_options() -> None:
     assert set(READER_OPTIONS) == set(registry.names())
     assert READER_OPTIONS["pn532"] is registry.DRIVERS["pn532uart"].options
-    assert set(READER_OPTIONS["acr122pcsc"]) == {"keys", "buzzer", "led_on_read"}
+    assert set(READER_OPTIONS["acr122pcsc"]) == {"keys", "buzzer", "feedback", "led_on_read"}
 
 
 def test_an_unknown_name_is_not_in_the_table() -> None:

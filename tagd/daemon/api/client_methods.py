@@ -105,11 +105,10 @@ def register(rpc: Dispatcher, pairing: PairingService, store: Store) -> None:
         p = params_of(PairStartParams, params)
         if p.role and p.role not in ROLES:
             raise RpcError(f"invalid role: {p.role}")
-        role = "admin" if await asyncio.to_thread(store.count_clients) == 0 else p.role
         from tagd.daemon.api.pairing.manager import PairingError
 
         try:
-            return pairing.begin(role)
+            return await pairing.begin(p.role)
         except PairingError as exc:
             raise RpcError(f"failed to start pairing: {exc.message}") from None
 

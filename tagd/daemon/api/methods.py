@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tagd.daemon.api import corelevel
+from tagd.daemon.api import corelevel, settings_methods
 from tagd.daemon.api.env import ApiEnv
 from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, RpcError, params_of
 from tagd.daemon.config import ConfigError
@@ -78,47 +78,6 @@ class MappingParams(_Params):
     match: str = ""
     pattern: str = ""
     override: str = ""
-
-
-class ReaderConnectionParams(_Params):
-    driver: str
-    path: str = ""
-    idSource: str = ""
-    enabled: bool = True
-
-
-class SystemDefaultParams(_Params):
-    system: str
-    launcher: str = ""
-    beforeExit: str = ""
-
-
-class SettingsParams(_Params):
-    """settings.update: the document's keys, all optional; which were given is ``model_fields_set``."""
-
-    runZapScript: bool = True
-    debugLogging: bool = False
-    audioScanFeedback: bool = False
-    readersAutoDetect: bool = True
-    readersScanMode: str = "tap"
-    readersScanExitDelay: float = 0.0
-    readersScanIgnoreSystems: list[str] = []
-    errorReporting: bool = False
-    readersConnect: list[ReaderConnectionParams] = []
-    systemDefaults: list[SystemDefaultParams] = []
-    launchGuardEnabled: bool = False
-    launchGuardTimeout: float = 0.0
-    launchGuardDelay: float = 0.0
-    launchGuardRequireConfirm: bool = False
-
-
-# Keys Zaparoo Core's settings.update takes for settings tagd does not have: accepted and ignored (the Zaparoo App
-# may send them), where any other key is refused, so a misspelt key is not silently a no-op.
-CORE_ONLY_SETTINGS = frozenset({
-    "encryption", "backupRemoteEnabled", "playtimeSyncEnabled", "updateChannel", "backupRemoteSchedule",
-    "audioVolume", "updateCheck", "updateInstall"})
-# Profile settings are the core's (profiles live there): sent on to it, and read from it.
-PROFILE_SETTINGS = {"profilesRequireForLaunch": bool, "profilesSwapData": bool}
 
 
 MAPPING_FIELDS = ("label", "enabled", "type", "match", "pattern", "override")
@@ -373,51 +332,7 @@ def build(env: ApiEnv) -> Dispatcher:
             raise RpcError(f"not reloaded: {exc}") from None
         return {}
 
-    @rpc.method("settings")
-    async def settings(_: Any) -> Any:
-        out = env.config.settings_json()
-        if env.zaparoo_core() is not None:  # the profile keys are the core's values; unreachable: the defaults
-            try:
-                core = await env.proxy("settings", None)
-                out.update({k: core[k] for k in PROFILE_SETTINGS if isinstance(core, dict) and k in core})
-            except RpcError:
-                pass
-        return out
-
-    async def _profile_settings(params: dict[str, Any]) -> None:
-        """settings.update's profile keys: checked, then sent to the core (an error without one)."""
-        given = {k: params.pop(k) for k in list(params) if k in PROFILE_SETTINGS}
-        if not given:
-            return
-        if bad := [k for k, v in given.items() if not isinstance(v, PROFILE_SETTINGS[k])]:
-            raise RpcError(f"invalid params: {bad[0]}: must be true or false")
-        if env.zaparoo_core() is None:
-            raise RpcError(f"no Zaparoo Core configured: {next(iter(given))} is a profile setting, and profiles "
-                           "are Zaparoo Core's")
-        await env.proxy("settings.update", given)
-
-    @rpc.method("settings.update")
-    async def settings_update(params: Any) -> Any:
-        if not isinstance(params, dict):
-            raise RpcError("invalid params: expected an object of settings")
-        # Keys neither the document nor Core knows are refused; Core-only ones are ignored (CORE_ONLY_SETTINGS).
-        # Then types, for every key the document lists. The fixed one (systemDefaults) goes on to the config,
-        # which accepts it at the value tagd reports; profile keys go to the core.
-        unknown = [k for k in params if k not in SettingsParams.model_fields and k not in CORE_ONLY_SETTINGS
-                   and k not in PROFILE_SETTINGS]
-        if unknown:
-            raise RpcError(f"invalid params: {unknown[0][:60]}: not a setting")
-        params = dict(params)
-        await _profile_settings(params)
-        p = params_of(SettingsParams, params)
-        if not p.model_fields_set:
-            return {}  # {} (or only Core-only keys): nothing to change, nothing to write
-        params = {k: v for k, v in p.model_dump(mode="json").items() if k in p.model_fields_set}
-        try:
-            await env.update_settings(params)
-        except ConfigError as exc:  # a bad value in the params, or a config file that cannot be written safely
-            raise RpcError(f"invalid params: {exc.key}: {exc.reason}" if exc.file.startswith("<") else str(exc)) from None
-        return {}
+    settings_methods.register(rpc, env)  # settings, settings.update
 
     @rpc.method("settings.reload")
     async def settings_reload(_: Any) -> Any:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import asyncio
 import json
 import logging
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +47,9 @@ class PairingService:
         self._manager: PairingManager | None = None
         self._limit: RateLimit | None = None
         self._gateway: EncryptionGateway[PairedClient] | None = None
+        # PAKE arithmetic (pure-Python P-256), key derivation and the store's SQLite run in a worker thread, one
+        # at a time: the event loop keeps serving taps and other clients meanwhile
+        self._work = threading.Lock()
 
     # --- lazily built parts --------------------------------------------------------
     @property
@@ -71,7 +76,10 @@ class PairingService:
         return self._limit.allow(peer)
 
     # --- the local side ----------------------------------------------------------------
-    def begin(self, role: str = "") -> dict[str, Any]:
+    async def begin(self, role: str = "") -> dict[str, Any]:
+        return await self._in_thread(self._begin, role)  # the client count is a store read
+
+    def _begin(self, role: str) -> dict[str, Any]:
         """``clients.pair.start``: a new PIN; ``expiresAt`` in Unix seconds, ``expiresIn`` in seconds (tagd's)."""
         pin, expires = self.manager.begin(role)
         remaining = expires - self.manager.clock()
@@ -105,8 +113,8 @@ class PairingService:
             return json_response({"error": "invalid request body"}, 400)
         try:
             if start:
-                return self._start(body)
-            return self._finish(body, request.peer)
+                return await self._in_thread(self._start, body)
+            return await self._in_thread(self._finish, body, request.peer)
         except PairingError as exc:
             return json_response({"error": exc.message}, exc.status)
 
@@ -142,10 +150,20 @@ class PairingService:
 
         return first_frame(text)
 
-    def establish(self, frame: FirstFrame, peer: str) -> tuple[FrameCipher, bytes, PairedClient]:
+    async def establish(self, frame: FirstFrame, peer: str) -> tuple[FrameCipher, bytes, PairedClient]:
+        return await self._in_thread(self._establish, frame, peer)
+
+    def _establish(self, frame: FirstFrame, peer: str) -> tuple[FrameCipher, bytes, PairedClient]:
         cipher, plaintext, client = self.gateway.establish(frame, peer)
         self.store.touch_client(client.auth_token)
         return cipher, plaintext, client
+
+    async def _in_thread(self, fn: Any, *args: Any) -> Any:
+        def locked() -> Any:
+            with self._work:
+                return fn(*args)
+
+        return await asyncio.to_thread(locked)
 
 
 def _b64(value: Any) -> bytes:

@@ -333,7 +333,7 @@ class ApiServer:
             try:
                 frame = self.pairing.first_frame(data)
                 if frame is not None:
-                    cipher, plaintext, client = self.pairing.establish(frame, peer)
+                    cipher, plaintext, client = await self.pairing.establish(frame, peer)
                     conn.cipher, conn.live = cipher, True
                     conn.caller = Caller(local=conn.caller.local, role=client.role, client_id=client.client_id)
                     return plaintext.decode("utf-8", "replace")

@@ -2,7 +2,7 @@
 that need the whole file (reader options per driver, mapping entries that must build).
 
 A missing config file means all defaults, unless the user named it (``tagd run --config FILE``): then it is an
-error. The default path is ``platformdirs.user_config_dir("tagd")/config.toml``, or ``/etc/tagd/config.toml``
+error. The default path is ``$XDG_CONFIG_HOME/tagd/config.toml`` (``~/.config/tagd/config.toml``), or ``/etc/tagd/config.toml``
 when running as root and that file exists.
 """
 
@@ -12,9 +12,9 @@ import os
 import re
 from pathlib import Path
 
-import platformdirs
 from pydantic import ValidationError
 
+from tagd.daemon.config import paths
 from tagd.daemon.config.checks import READER_OPTIONS
 from tagd.daemon.config.errors import ConfigError, key_path, reason_of
 from tagd.daemon.config.schema import Config
@@ -31,7 +31,7 @@ def default_config_path() -> Path:
     """``/etc/tagd/config.toml`` for root when it exists, else the user's config dir."""
     if hasattr(os, "geteuid") and os.geteuid() == 0 and SYSTEM_CONFIG.exists():
         return SYSTEM_CONFIG
-    return Path(platformdirs.user_config_dir("tagd")) / "config.toml"
+    return paths.user_config_dir() / "config.toml"
 
 
 def parse_config(text: str, file: str | os.PathLike[str] = "<config>") -> Config:

@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-import platformdirs
 from pydantic import Field, Strict, field_validator, model_validator
 
+from tagd.daemon.config import paths
 from tagd.daemon.config.checks import (
     CONTROL_CHARS,
     Bool,
@@ -313,7 +313,7 @@ class Sessions(_Section):
 
 
 def default_database_path() -> Path:
-    return Path(platformdirs.user_data_dir("tagd")) / "tagd.db"
+    return paths.user_data_dir() / "tagd.db"
 
 
 class Config(AppSettings, _Section, CoreKeys):

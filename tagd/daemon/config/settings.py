@@ -20,6 +20,7 @@ class AppSettings:
     if TYPE_CHECKING:  # what it uses of the model it is mixed into (not fields of its own)
         readers: Any
         audio: Any
+        service: Any
         debug_logging: bool
         error_reporting: bool
         run_zapscript: bool
@@ -31,8 +32,8 @@ class AppSettings:
     def settings_json(self) -> dict[str, Any]:
         """Zaparoo's ``settings`` result. The reader and scan keys are tagd's settings; the others, which the
         document requires, say what tagd does: it always forwards ZapScript (the core decides what runs),
-        reports no errors anywhere, has no per-system launch defaults, and gives audio feedback on a scan
-        through the ACR122U's buzzer (``[readers.options.acr122] buzzer``)."""
+        reports no errors anywhere, has no per-system launch defaults, and tells a tap's outcome through the
+        ACR122U's buzzer and LED (feedback.py)."""
         scan = self.readers.scan
         guard = scan.launch_guard
         return {
@@ -40,6 +41,7 @@ class AppSettings:
             "debugLogging": self.debug_logging,
             "audioScanFeedback": self.audio.scan_feedback,
             "errorReporting": self.error_reporting,
+            "encryption": self.service.encryption,
             "launchGuardEnabled": guard.enabled,
             "launchGuardTimeout": guard.timeout or DEFAULT_GUARD_TIMEOUT,
             "launchGuardDelay": guard.delay,
@@ -59,10 +61,13 @@ class AppSettings:
 
     def driver_options(self) -> dict[str, dict[str, Any]]:
         """The readers' options with ``[audio] scan_feedback`` (the App's audioScanFeedback) as the ACR122U's
-        buzzer, unless ``[readers.options.<driver>] buzzer`` is set: the per-driver key is the more specific."""
+        buzzer, unless ``[readers.options.<driver>] buzzer`` is set: the per-driver key is the more specific.
+        The daemon shows each tap's outcome on these readers (``feedback``, which turns off the firmware's own
+        beep on detection), unless ``[readers.options.<driver>] feedback = false``."""
         options = {driver: dict(values) for driver, values in self.readers.options.items()}
         for driver in FEEDBACK_DRIVERS:
             options.setdefault(driver, {}).setdefault("buzzer", self.audio.scan_feedback)
+            options[driver].setdefault("feedback", True)
         return options
 
     def with_settings(self, update: dict[str, Any], file: str = "<settings.update>") -> Any:
@@ -110,6 +115,7 @@ SETTINGS_KEYS = {
     "debugLogging": ("debug_logging",),
     "audioScanFeedback": ("audio", "scan_feedback"),
     "errorReporting": ("error_reporting",),
+    "encryption": ("service", "encryption"),  # settings.update takes it from loopback only (api/methods.py)
     "launchGuardEnabled": ("readers", "scan", "launch_guard", "enabled"),
     "launchGuardTimeout": ("readers", "scan", "launch_guard", "timeout"),
     "launchGuardDelay": ("readers", "scan", "launch_guard", "delay"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tagd.daemon.config.checks import Bool, Int
 
@@ -28,11 +28,24 @@ CORE_ONLY_SECTIONS = ("launchers", "media", "systems", "playtime", "profiles", "
 
 
 class Audio(BaseModel):
-    """``[audio]``: Core's scan sounds. ``scan_feedback`` is in every file Core writes."""
+    """``[audio]``: Core's scan sounds. ``scan_feedback`` is in every file Core writes.
+
+    tagd plays no sound files itself (Core's ``*_sound`` keys are kept as written): a tap's outcome is the ACR122U's
+    buzzer and LED, and tagd's own ``success_command`` / ``fail_command`` (an argv list, run without a shell) can
+    play a sound through the system (tagd/daemon/feedback.py)."""
 
     model_config = ConfigDict(extra="forbid")
 
     scan_feedback: Bool = True
+    success_command: list[str] = []
+    fail_command: list[str] = []
+
+    @field_validator("success_command", "fail_command")
+    @classmethod
+    def _names_a_program(cls, argv: list[str]) -> list[str]:
+        if argv and not argv[0].strip():
+            raise ValueError("the first item must name the program to run")
+        return argv
     success_sound: str | None = None
     fail_sound: str | None = None
     limit_sound: str | None = None

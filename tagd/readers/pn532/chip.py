@@ -130,7 +130,7 @@ class Pn532Chip:
                 return False
         return False
 
-    def resync(self, timeout: float = 1.0) -> None:
+    def resync(self, timeout: float = 0.5) -> None:
         """Abort whatever the chip is doing and drop every frame until the echo of a fresh Diagnose
         line test: afterwards nothing from an earlier exchange can be taken for a response."""
         self.abort()

@@ -72,13 +72,14 @@ class PairingManager:
         return None
 
     def begin(self, role: str = "") -> tuple[str, float]:
-        """A new PIN for one pairing. ``role`` defaults to admin for the first client, member after (as Core)."""
+        """A new PIN for one pairing. The first client is admin whatever was asked (someone must be able to manage
+        the rest); later ones get ``role``, member by default (as Core)."""
         if self.pending():
             raise PairingError(409, "pairing already in progress")
         count = self.store.count_clients()
         if count >= self.max_clients:
             raise PairingError(403, "maximum paired clients reached")
-        role = role or ("admin" if count == 0 else "member")
+        role = "admin" if count == 0 else role or "member"
         if role not in ROLES:
             raise PairingError(400, f"invalid role: {role} (admin or member)")
         self.cancel()
