@@ -149,3 +149,12 @@ async def test_without_glibc_nothing_is_tuned_or_trimmed(monkeypatch) -> None:
     trimmer.soon()
     await asyncio.sleep(0.05)
     assert trimmer.trims == 0
+
+
+async def test_a_notification_from_another_thread_reaches_clients_through_the_loop(api: ApiServer) -> None:  # noqa: F811
+    r, w = await websocket(api.port)
+    while not api.clients:
+        await asyncio.sleep(0.01)
+    await asyncio.to_thread(api.broadcast, "clients.paired", {"id": "x"})  # as pairing does, from its thread
+    assert b"clients.paired" in await asyncio.wait_for(r.read(4096), 5)
+    w.close()

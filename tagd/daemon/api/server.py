@@ -85,6 +85,13 @@ def _from_another_site(request: Request) -> bool:
     return site in ("cross-site", "same-site") and not clicked
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # a thread with no loop
+        return None
+
+
 def request_key(request: Request) -> str:
     """The API key a request brings (``Authorization: Bearer`` or ``?key=``), "" for none."""
     auth = request.headers.get("authorization", "")
@@ -126,10 +133,12 @@ class ApiServer:
         self.batches = asyncio.Semaphore(MAX_BATCHES)  # WebSocket batches answered at once, all clients together
         self.http = HttpServer(self._route, max_body=MAX_MESSAGE)
         self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- lifecycle ----------------------------------------------------------
     async def start(self, host: str, port: int) -> None:
         self.port = await self.http.start(host, port)
+        self._loop = asyncio.get_running_loop()
         self.origins = OriginPolicy(self.port, self.allowed_origins)  # the app's own origins carry the port
 
     async def close(self) -> None:
@@ -226,6 +235,11 @@ class ApiServer:
 
     # --- notifications -------------------------------------------------------
     def broadcast(self, method: str, params: Any = None) -> None:
+        """Every live client gets the notification; from another thread (pairing finishes in one) it is handed to
+        the loop, which owns the outboxes and their pacer."""
+        if self._loop is not None and _running_loop() is not self._loop:
+            self._loop.call_soon_threadsafe(self.broadcast, method, params)
+            return
         text = json_text(notification(method, params))
         size = wire_size(text)
         for ws, conn in list(self.clients.items()):
