@@ -52,6 +52,7 @@ NOTES = {
     "classic4k-sak00.json": "Classic 4K JSON whose Card says SAK 00 / ATQA 0000: filled from the kind, noted",
     "felica-lite-s.json": "FeliCa Lite-S with NDEF (Proxmark3 FeliCa JSON): uid = IDm",
     "felica-access-card.json": "FeliCa Standard card, memory behind keys (an arcade access card): its IDm alone",
+    "felica-lite-s.nfc": "FeliCa Lite-S in a Flipper file: 28 map blocks with status flags, system blocks unread",
 }
 
 
@@ -126,6 +127,7 @@ def build(out: pathlib.Path) -> dict[str, dict[str, Any]]:
     make("classic1k", "classic1k.mfd", "**launch.system:gba")
     make("ntag213", "uri-ntag213.json", uri="https://zaparoo.org/docs/")
     make("felica", "felica-lite-s.json", "**launch.system:pcengine", uid="012e4cd19a6b3f20")
+    make("felica", "felica-lite-s.nfc", "**launch.system:wonderswan", uid="012e4cd19a6b3f21")
     if tagd_main(["fixture", "make", "--kind", "felica", "--no-ndef", "--uid", "012e00aa55cc3399",
                   "-o", str(out / "felica-access-card.json")]) != 0:
         raise SystemExit("tagd fixture make failed for felica-access-card.json")
@@ -263,6 +265,8 @@ def build(out: pathlib.Path) -> dict[str, dict[str, Any]]:
     doc = json.loads((out / "felica-lite-s.json").read_text())
     doc["systems"][0]["idm"] = "012E4CD1"
     bad("felica-short-idm.json", json.dumps(doc, indent=2) + "\n", "systems[0].idm: has 4 bytes, expected 8")
+    lite = (out / "felica-lite-s.nfc").read_text().replace("Block 2: 00 00", "Block 2: 01 A8")
+    bad("felica-unread-block.nfc", lite, "end of file: block 0002 missing: the attribute block says the NDEF message is")
 
     (out / "expected.json").write_text(json.dumps(expected, indent=2, ensure_ascii=False) + "\n")
     (out / "README.md").write_text(_readme(expected))

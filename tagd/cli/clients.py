@@ -119,11 +119,10 @@ def loopback_only(args: argparse.Namespace) -> bool:
     """The config's API listens on this machine only, so no phone can reach it to pair."""
     if args.url:
         return False
-    from tagd.daemon.api.access import is_loopback_address
+    from tagd.daemon.api.access import listens_beyond_loopback
     from tagd.daemon.config import load_config, parse_listen
 
-    host = parse_listen(load_config(args.config, required=args.config is not None).api.listen)[0]
-    return host not in ("", "0.0.0.0", "::") and is_loopback_address(host)
+    return not listens_beyond_loopback(parse_listen(load_config(args.config, required=args.config is not None).api.listen)[0])
 
 
 def cmd_pair(args: argparse.Namespace) -> int:

@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     mk = fsub.add_parser("make", help="make a dump of a tag holding one NDEF record",
                          description="felica: a FeliCa Lite-S holding the record (NFC Forum Type 3), or with "
                                      "--no-ndef a FeliCa Standard card known by its IDm alone (an arcade access "
-                                     "card); written as Proxmark3 FeliCa JSON.")
+                                     "card); .json: Proxmark3 FeliCa JSON, .nfc: a Flipper FeliCa file.")
     mk.add_argument("--kind", choices=KINDS, required=True)
     what = mk.add_mutually_exclusive_group(required=True)
     what.add_argument("--text", help="a Text record (UTF-8, lang en), e.g. a ZapScript")
@@ -158,7 +158,7 @@ def cmd_fixture_make(args: argparse.Namespace) -> int:
             except ValueError:
                 raise ValueError(f"--uid {args.uid!r} is not hex") from None
         dump = make_dump(args.kind, message, uid)
-        fmt = args.format or dumps.format_for_path(args.output, dump)
+        fmt = args.format or dumps.format_for_path(args.output)
         if fmt == "mfd" and not args.kind.startswith("classic"):
             raise ValueError(f"the .mfd format holds MIFARE Classic cards only, not {args.kind}; use .bin")
         dumps.save(dump, args.output, fmt)

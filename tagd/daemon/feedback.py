@@ -24,20 +24,23 @@ SOUND_TIMEOUT = 5.0  # seconds a sound command may play before it is killed
 
 
 class ScanFeedback:
-    """Called by the pipeline with (reader_id, ok) for each tap it launched, armed or wrote — or refused."""
+    """Called by the pipeline with (reader_id, ok) for each tap it launched, armed or wrote — or refused; ok is None
+    for a tap the launch guard staged (the reader shows it pending)."""
 
     def __init__(self, reader_for: Callable[[str], Any], audio: Callable[[], Any]) -> None:
         self.reader_for = reader_for  # reader_id → the Reader object that saw it (None: gone, or another node's)
         self.audio = audio  # → the config's [audio], read at each tap: settings.update applies at once
         self._sounds: set[asyncio.Task[Any]] = set()
 
-    def __call__(self, reader_id: str, ok: bool) -> None:
+    def __call__(self, reader_id: str, ok: bool | None) -> None:
         signal = getattr(self.reader_for(reader_id), "signal", None)
         if signal is not None:
             try:
                 signal(ok)
             except Exception:  # a reader's trouble showing a light is not the tap's
                 log.exception("%s: showing the tap's outcome failed", reader_id)
+        if ok is None:
+            return  # staged by the launch guard: the reader shows it; no sound command is for it
         audio = self.audio()
         argv = audio.success_command if ok else audio.fail_command
         if audio.scan_feedback and argv:

@@ -88,8 +88,7 @@ async def run_hook(name: str, value: str, token: Token | None, timeout: float = 
     delayed = 0.0
     for kind, what in steps:
         if kind == "skip":
-            log.warning("%s: %r is ZapScript tagd does not run (a command, **execute: or **delay:): skipped",
-                        name, what[:80])
+            _warn_skipped(name, what)
         elif kind == "delay":
             wait = min(what, MAX_DELAY - delayed)
             delayed += wait
@@ -101,6 +100,20 @@ async def run_hook(name: str, value: str, token: Token | None, timeout: float = 
                     log.info("%s %s said no (exit %d)", name, what[0], code)
                 return False
     return True
+
+
+_skipped_warned: set[tuple[str, str]] = set()
+
+
+def _warn_skipped(hook: str, command: str) -> None:
+    """Once per hook and command: only its name, since Core's hooks may carry secrets in arguments
+    (``**http.get:https://host/hook?token=…``) and a log line per tap would spread them."""
+    shown = command.split(":", 1)[0].split("?", 1)[0].strip()[:40] if command.startswith("**") else "a command"
+    if (hook, command) in _skipped_warned:
+        return
+    _skipped_warned.add((hook, command))
+    log.warning("%s: %s is ZapScript tagd does not run (it runs a command, **execute: and **delay:): skipped",
+                hook, shown)
 
 
 async def run_command(name: str, argv: list[str], env: dict[str, str] | None = None,

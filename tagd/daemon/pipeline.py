@@ -105,7 +105,7 @@ class Pipeline:
         # given a tap's launch (or next-tag write) as it starts: the daemon pauses new API work until it is done
         # (tagd.web.intake.Priority.during), so a tap never waits behind API clients
         self.urgent: Callable[[asyncio.Task[Any]], None] | None = None
-        self.feedback: Callable[[str, bool], None] | None = None  # (reader_id, ok) of each tap's outcome: feedback.py
+        self.feedback: Callable[[str, bool | None], None] | None = None  # (reader_id, ok) of each tap's outcome: feedback.py
         self.pending_write: PendingWrite | None = None  # armed by **write:, done to the next tag
         self.pending_launcher: str | None = None  # armed by **launch?launcher=ID, used by the next tap that launches
         self.write_tag: WriteTag | None = None  # set by the daemon: writes on a reader (WriteError if it cannot)
@@ -237,7 +237,8 @@ class Pipeline:
         disrupting = self._disrupts(token) if guard.enabled and self.media_playing else True
         decision = self.guard.decide(guard, self.media_playing, token, disrupting)
         if decision not in (PASS, LAUNCH):
-            return None  # staged, or waiting for the staged token to be confirmed
+            self._tell(token, None)  # staged, or waiting for it to be confirmed: seen, not launched (yet)
+            return None
         self._cancel_exit()  # the new launch replaces the media a pending exit would stop
         self._launched_key = key
         return self._spawn(self._launch(token, scanned=True))
@@ -337,8 +338,9 @@ class Pipeline:
             self._tell(token, success)
         return success
 
-    def _tell(self, token: Token, ok: bool) -> None:
-        """A tap's outcome to the person at the reader (feedback.py): the launch went out, or it did not."""
+    def _tell(self, token: Token, ok: bool | None) -> None:
+        """A tap's outcome to the person at the reader (feedback.py): the launch went out, or it did not, or (None)
+        the launch guard holds it."""
         if self.feedback is not None and token.reader_id:
             self._observe(self.feedback, token.reader_id, ok)
 

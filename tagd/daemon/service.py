@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Iterator
 
 from tagd.daemon import sdnotify
 from tagd.daemon.api import client_methods, methods
-from tagd.daemon.api.access import AccessPolicy, is_loopback_address
+from tagd.daemon.api.access import AccessPolicy, listens_beyond_loopback
 from tagd.daemon.api.jsonrpc import RpcError
 from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.api.pairing_service import PairingService
@@ -147,8 +147,7 @@ class Daemon:
         """mDNS as Core: on unless switched off — and only when a phone could reach the API (not loopback-only),
         unless ``[service.discovery] interfaces`` names where to advertise. zeroconf loads only then."""
         disco = config.service.discovery
-        beyond_loopback = host in ("", "0.0.0.0", "::") or not is_loopback_address(host)
-        if not disco.enabled or not (beyond_loopback or disco.interfaces):
+        if not disco.enabled or not (listens_beyond_loopback(host) or disco.interfaces):
             return
         from tagd.daemon.discovery import Discovery
 

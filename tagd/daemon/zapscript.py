@@ -18,7 +18,8 @@ token launches with ``launch``, ``launch.random``/``random``, ``launch.search``,
 and adds ``?launcher=ID`` to that one command (service/next_actions.go, queues.go); it only does so for its own
 readers' scans, so for taps it gets from tagd as ``run`` the override would never apply — tagd arms it and
 rewrites the next tap's script with :func:`with_launcher`. A launcher with ``[[…]]`` is invalid here (tagd cannot
-evaluate it), as is one with a character that would end the advanced argument (``&``, ``|``, ``?``).
+evaluate it), as is one that is not a launcher ID (letters, digits, ``.``, ``_``, ``-``): tag text must not change
+how another tag's script is read.
 
 :func:`next_action` is pure: text in, :class:`NextWrite` / :class:`NextLauncher` / :class:`Invalid` / None out.
 
@@ -149,28 +150,36 @@ def next_action(text: str) -> NextWrite | NextLauncher | Invalid | None:
     return NextWrite(args[0])
 
 
-_OVERRIDE = re.compile(r"\?launcher=([^&|?]*)(?:\|\|\s*)?$", re.IGNORECASE)
+LAUNCHER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # Core's launcher IDs: RetroArch, DB9Atari7800, test-launcher
 OVERRIDE_ELIGIBLE = frozenset({"launch", "launch.random", "random", "launch.search", "launch.title", "launch.last"})
+_ADV_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*=")
 
 
 def _launcher_override(text: str, i: int) -> NextLauncher | Invalid | None:
     """``**launch?launcher=ID`` and nothing else (from ``i``, after the name): the override; None otherwise."""
-    rest = text[i:].rstrip()
-    if not rest.lower().startswith("?launcher="):
+    command = text[i:].strip()
+    if not command.lower().startswith("?launcher="):
         return None
-    if "[[" in rest:
+    parts = split_commands(command)
+    if parts is None or len([p for p in parts if p.strip()]) != 1:
+        return None  # another command after it: a script for the core
+    advanced = advanced_args(parts[0])
+    if list(advanced) != ["launcher"]:
+        return None  # another advanced argument: not an override (Core's rule)
+    launcher = advanced["launcher"].strip()
+    if not launcher:
+        return None
+    if "[[" in launcher:
         return Invalid("**launch?launcher= with a [[…]] expression: Zaparoo Core evaluates those, tagd cannot")
-    m = _OVERRIDE.match(rest)
-    if m is None:
-        return None if re.match(r"\?launcher=[^&|]*&", rest, re.IGNORECASE) or "||" in rest else \
-            Invalid("**launch?launcher=ID: the launcher ID has a character that ends it (& | ?)")
-    launcher = m.group(1).strip()
-    return NextLauncher(launcher) if launcher else None
+    if not LAUNCHER_ID.fullmatch(launcher):
+        return Invalid(f"**launch?launcher=: {launcher[:40]!r} is not a launcher ID (letters, digits, . _ -)")
+    return NextLauncher(launcher)
 
 
 def with_launcher(text: str, launcher: str) -> str | None:
-    """The script with ``?launcher=ID`` on its first command that launches a game (the override applied); None
-    when no command of it is one (the override then waits for the next tap)."""
+    """The script with ``launcher=ID`` among the advanced arguments of its first command that launches a game
+    (replacing one it had; the others kept); None when no command of it launches one (the override then waits
+    for the next tap). ``launcher`` must be a :data:`LAUNCHER_ID`."""
     parts = split_commands(text)
     if parts is None:
         return None
@@ -178,17 +187,42 @@ def with_launcher(text: str, launcher: str) -> str | None:
         if not part.strip() or _command_of(part) not in OVERRIDE_ELIGIBLE:
             continue
         body = part.rstrip()
-        body = re.sub(r"([?&])launcher=[^&]*", "", body, flags=re.IGNORECASE).rstrip("?&") if "launcher=" in \
-            body.lower() else body
-        sep = "&" if _has_advanced(body) else "?"
-        parts[n] = body + sep + "launcher=" + launcher + part[len(part.rstrip()):]
+        marks = _marks(body)
+        first = marks[1][0] if marks and marks[1] else None
+        if first is None:
+            body += "?launcher=" + launcher
+        else:
+            pairs = [p for p in _split_unescaped(body[first + 1:], "&") if p.split("=", 1)[0].lower() != "launcher"]
+            body = body[:first] + "?" + "&".join(pairs + ["launcher=" + launcher])
+        parts[n] = body + part[len(part.rstrip()):]
         return "||".join(parts)
     return None
 
 
-def _has_advanced(command: str) -> bool:
-    """Whether a command already has ``?name=value`` advanced arguments (outside a leading ``**name``)."""
-    return re.search(r"\?[A-Za-z][A-Za-z0-9_]*=", command) is not None
+def advanced_args(command: str) -> dict[str, str]:
+    """A command's ``?name=value&…`` advanced arguments (names lower-cased; the last of a repeated name wins)."""
+    marks = _marks(command)
+    if not marks or not marks[1]:
+        return {}
+    out: dict[str, str] = {}
+    for pair in _split_unescaped(command[marks[1][0] + 1:].rstrip(), "&"):
+        name, _, value = pair.partition("=")
+        out[name.strip().lower()] = value
+    return out
+
+
+def _split_unescaped(text: str, sep: str) -> list[str]:
+    out, start, i = [], 0, 0
+    while i < len(text):
+        if text[i] == "^":
+            i += 2
+            continue
+        if text[i] == sep:
+            out.append(text[start:i])
+            start = i + 1
+        i += 1
+    out.append(text[start:])
+    return out
 
 
 DISRUPTING = frozenset({
@@ -196,13 +230,37 @@ DISRUPTING = frozenset({
     "random", "system",  # the deprecated names of launch.random and launch.system
     "playlist.play", "playlist.stop", "playlist.next", "playlist.previous", "playlist.goto", "playlist.pause",
     "playlist.load", "playlist.open", "stop"})
-_SLOT = re.compile(r"[?&]slot=([^&]*)", re.IGNORECASE)
 _TRAITS = re.compile(r"(#[A-Za-z_][A-Za-z0-9_]*(=[^\s#]*)?\s*)+")
 
 
-def split_commands(text: str) -> list[str] | None:
-    """The script's commands (``||`` outside quotes, escapes and ``[[…]]``); None for an unmatched quote."""
-    parts, start, i, arg_start = [], 0, 0, True
+def _json_end(text: str, i: int) -> int | None:
+    """The index after the JSON value that starts with ``{`` at ``i`` (braces counted outside strings, as
+    go-zapscript's parseJSONArg does); None if it never closes."""
+    depth, in_string, escaped = 0, False, False
+    for j in range(i, len(text)):
+        c = text[j]
+        if escaped:
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        elif c == '"':
+            in_string = not in_string
+        elif not in_string and c == "{":
+            depth += 1
+        elif not in_string and c == "}":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    return None
+
+
+def _marks(text: str) -> tuple[list[int], list[int]] | None:
+    """Where the script's ``||`` separators are, and the ``?`` that start advanced arguments (``?name=``), outside
+    ``^`` escapes, quoted arguments, ``[[…]]`` expressions and ``{…}`` JSON arguments; None when a quote or a JSON
+    argument never ends (go-zapscript cannot parse the script)."""
+    seps: list[int] = []
+    advanced: list[int] = []
+    i, arg_start = 0, True
     while i < len(text):
         ch = text[i]
         if ch == "^":
@@ -216,17 +274,37 @@ def split_commands(text: str) -> list[str] | None:
                 return None
             i, arg_start = end + 1, False
             continue
+        if arg_start and ch == "{":
+            after = _json_end(text, i)
+            if after is None:
+                return None
+            i, arg_start = after, False
+            continue
         if text.startswith("[[", i):
             end = text.find("]]", i + 2)
             i, arg_start = (len(text) if end < 0 else end + 2), False
             continue
         if text.startswith("||", i):
-            parts.append(text[start:i])
-            i = start = i + 2
-            arg_start = True
+            seps.append(i)
+            i, arg_start = i + 2, True
             continue
-        arg_start = ch in ":,"
+        if ch == "?" and _ADV_NAME.match(text, i + 1):
+            advanced.append(i)
+        arg_start = ch in ":,=&"
         i += 1
+    return seps, advanced
+
+
+def split_commands(text: str) -> list[str] | None:
+    """The script's commands, split at ``||`` as go-zapscript splits them (see :func:`_marks`); None if it
+    cannot be parsed."""
+    marks = _marks(text)
+    if marks is None:
+        return None
+    parts, start = [], 0
+    for at in marks[0]:
+        parts.append(text[start:at])
+        start = at + 2
     parts.append(text[start:])
     return parts
 
@@ -259,7 +337,6 @@ def media_disrupting(text: str) -> bool:
         name = _command_of(part)
         if name not in DISRUPTING:
             continue
-        slot = _SLOT.search(part)
-        if slot is None or slot.group(1).strip().lower() not in ("background", "bg"):
+        if advanced_args(part).get("slot", "").strip().lower() not in ("background", "bg"):
             return True
     return False

@@ -1,6 +1,6 @@
 """Tag dump files: Flipper ``.nfc`` (versions 2–4), Proxmark3 JSON (``mfu``, ``mfcard``, and FeliCa from
 ``hf felica dump``) and ``.eml``, raw ``.bin`` images (Proxmark3's MFU prefix included) and libnfc ``.mfd``.
-A FeliCa card is written as Proxmark3 JSON only: it is the one FeliCa dump format a tool reads back.
+A FeliCa card is read from and written to Proxmark3 JSON and Flipper ``.nfc`` (the formats that hold one).
 
 Everything becomes a :class:`TagDump` (tagd.ndef.tagdump) — kind, UID, ATQA/SAK, the whole memory (Type 2:
 every page; Classic: every block, keys in the trailers) and which bytes were unknown (Flipper's ``??``).
@@ -22,7 +22,7 @@ from typing import Callable
 from tagd.ndef import classic, flipper_nfc, proxmark, raw_image
 from tagd.ndef.tagdump import TYPE2_ATQA_SAK, DumpError, TagDump, classic_dump, type2_dump, type2_kind
 
-__all__ = ["FELICA_FORMAT", "FORMATS", "MAX_FILE", "TYPE2_ATQA_SAK", "DumpError", "TagDump", "classic_dump", "type2_dump", "type2_kind",
+__all__ = ["FELICA_FORMATS", "FORMATS", "MAX_FILE", "TYPE2_ATQA_SAK", "DumpError", "TagDump", "classic_dump", "type2_dump", "type2_kind",
            "detect_format", "loads", "load", "dumps", "format_for_path", "save"]
 
 Loader = Callable[[bytes, str], TagDump]
@@ -36,7 +36,7 @@ FORMATS: dict[str, tuple[Loader, Dumper]] = {
     "mfd": (raw_image.load, raw_image.dump_mfd),
     "eml": (raw_image.load_eml, raw_image.dump_eml),
 }
-FELICA_FORMAT = "json"  # the only format that holds a FeliCa card (IDm, PMm, system codes, blocks)
+FELICA_FORMATS = ("json", "nfc")  # the formats that hold a FeliCa card (IDm, PMm, blocks; JSON: system codes too)
 MAX_FILE = 1 << 20  # far above any tag (a 4K card is 4096 bytes; its Flipper file ~12 KiB)
 
 
@@ -104,22 +104,21 @@ def dumps(dump: TagDump, fmt: str) -> bytes:
     """The file content of ``dump`` in ``fmt`` (nfc, json, bin, mfd, eml). Only ``nfc`` keeps unknown bytes."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown dump format {fmt!r} (one of {', '.join(FORMATS)})")
-    if dump.is_felica and fmt != FELICA_FORMAT:
-        raise ValueError(f"a FeliCa card is written as Proxmark3 JSON ({FELICA_FORMAT}), not {fmt}")
+    if dump.is_felica and fmt not in FELICA_FORMATS:
+        raise ValueError(f"a FeliCa card is written as Proxmark3 JSON (json) or a Flipper file (nfc), not {fmt}")
     return FORMATS[fmt][1](dump)
 
 
-def format_for_path(path: str | os.PathLike[str], dump: TagDump | None = None) -> str:
-    """The format a file name asks for: its extension when it is one of FORMATS, else Flipper ``nfc`` (Proxmark3
-    JSON for a FeliCa ``dump``, the one format that holds it)."""
+def format_for_path(path: str | os.PathLike[str]) -> str:
+    """The format a file name asks for: its extension when it is one of FORMATS, else Flipper ``nfc``."""
     ext = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
-    return ext if ext in FORMATS else FELICA_FORMAT if dump is not None and dump.is_felica else "nfc"
+    return ext if ext in FORMATS else "nfc"
 
 
 def save(dump: TagDump, path: str | os.PathLike[str], fmt: str | None = None) -> None:
     """Write atomically, so a reader of the file (a replay timeline, the emulator) never sees half of it."""
     name = os.fspath(path)
-    data = dumps(dump, fmt or format_for_path(name, dump))
+    data = dumps(dump, fmt or format_for_path(name))
     tmp = f"{name}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as f:

@@ -45,6 +45,24 @@ def message_length(aib: bytes) -> int | None:
     return int.from_bytes(aib[11:14], "big")
 
 
+def blocks_from_zero(blocks: dict[int, bytes]) -> bytes:
+    """Blocks 0, 1, 2… up to the first one ``blocks`` lacks: the memory as a reader reads it, in order."""
+    memory = bytearray()
+    while len(memory) // BLOCK in blocks:
+        memory += blocks[len(memory) // BLOCK]
+    return bytes(memory)
+
+
+def cut_short(memory: bytes) -> str | None:
+    """Why ``memory`` cannot be a whole card's dump: its attribute block announces an NDEF message that runs past
+    the blocks it has (a truncated file). None when it does not."""
+    n = message_length(memory[:BLOCK])
+    if n is None or BLOCK + n <= len(memory):
+        return None
+    return f"block {len(memory) // BLOCK:04X} missing: the attribute block says the NDEF message is {n} bytes, " \
+           f"up to block {-(-n // BLOCK):04X}"
+
+
 def lite_s_dump(idm: bytes, message: bytes | None) -> TagDump:
     """A FeliCa Lite-S holding ``message`` (NDEF), or a FeliCa Standard card (no readable memory) for None."""
     if len(idm) != 8:

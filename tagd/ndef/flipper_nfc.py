@@ -1,4 +1,5 @@
-"""Flipper Zero ``.nfc`` files, versions 2 to 4 (NTAG/Ultralight and MIFARE Classic).
+"""Flipper Zero ``.nfc`` files, versions 2 to 4 (NTAG/Ultralight and MIFARE Classic; FeliCa is read by
+tagd.ndef.flipper_felica).
 
 Line-oriented ``Key: value`` text. Version 2 and 3 name the Type 2 chip in ``Device type`` (``NTAG215``);
 version 4 says ``Device type: NTAG/Ultralight`` and names it in ``NTAG/Ultralight type``. Version 2 stores
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from tagd.ndef import classic
-from tagd.ndef.tagdump import DumpError, TagDump, classic_dump, type2_dump
+from tagd.ndef import classic, flipper_felica
+from tagd.ndef.tagdump import DumpError, TagDump, classic_dump, flipper_bytes, type2_dump
 
 FLIPPER_TYPE2_NAMES = {"ntag203": "NTAG203", "ntag213": "NTAG213", "ntag215": "NTAG215", "ntag216": "NTAG216",
                        "ultralight": "Mifare Ultralight", "ultralight_ev1": "Mifare Ultralight 11"}
@@ -44,7 +45,8 @@ def _flipper_hex(value: str, name: str, lineno: int, what: str, count: int | Non
 class _FlipperFile:
     """The key/value lines of a Flipper file, with the line number of each for error messages."""
 
-    def __init__(self, data: bytes, name: str) -> None:
+    def __init__(self, data: bytes, name: str, base: int = 10) -> None:
+        """``base``: how numbered keys (``Block N``) are written — 16 in a FeliCa Standard file."""
         self.name = name
         try:
             text = data.decode("utf-8-sig")
@@ -52,6 +54,7 @@ class _FlipperFile:
             raise DumpError(name, f"offset 0x{exc.start:x}", "not UTF-8 text") from None
         self.fields: dict[str, tuple[int, str]] = {}
         self.numbered: dict[str, dict[int, tuple[int, str]]] = {"Page": {}, "Block": {}}
+        digits = "0123456789" if base == 10 else "0123456789abcdefABCDEF"
         for lineno, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
             if not line or line.startswith("#"):
@@ -63,9 +66,9 @@ class _FlipperFile:
             prefix, _, number = key.partition(" ")
             table = self.numbered.get(prefix)
             if table is not None and number:
-                if not number.isdigit() or len(number) > 6:
+                if not all(c in digits for c in number) or len(number) > 6:
                     raise DumpError(name, f"line {lineno}", f"bad {prefix.lower()} number {number[:12]!r}")
-                n = int(number)
+                n = int(number, base)
                 if n in table:
                     raise DumpError(name, f"line {lineno}", f"{prefix.lower()} {n} appears twice (also line {table[n][0]})")
                 table[n] = (lineno, value)
@@ -78,6 +81,9 @@ class _FlipperFile:
         if key not in self.fields:
             raise DumpError(self.name, "header", f"missing '{key}': truncated or not a Flipper NFC file?")
         return self.fields[key]
+
+    def hex(self, lineno: int, value: str, what: str, count: int | None = None) -> bytes:
+        return _flipper_hex(value, self.name, lineno, what, count)[0]
 
     def hex_field(self, key: str, count: int) -> bytes | None:
         if key not in self.fields:
@@ -117,7 +123,7 @@ class _FlipperFile:
 
 
 def load(data: bytes, name: str) -> TagDump:
-    f = _FlipperFile(data, name)
+    f = _FlipperFile(data, name, 16 if flipper_felica.STANDARD_MARK.search(data) else 10)
     line, filetype = f.need("Filetype")
     if filetype != "Flipper NFC device":
         raise DumpError(name, f"line {line}", f"not a Flipper NFC device file ({filetype[:40]!r})")
@@ -125,6 +131,8 @@ def load(data: bytes, name: str) -> TagDump:
     if version not in ("2", "3", "4"):
         raise DumpError(name, f"line {line}", f"Flipper NFC version {version[:10]!r} is not supported (2 to 4)")
     dev_line, device = f.need("Device type")
+    if device == flipper_felica.DEVICE_TYPE:
+        return flipper_felica.load(f)
     uid_line, uid_text = f.need("UID")
     uid = _flipper_hex(uid_text, name, uid_line, "UID")[0]
     if len(uid) not in (4, 7, 10):
@@ -188,16 +196,17 @@ def _flipper_v1_unknown_sectors(f: _FlipperFile, kind: str) -> frozenset[int]:
     return frozenset(out)
 
 
-def _flipper_bytes(b: bytes, unknown: frozenset[int] = frozenset(), base: int = 0) -> str:
-    return " ".join("??" if base + i in unknown else f"{x:02X}" for i, x in enumerate(b))
+_flipper_bytes = flipper_bytes
 
 
 def dump(d: TagDump) -> bytes:
+    device = flipper_felica.DEVICE_TYPE if d.is_felica else "Mifare Classic" if d.is_classic else "NTAG/Ultralight"
     lines = ["Filetype: Flipper NFC device", "Version: 4",
              "# Device type can be ISO14443-3A, ISO14443-3B, ISO14443-4A, NTAG/Ultralight, Mifare Classic, Mifare DESFire",
-             "Device type: " + ("Mifare Classic" if d.is_classic else "NTAG/Ultralight"),
-             "# UID is common for all formats", f"UID: {_flipper_bytes(d.uid)}",
-             "# ISO14443-3A specific data", f"ATQA: {_flipper_bytes(d.atqa.to_bytes(2, 'big'))}", f"SAK: {d.sak:02X}"]
+             f"Device type: {device}", "# UID is common for all formats", f"UID: {_flipper_bytes(d.uid)}"]
+    if d.is_felica:
+        return ("\n".join(lines + flipper_felica.dump_lines(d)) + "\n").encode()
+    lines += ["# ISO14443-3A specific data", f"ATQA: {_flipper_bytes(d.atqa.to_bytes(2, 'big'))}", f"SAK: {d.sak:02X}"]
     if d.is_classic:
         lines += ["# Mifare Classic specific data", f"Mifare Classic type: {FLIPPER_CLASSIC_NAMES[d.kind]}",
                   "Data format version: 2", "# Mifare Classic blocks, '??' means unknown data"]

@@ -29,6 +29,7 @@ from tagd.ndef.tagdump import hex_field as _hex
 # a service code as the file writes it (low byte first) → the service; 000B first: it is the one readers use
 MEMORY_SERVICES = {"0B00": 0x000B, "0900": 0x0009}
 MEMORY_SYSTEMS = (felica.SYSTEM_NDEF, felica.SYSTEM_LITE_S)
+MAX_SYSTEMS = 16  # the system number is 4 bits of the IDm
 
 
 def is_felica_json(doc: Any) -> bool:
@@ -59,24 +60,22 @@ def _blocks(node: dict[str, Any], name: str, where: str) -> dict[int, bytes]:
 
 
 def _memory(blocks: dict[int, bytes], name: str, where: str) -> bytes:
-    """Blocks 0, 1, 2… up to the first one the dump lacks; an NDEF message running past them is a truncated dump."""
     if 0 not in blocks:
         raise DumpError(name, where, "block 0000 (the attribute block) missing: truncated dump?")
-    memory = bytearray()
-    while len(memory) // felica.BLOCK in blocks:
-        memory += blocks[len(memory) // felica.BLOCK]
-    n = felica.message_length(bytes(memory[:felica.BLOCK]))
-    if n is not None and felica.BLOCK + n > len(memory):
-        last = len(memory) // felica.BLOCK
-        raise DumpError(name, f"{where}.{last:04X}", f"block {last:04X} missing: the attribute block says the "
-                                                     f"NDEF message is {n} bytes, up to block {-(-n // felica.BLOCK):04X}")
-    return bytes(memory)
+    memory = felica.blocks_from_zero(blocks)
+    problem = felica.cut_short(memory)
+    if problem is not None:
+        raise DumpError(name, f"{where}.{len(memory) // felica.BLOCK:04X}", problem)
+    return memory
 
 
 def from_doc(doc: dict[str, Any], name: str) -> TagDump:
     systems = _field(doc, "systems", list, name, "top level")
     if not systems:
         raise DumpError(name, "systems", "no systems: a FeliCa dump names at least the card's first system")
+    if len(systems) > MAX_SYSTEMS:
+        raise DumpError(name, "systems", f"{len(systems)} systems: a FeliCa card has at most {MAX_SYSTEMS} (the "
+                                         "system number is the upper half of the IDm's first byte)")
     codes: list[int] = []
     idm = pmm = b""
     found: dict[int, tuple[str, dict[int, bytes]]] = {}  # service → (where, blocks): the first of each

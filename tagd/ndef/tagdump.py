@@ -43,6 +43,11 @@ def hex_field(value: Any, name: str, where: str, count: int | None = None) -> by
     return raw
 
 
+def flipper_bytes(b: bytes, unknown: frozenset[int] = frozenset(), base: int = 0) -> str:
+    """Bytes as a Flipper file writes them: ``04 A1 …``, ``??`` for an unknown one (offset ``base`` + i)."""
+    return " ".join("??" if base + i in unknown else f"{x:02X}" for i, x in enumerate(b))
+
+
 @dataclass
 class TagDump:
     """A whole tag: kind, UID, ATQA/SAK, every page (Type 2) or block (Classic, keys in the trailers), and

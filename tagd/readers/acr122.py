@@ -59,6 +59,7 @@ class Indication:
 SUCCESS = Indication(0xA0, 2, 1, 1)  # green for 200 ms, one beep: the tap's launch went out
 FAILURE = Indication(0x50, 1, 1, 3)  # red three times, three short beeps: the tap failed
 BLINK = Indication(0xCF, 1, 1, 2)  # red/green alternating twice (flash_led, led_on_read), never a beep
+PENDING = Indication(0xF0, 3, 2, 1)  # orange (red + green) for 300 ms, one beep: staged by the launch guard
 
 
 def detection_beep(on: bool) -> bytes:
@@ -166,9 +167,11 @@ class PcscReader(Reader):
         self.card: Any = None
         self.protocol = 0
         self.reported = False  # a TagSeen went out for the connected card, so its removal is a TagGone
-        self._indications: list[bytes] = []  # LED/buzzer APDUs other threads asked for (signal, flash_led)
+        self._indications: list[tuple[bytes, int]] = []  # LED/buzzer APDUs other threads asked for, by card
+        self._card_serial = 0  # counts cards connected: an outcome is shown on the card it was for, not the next
         self._indications_lock = threading.Lock()
         self.info: ReaderInfo | None = None
+        self.acs = False  # an ACR122U (by its PC/SC name): it takes ACS's LED and buzzer commands
 
     # --- lifecycle --------------------------------------------------------
     def open(self) -> ReaderInfo:
@@ -186,6 +189,9 @@ class PcscReader(Reader):
             raise ReaderError(f"no PC/SC reader matching {self.path!r} (found: {', '.join(readers) or 'none'})"
                               + (_hint_kernel_modules() if self.driver == "acr122" else ""))
         self.ctx, self.name, self.state, self.card = ctx, matches[0], scard.SCARD_STATE_UNAWARE, None
+        # the LED/buzzer pseudo-APDUs (FF 00 40, FF 00 52) are ACS's: another PC/SC reader answers them with an
+        # error at best, or passes them to the card, which a tag takes as a bad command and goes mute
+        self.acs = "acr122" in self.name.lower()
         self.info = ReaderInfo(self.driver, self.path, self.name, self.name, self.capabilities)
         return self.info
 
@@ -218,7 +224,13 @@ class PcscReader(Reader):
         if hr != 0:
             return False
         self.card, self.protocol = card, protocol
-        self.transmit(detection_beep(self.buzzer and not self.feedback))  # said each time: it lasts till unplugged
+        self._card_serial += 1
+        try:
+            if self.acs:
+                self.transmit(detection_beep(self.buzzer and not self.feedback))  # each time: lasts till unplugged
+        except tagio.TagLeft:  # gone already: the next poll sees the slot empty
+            self._disconnect()
+            return False
         return True
 
     def _disconnect(self) -> None:
@@ -264,21 +276,24 @@ class PcscReader(Reader):
         token = Token(type=token_type, uid=uid.hex(), readerId=self.info.reader_id, source=self.info.connect_string)
         return TagSeen(self.info.reader_id, token, {"kind": "unknown", "errors": [why]})
 
-    def signal(self, ok: bool) -> None:
+    def signal(self, ok: bool | None) -> None:
         """Thread-safe: show a tap's outcome (the daemon calls it): green and one beep when its launch went out,
-        red and three beeps when it failed; the LED alone with ``buzzer = false`` (the App's audioScanFeedback off).
+        red and three beeps when it failed, orange and one beep when the launch guard staged it (``None``); the LED
+        alone with ``buzzer = false`` (the App's audioScanFeedback off).
 
         The ACR122U takes LED commands only as pseudo-APDUs to a card (libccid refuses escape commands), so
         this shows only while the tag is still on the reader — as it is for a tap that is not snatched away."""
-        self._indicate((SUCCESS if ok else FAILURE).apdu(self.buzzer))
+        self._indicate((PENDING if ok is None else SUCCESS if ok else FAILURE).apdu(self.buzzer))
 
     def flash_led(self) -> None:
         """Thread-safe: blink the LED once the reader thread is free (while a tag is on it, as signal())."""
         self._indicate(BLINK.apdu(False))
 
     def _indicate(self, apdu: bytes) -> None:
+        if not self.acs:
+            return  # no LED or buzzer tagd knows how to drive on this reader
         with self._indications_lock:
-            self._indications.append(apdu)
+            self._indications.append((apdu, self._card_serial))
         self.interrupt()
 
     def _show(self, apdu: bytes) -> None:
@@ -310,8 +325,9 @@ class PcscReader(Reader):
         assert self.info is not None
         with self._indications_lock:
             indications, self._indications = self._indications, []
-        for apdu in indications:
-            self._show(apdu)
+        for apdu, serial in indications:
+            if serial == self._card_serial:  # a slow launch's outcome is not shown on the card tapped after it
+                self._show(apdu)
         event = self._wait_change(WAIT_MS)
         if event is None:
             return []

@@ -219,3 +219,67 @@ async def test_audio_scan_feedback_off_from_the_app_means_no_beep_and_no_sound(t
     finally:
         await daemon_lift(sim)
         await daemon.stop()
+
+
+class _FakeScard:
+    """Just enough of pyscard's scard module for PcscReader.open/_connect, recording what is transmitted."""
+
+    SCARD_SCOPE_USER = SCARD_STATE_UNAWARE = SCARD_SHARE_SHARED = SCARD_PROTOCOL_T0 = SCARD_PROTOCOL_T1 = 0
+
+    def __init__(self, name):
+        self.name, self.sent = name, []
+
+    def SCardEstablishContext(self, scope):
+        return 0, "ctx"
+
+    def SCardListReaders(self, ctx, groups):
+        return 0, [self.name]
+
+    def SCardConnect(self, ctx, name, share, protocols):
+        return 0, "card", 1
+
+    def SCardTransmit(self, card, protocol, apdu):
+        self.sent.append(bytes(apdu))
+        return 0, [0x90, 0x00]
+
+    def SCardCancel(self, ctx):
+        return 0
+
+
+@pytest.mark.parametrize("name,acs", [("ACS ACR122U PICC Interface 00 00", True), ("SCM Microsystems SCL3711 00 00", False),
+                                      ("Identiv uTrust 3700 F 00 00", False)])
+def test_only_an_acr122u_is_sent_acs_led_and_buzzer_commands(monkeypatch, name, acs):
+    """FF 00 40 / FF 00 52 are ACS pseudo-APDUs: another PC/SC reader would pass them to the tag, which goes mute."""
+    import tagd.readers.acr122 as acr122
+
+    fake = _FakeScard(name)
+    monkeypatch.setattr(acr122, "_scard", lambda: fake)
+    reader = open_reader("pcsc:" + name.split()[0], {"feedback": True})
+    reader.open()
+    assert reader._connect()
+    reader.signal(True)
+    reader.flash_led()
+    with reader._indications_lock:
+        queued = [apdu for apdu, _card in reader._indications]
+    vendor = [a for a in fake.sent + queued if a[:2] == b"\xff\x00" and a[2] in (0x40, 0x52)]
+    assert bool(vendor) is acs
+
+
+def test_an_outcome_is_shown_on_the_card_it_was_for_and_pending_is_orange(monkeypatch):
+    """A slow launch's green must not light up the next card; a staged tap shows orange (red and green)."""
+    import tagd.readers.acr122 as acr122
+
+    fake = _FakeScard("ACS ACR122U PICC Interface 00 00")
+    monkeypatch.setattr(acr122, "_scard", lambda: fake)
+    reader = open_reader("acr122:ACR122", {"feedback": True})
+    reader.open()
+    assert reader._connect()
+    reader.signal(None)
+    reader.signal(True)
+    assert reader._connect()  # the next card, before the reader thread showed them
+    reader.signal(False)
+    monkeypatch.setattr(reader, "_wait_change", lambda timeout_ms: None)
+    fake.sent.clear()
+    reader.poll()
+    assert [a[3] for a in fake.sent if a[:3] == b"\xff\x00\x40"] == [0x50]  # only the new card's red
+    assert acr122.PENDING.led & 0x30 == 0x30  # red and green during T1: orange

@@ -90,3 +90,12 @@ async def test_hook_delays_are_capped(monkeypatch):
     monkeypatch.setattr("tagd.daemon.hooks.asyncio.sleep", fake_sleep)
     assert await run_hook("on_remove", "**delay:50000||**delay:50000||**delay:50000", MARIO) is True
     assert slept == [50.0, 10.0, 0.0]
+
+
+async def test_skipped_hook_zapscript_is_named_once_and_its_arguments_never_logged(caplog):
+    secret = "**http.get:https://example.invalid/hook?token=SECRET123"
+    for _ in range(3):
+        assert await run_hook("on_scan", secret + "||**delay:0", MARIO) is True
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 1 and "**http.get" in skipped[0]
+    assert "SECRET123" not in caplog.text

@@ -95,6 +95,9 @@ async def test_confirm_without_a_staged_token_is_an_error(daemon, session):  # n
     ("**stop?slot=background", False), ("**launch:music.mp3?slot=BG", False), ("**launch:x.sfc?slot=primary", True),
     ("", True), ('{"cmds":[]}', True), ('**input.keyboard:"abc', True),  # cannot parse: staged, as Core
     ("**:x", True), ("**la unch", True),  # not a command name: an auto-launch path
+    ('**http.post:http://x,application/json,{"a":"x||y"}', False),  # || inside a JSON argument splits nothing
+    ('**http.post:http://x,application/json,{"a":1', True),  # a JSON argument that never closes: cannot parse
+    ('**launch:"/m/a?slot=bg.mp3"', True),  # the slot is in the quoted path, not an advanced argument
 ])
 def test_which_scripts_the_launch_guard_stages(script, disrupting):
     assert media_disrupting(script) is disrupting

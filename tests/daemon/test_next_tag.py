@@ -28,6 +28,8 @@ WRITER = Token(uid="04cc", text="**write:@SNES/Super Mario World", type="NTAG")
     ("**launch:game.sfc?launcher=a", None),  # a launch with an argument: launched with that launcher now
     ("**launch?launcher=a||**echo:b", None),  # two commands
     ("**launch?launcher=[[launcher.id]]", Invalid),
+    ("**launch?launcher=x^", Invalid), ("**launch?launcher={", None), ("**launch?launcher=a#b", Invalid),
+    ("**launch?launcher=x\n**stop", Invalid),  # tag text must not change how the next tag's script reads
 ])
 def test_which_scripts_are_launcher_overrides(text, expected):
     got = next_action(text)
@@ -40,6 +42,10 @@ def test_which_scripts_are_launcher_overrides(text, expected):
     ("@SNES/Mario?tags=x", "@SNES/Mario?tags=x&launcher=RA"),
     ("**launch:x?launcher=old", "**launch:x?launcher=RA"),
     ("**input.coinp1||SNES/x.sfc", "**input.coinp1||SNES/x.sfc?launcher=RA"),  # the first command that launches
+    ("**launch.random:snes?launcher=a&slot=bg", "**launch.random:snes?slot=bg&launcher=RA"),  # others kept
+    ('**launch:"/games/a?b=c.sfc"', '**launch:"/games/a?b=c.sfc"?launcher=RA'),  # a ? inside quotes is the path's
+    ('**http.post:http://x,application/json,{"a":"x||y"}||**launch.random:snes',
+     '**http.post:http://x,application/json,{"a":"x||y"}||**launch.random:snes?launcher=RA'),  # || in JSON
     ("**launch.system:snes", None),  # Core: launch.system opens a system menu, no launcher override
     ("**input.coinp1", None), ("**stop", None),
 ])

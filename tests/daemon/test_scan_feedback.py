@@ -47,6 +47,16 @@ async def test_an_on_scan_veto_is_a_failure(rig):
     assert rig.fw.launched == [] and outcomes == [(RID, False)]
 
 
+async def test_a_tap_the_launch_guard_stages_shows_as_pending_then_its_launch_as_a_success(rig):
+    outcomes = told(rig)
+    rig.p.config = Config.model_validate({"readers": {"scan": {"launch_guard": {"enabled": True}}}})
+    rig.p.core_notification("media.started", {"systemId": "SNES"})
+    await rig.seen(ZELDA)
+    await rig.gone()
+    await rig.seen(ZELDA)
+    assert outcomes == [(RID, None), (RID, True)]
+
+
 async def test_run_zapscript_off_shows_nothing(rig):
     outcomes = told(rig)
     rig.p.config = rig.config.model_copy(update={"run_zapscript": False})

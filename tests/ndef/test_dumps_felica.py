@@ -1,6 +1,6 @@
 """Issue 14 item 10: FeliCa cards as dump files — Proxmark3's FeliCa JSON (`hf felica dump`, read back by
-`hf felica sim -f`) loads into a FeliCa TagDump (IDm, PMm, system codes, the Lite-S blocks) and is written
-back; a damaged file is a DumpError naming where and why, whatever its content."""
+`hf felica sim -f`) and Flipper's FeliCa .nfc load into a FeliCa TagDump (IDm, PMm, system codes, the Lite-S
+blocks) and are written back; a damaged file is a DumpError naming where and why, whatever its content."""
 
 from __future__ import annotations
 
@@ -104,15 +104,10 @@ def test_a_multi_system_card_is_written_with_each_systems_idm():
     assert dumps.loads(dumps.dumps(d, "json"), "x.json") == d
 
 
-@pytest.mark.parametrize("fmt", ["nfc", "bin", "eml", "mfd"])
+@pytest.mark.parametrize("fmt", ["bin", "eml", "mfd"])
 def test_a_felica_card_in_a_format_that_cannot_hold_it_is_refused_with_the_reason(fmt):
-    with pytest.raises(ValueError, match="FeliCa card is written as Proxmark3 JSON"):
+    with pytest.raises(ValueError, match=f"FeliCa card is written as Proxmark3 JSON .* or a Flipper file .*, not {fmt}"):
         dumps.dumps(lite_s(), fmt)
-
-
-def test_a_felica_card_saved_under_a_name_without_a_dump_extension_is_json(tmp_path):
-    dumps.save(lite_s(), tmp_path / "card.felica")
-    assert dumps.load(tmp_path / "card.felica") == lite_s()
 
 
 # --- damaged files: each a DumpError naming where and why -------------------------------------------------
@@ -130,6 +125,8 @@ def drop_block(number: str):
 
 @pytest.mark.parametrize("change, where, reason", [
     (lambda doc: doc["systems"].clear(), "systems", "no systems"),
+    (lambda doc: doc["systems"].extend([dict(doc["systems"][0], code=f"{c:04X}") for c in range(17 - len(doc["systems"]))]), "systems",
+     "17 systems: a FeliCa card has at most 16"),
     (lambda doc: doc.pop("systems") and doc.update(systems="x"), "top level.systems", "expected a list"),
     (lambda doc: doc["systems"][0].pop("idm"), "systems[0].idm", "expected a str, missing"),
     (lambda doc: doc["systems"][0].update(idm="012E4CD1"), "systems[0].idm", "has 4 bytes, expected 8"),
@@ -143,7 +140,7 @@ def drop_block(number: str):
     (drop_block("0000"), "systems[0].nodes[2].data", "block 0000 (the attribute block) missing"),
     (drop_block("0002"), "systems[0].nodes[2].data.0002", "block 0002 missing: the attribute block says the NDEF "
                                                           "message is 27 bytes, up to block 0002"),
-], ids=["no-systems", "systems-not-a-list", "no-idm", "short-idm", "pmm-not-hex", "short-code", "no-nodes",
+], ids=["no-systems", "17-systems", "systems-not-a-list", "no-idm", "short-idm", "pmm-not-hex", "short-code", "no-nodes",
         "short-block", "bad-block-number", "no-attribute-block", "truncated-message"])
 def test_a_damaged_felica_dump_names_the_place_and_the_reason(change, where, reason):
     exc = error(damaged(change))
@@ -186,3 +183,93 @@ def test_any_value_anywhere_in_a_felica_dump_gives_a_dump_or_a_dumperror(path, v
         assert not exc.reason.startswith("unreadable dump"), exc.reason
     else:
         assert d.kind == "felica" and len(d.uid) == 8 and len(d.memory) % 16 == 0
+
+
+# --- Flipper .nfc ------------------------------------------------------------------------------------------
+def flipper_lite(d: TagDump, version: int = 2, flags: dict[int, str] | None = None) -> str:
+    """The shape of a Flipper FeliCa Lite-S file: 28 blocks of the Lite-S map, each with its two status flags;
+    the system blocks a reader cannot read without a MAC marked as failed reads (``flags``: block → flags)."""
+    sp = lambda b: " ".join(f"{x:02X}" for x in b)  # noqa: E731
+    lines = ["Filetype: Flipper NFC device", "Version: 4", "Device type: FeliCa", f"UID: {sp(d.uid)}",
+             "# FeliCa specific data", f"Data format version: {version}", f"Manufacture id: {sp(d.uid)}",
+             f"Manufacture parameter: {sp(d.version)}", "IC Type: FeliCa Lite-S", "", "# Felica Lite specific data",
+             "Blocks total: 28", "Blocks read: 20"]
+    mem = d.memory + bytes(16)  # REG (0E) after the user blocks
+    for n in range(28):
+        status = (flags or {}).get(n, "00 00" if n < 20 else "01 A8")
+        lines.append(f"Block {n}: {status} {sp(mem[n * 16:(n + 1) * 16] if n < 15 else bytes(range(n, n + 16)))}")
+    return "\n".join(lines) + "\n"
+
+
+def flipper_standard(idm: bytes, blocks: list[tuple[str, int, bytes]]) -> str:
+    """The shape of a Flipper FeliCa Standard file: areas, services, and public blocks keyed in hex."""
+    sp = lambda b: " ".join(f"{x:02X}" for x in b)  # noqa: E731
+    lines = ["Filetype: Flipper NFC device", "Version: 4", "Device type: FeliCa", f"UID: {sp(idm)}",
+             "Data format version: 2", f"Manufacture id: {sp(idm)}", f"Manufacture parameter: {sp(felica.STANDARD_PMM)}",
+             "IC Type: FeliCa Standard", "# Felica Standard specific data", "Area found: 1",
+             "Area 000: | Code 0000 | Services #000-#001 |", "Service found: 2",
+             "Service 000: | Code 000B | Attrib. 0B | Public  | Read-only  | Unread |",
+             "Service 001: | Code 1008 | Attrib. 08 | Private | Writable   | Unread |",
+             f"Public blocks read: {len(blocks)}"]
+    lines += [f"Block {i:04X}: | Service code {svc} | Block index {n:02X} | Data: {sp(data)} |"
+              for i, (svc, n, data) in enumerate(blocks)]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_flipper_felica_lite_s_file_loads_its_user_blocks_and_reg_and_decodes_to_its_text():
+    d = dumps.loads(flipper_lite(lite_s("**launch.system:pce")).encode(), "card.nfc")
+    assert (d.kind, d.uid, d.version) == ("felica", IDM, felica.LITE_S_PMM)
+    assert d.memory == lite_s("**launch.system:pce").memory + bytes(16)  # blocks 00–0D, then REG
+    assert decode_dump(d).text == "**launch.system:pce"
+
+
+def test_a_flipper_version_1_file_with_only_the_idm_is_the_idm_token():
+    text = "\n".join(flipper_lite(lite_s()).splitlines()[:8]).replace("version: 2", "version: 1") + "\n"
+    d = dumps.loads(text.encode(), "card.nfc")
+    assert (d.uid, d.memory) == (IDM, b"") and decode_dump(d).to_token().uid == IDM.hex()
+
+
+def test_a_flipper_felica_standard_file_reads_its_public_000b_blocks_in_order_whatever_their_hex_keys():
+    message_blocks = lite_s("**launch.system:gb").memory
+    blocks = [("1008", 0, bytes(16))] + [("000B", n, message_blocks[n * 16:(n + 1) * 16]) for n in range(13, -1, -1)]
+    d = dumps.loads(flipper_standard(IDM, blocks).encode(), "card.nfc")  # keys run to Block 000E: hex
+    assert d.memory == message_blocks and decode_dump(d).text == "**launch.system:gb"
+
+
+@pytest.mark.parametrize("d", [lite_s(), lite_s(""), felica.lite_s_dump(IDM, None),
+                               TagDump("felica", IDM, 0, 0, lite_s().memory, felica.STANDARD_PMM)],
+                         ids=["text", "empty", "access", "standard-with-ndef"])
+def test_tagd_writes_flipper_felica_files_it_reads_back_identically(d):
+    assert dumps.loads(dumps.dumps(d, "nfc"), "x.nfc") == TagDump("felica", d.uid, 0, 0, d.memory, d.version)
+
+
+@pytest.mark.parametrize("text, where, reason", [
+    (flipper_lite(lite_s("x" * 60), flags={3: "01 A8"}), "end of file",
+     "block 0003 missing: the attribute block says the NDEF message is 67 bytes, up to block 0005: truncated file?"),
+    (flipper_lite(lite_s()).replace("Data format version: 2", "Data format version: 3"), "line 6",
+     "FeliCa data format version '3' is not supported (1 or 2)"),
+    (flipper_lite(lite_s()).replace("Manufacture id: 01 2E", "Manufacture id: 01"), "line 7",
+     "Manufacture id has 7 bytes, expected 8"),
+    (flipper_lite(lite_s()).replace("UID: 01 2E", "UID: 02 2E"), "line 4", "is not the IDm"),
+    (flipper_lite(lite_s()).replace("Blocks total: 28", "Blocks total: 14"), "line 12", "a FeliCa Lite map has 28"),
+    (flipper_lite(lite_s()).replace("Block 2: 00 00 ", "Block 2: 00 00 0"), "line 16", "block 2: '073' is not a hex byte"),
+    (flipper_standard(IDM, [("000B", 0, bytes(16))]).replace("| Block index 00", "| Index 00"), "line 16",
+     "expected '| Service code XXXX | Block index XX | Data: … |'"),
+    (flipper_lite(lite_s()).replace("Manufacture parameter", "Parameter"), "header", "missing 'Manufacture parameter'"),
+], ids=["unread-block-mid-message", "format-version", "short-idm", "uid-not-idm", "blocks-total", "bad-hex",
+        "bad-public-block", "no-pmm"])
+def test_a_damaged_flipper_felica_file_names_the_line_and_the_reason(text, where, reason):
+    with pytest.raises(dumps.DumpError) as info:
+        dumps.loads(text.encode(), "card.nfc")
+    assert info.value.where == where and reason in info.value.reason, str(info.value)
+
+
+@given(st.lists(st.sampled_from(flipper_lite(lite_s()).splitlines() + flipper_standard(
+    IDM, [("000B", 0, bytes(16))]).splitlines()[8:] + ["Block 0A: 00", "Blocks read: x", "Data format version: 1"]),
+    max_size=40))
+def test_any_mix_of_flipper_felica_lines_gives_a_dump_or_a_dumperror(lines):
+    head = ["Filetype: Flipper NFC device", "Version: 4", "Device type: FeliCa"]
+    try:
+        dumps.loads("\n".join(head + lines).encode(), "card.nfc")
+    except dumps.DumpError as exc:
+        assert not exc.reason.startswith("unreadable dump"), exc.reason

@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from tagd.daemon.api.access import listens_beyond_loopback
 from tagd.daemon.discovery import SERVICE_TYPE, Discovery, instance_name, lan_addresses
 
 
@@ -108,3 +109,11 @@ async def test_a_loopback_only_api_is_not_advertised_and_zeroconf_is_not_loaded(
             "asyncio.run(main())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["True", "False", "False", "False"], out.stderr
+
+
+@pytest.mark.parametrize("host,beyond", [("127.0.0.1", False), ("127.0.0.2", False), ("::1", False),
+                                         ("", True), ("0.0.0.0", True), ("::", True), ("192.168.1.20", True),
+                                         ("tagd.local", True)])
+def test_which_listen_addresses_a_phone_can_reach(host, beyond):
+    """One rule for mDNS (advertise only what a phone can reach) and `tagd pair`'s loopback warning."""
+    assert listens_beyond_loopback(host) is beyond

@@ -379,6 +379,9 @@ async def test_pake_key_derivation_and_the_store_run_off_the_event_loop(rig, mon
     loop_thread = threading.get_ident()
     seen: dict[str, int] = {}
     service = daemon.pairing
+    notified: list[int] = []
+    real_notify = service.notify
+    monkeypatch.setattr(service, "notify", lambda *a: (notified.append(threading.get_ident()), real_notify(*a)))
     for name in ("_start", "_finish", "_establish"):
         real = getattr(service, name)
 
@@ -392,3 +395,4 @@ async def test_pake_key_derivation_and_the_store_run_off_the_event_loop(rig, mon
         assert "result" in await Session(ws, EncryptedChannel(client.auth_token, client.pairing_key)).call("version")
     assert sorted(seen) == ["_establish", "_finish", "_start"]
     assert loop_thread not in seen.values()
+    assert notified == [loop_thread]  # clients.paired is sent from the loop: it reaches asyncio objects

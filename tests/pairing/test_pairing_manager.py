@@ -203,3 +203,19 @@ def test_ten_failed_first_frames_block_that_token_and_ip_for_30_seconds(store, c
     gateway.establish(good(), "10.0.0.8")  # another address is not blocked
     clock.t += 31
     gateway.establish(good(), "10.0.0.9")
+
+
+def test_a_pairing_cancelled_while_its_pake_step_runs_does_not_complete(manager, store, monkeypatch):
+    import tagd.daemon.api.pairing.manager as m
+
+    pin, _ = manager.begin()
+    real = m.Pake.message
+
+    def cancelled_meanwhile(self):  # the admin's clients.pair.cancel lands during the slow arithmetic
+        manager.cancel()
+        return real(self)
+
+    monkeypatch.setattr(m.Pake, "message", cancelled_meanwhile)
+    with pytest.raises(PairingError, match="no pairing in progress"):
+        pair(manager, pin)
+    assert store.rows == [] and manager._sessions == {}

@@ -1,4 +1,5 @@
-"""Issue 14 item 10 with the dump format: a FeliCa card written as a dump file (Proxmark3 FeliCa JSON) gives the
+"""Issue 14 item 10 with the dump formats: a FeliCa card written as a dump file (Proxmark3 FeliCa JSON or a Flipper
+.nfc) gives the
 same token — uid = IDm, type FeliCa, text and data from the Lite-S NDEF — from `tagd decode`, the replay reader,
 and a tap through the emulated PN532 (`tagd sim pn532 --tag FILE`) read by the real driver; `tagd fixture make
 --kind felica` writes one. The FeliCa counterpart of test_same_token_everywhere.py's property test."""
@@ -66,10 +67,10 @@ def cards_without_ndef(draw) -> TagDump:
     return TagDump("felica", draw(IDMS), 0, 0, bytes(16) + blocks, felica.LITE_S_PMM, systems=(felica.SYSTEM_LITE_S,))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(lite_s_cards() | cards_without_ndef())
-def test_decode_replay_and_an_emulated_tap_of_a_felica_dump_give_the_same_token(rig, tmp_path_factory, d):
-    path = tmp_path_factory.mktemp("felica") / "card.json"
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lite_s_cards() | cards_without_ndef(), st.sampled_from(dumps.FELICA_FORMATS))
+def test_decode_replay_and_an_emulated_tap_of_a_felica_dump_give_the_same_token(rig, tmp_path_factory, d, fmt):
+    path = tmp_path_factory.mktemp("felica") / f"card.{fmt}"
     dumps.save(d, path)
     decoded = decode_dump(dumps.load(path)).to_token()
     assert (decoded.type, decoded.uid) == ("FeliCa", d.uid.hex())
@@ -88,6 +89,13 @@ def test_a_lite_s_dump_taps_with_its_text_and_an_access_card_by_its_idm(rig, tmp
     assert same(tap_token(rig, card)) == (("012e001122334455", "FeliCa", "", ""))
 
 
+def test_fixture_make_felica_writes_a_flipper_felica_file_for_nfc(tmp_path, capsys):
+    path = tmp_path / "card.nfc"
+    assert tagd_main(["fixture", "make", "--kind", "felica", "--uri", "https://zaparoo.org/", "-o", str(path)]) == 0
+    assert "Device type: FeliCa" in path.read_text() and "Blocks total: 28" in path.read_text()
+    assert decode_dump(dumps.load(path)).text == "https://zaparoo.org/"
+
+
 def test_fixture_make_felica_writes_proxmark_felica_json_with_a_reproducible_idm(tmp_path, capsys):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     for path in (a, b):
@@ -100,16 +108,17 @@ def test_fixture_make_felica_writes_proxmark_felica_json_with_a_reproducible_idm
 
 
 @pytest.mark.parametrize("args, reason", [
-    (["--text", "x", "-o", "card.nfc"], "a FeliCa card is written as Proxmark3 JSON (json), not nfc"),
-    (["--text", "x", "--format", "bin", "-o", "card.json"], "not bin"),
+    (["--text", "x", "--format", "bin", "-o", "card.json"], "a FeliCa card is written as Proxmark3 JSON (json) or "
+                                                           "a Flipper file (nfc), not bin"),
+    (["--text", "x", "-o", "card.eml"], "not eml"),
     (["--text", "x", "--uid", "0102", "-o", "card.json"], "an IDm is 8 bytes, not 2"),
     (["--text", "x" * 300, "-o", "card.json"], "a FeliCa Lite-S holds 208"),
-], ids=["nfc", "bin", "short-idm", "too-long"])
+], ids=["bin", "eml", "short-idm", "too-long"])
 def test_fixture_make_felica_refuses_what_it_cannot_make_with_the_reason(tmp_path, capsys, monkeypatch, args, reason):
     monkeypatch.chdir(tmp_path)
     assert tagd_main(["fixture", "make", "--kind", "felica", *args]) == 2
     assert reason in capsys.readouterr().err
-    assert not (tmp_path / "card.json").exists() and not (tmp_path / "card.nfc").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_no_ndef_is_for_felica_cards_only(tmp_path, capsys):

@@ -140,7 +140,8 @@ def test_nfcpy_cannot_read_a_read_protected_page_without_the_password(nfcpy_path
     assert "error" in got and "page4" not in got
 
 
-@pytest.mark.parametrize("nfcpy_path", [("felica-lite-s.json", "1.6")], indirect=True)
+@pytest.mark.parametrize("nfcpy_path", [("felica-lite-s.json", "1.6"), ("felica-lite-s.nfc", "1.6")], indirect=True,
+                         ids=["proxmark", "flipper"])
 @pytest.mark.parametrize("systems", [(0x12FC,), (0x88B4,)], ids=["ndef-system", "lite-s-system"])
 def test_nfcpy_reads_a_felica_lite_s_dump_as_tagd_decodes_it(nfcpy_path, systems):
     """Issue 14 item 10 through an independent stack: nfcpy's own PN532 driver lists the emulated card at
@@ -157,7 +158,8 @@ def test_nfcpy_reads_a_felica_lite_s_dump_as_tagd_decodes_it(nfcpy_path, systems
 
     got = with_tag(path, read)
     assert "FeliCa Lite-S" in got["tag"] and f"SYS={systems[0]:04X}" in got["tag"], got
-    assert got["idm"].hex() == decoded.uid and got["text"] == decoded.text == "**launch.system:pcengine"
+    assert got["idm"].hex() == decoded.uid and got["text"] == decoded.text
+    assert decoded.text in ("**launch.system:pcengine", "**launch.system:wonderswan")
     assert got["message"].hex() == decoded.data
 
 

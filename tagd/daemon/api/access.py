@@ -26,6 +26,13 @@ from typing import Iterable, Union
 
 from tagd.web.admission import loopback_address as is_loopback_address, parse_ip  # noqa: F401  (re-exported)
 
+
+def listens_beyond_loopback(host: str) -> bool:
+    """An API bound to ``host`` can be reached from other machines: any address but a loopback one (the wildcard
+    "", 0.0.0.0 and ::, a LAN address, a host name tagd does not resolve here)."""
+    return not is_loopback_address(host)
+
+
 IpNetwork = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 ENCRYPTION_REQUIRED = -32002

@@ -115,5 +115,5 @@ def register(rpc: Dispatcher, pairing: PairingService, store: Store) -> None:
     @rpc.method("clients.pair.cancel")
     async def pair_cancel(params: Any) -> Any:
         _local_only()
-        pairing.cancel()
+        await pairing.cancel()
         return {}

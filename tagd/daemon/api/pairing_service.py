@@ -85,9 +85,10 @@ class PairingService:
         remaining = expires - self.manager.clock()
         return {"pin": pin, "expiresAt": int(time.time() + remaining), "expiresIn": round(remaining)}
 
-    def cancel(self) -> None:
+    async def cancel(self) -> None:
+        """``clients.pair.cancel``: under the pairing lock, so a PAKE step running now cannot keep the pairing open."""
         if self._manager is not None:
-            self._manager.cancel()
+            await self._in_thread(self._manager.cancel)
 
     def pending(self) -> dict[str, Any] | None:
         if self._manager is None or (p := self._manager.pending()) is None:
@@ -114,9 +115,12 @@ class PairingService:
         try:
             if start:
                 return await self._in_thread(self._start, body)
-            return await self._in_thread(self._finish, body, request.peer)
+            response, client = await self._in_thread(self._finish, body, request.peer)
         except PairingError as exc:
             return json_response({"error": exc.message}, exc.status)
+        if client is not None and self.notify is not None:  # on the loop: notify reaches asyncio objects
+            self.notify("clients.paired", {"clientId": client.client_id, "clientName": client.name})
+        return response
 
     def _start(self, body: dict[str, Any]) -> Response:
         msg_a = _b64(body.get("pake"))
@@ -126,12 +130,12 @@ class PairingService:
         session, msg_b = self.manager.start(name if isinstance(name, str) else "", msg_a)
         return json_response({"session": session, "pake": base64.b64encode(msg_b).decode()})
 
-    def _finish(self, body: dict[str, Any], peer: str) -> Response:
+    def _finish(self, body: dict[str, Any], peer: str) -> tuple[Response, PairedClient | None]:
         from tagd.daemon.api.pairing.manager import PairingError
 
         confirm = _b64(body.get("confirm"))
         if not confirm:
-            return json_response({"error": "invalid confirmation"}, 400)
+            return json_response({"error": "invalid confirmation"}, 400), None
         try:
             client, server_mac = self.manager.finish(body.get("session"), confirm)  # type: ignore[arg-type]
         except PairingError as exc:
@@ -139,10 +143,8 @@ class PairingService:
                 log.warning("pairing: failed PIN confirmation from %s (%s)", peer, exc.message)
             raise
         log.info("paired a new API client %r (%s, role %s)", client.name, client.client_id, client.role)
-        if self.notify is not None:
-            self.notify("clients.paired", {"clientId": client.client_id, "clientName": client.name})
         return json_response({"authToken": client.auth_token, "clientId": client.client_id,
-                              "confirm": base64.b64encode(server_mac).decode()})
+                              "confirm": base64.b64encode(server_mac).decode()}), client
 
     # --- encrypted WebSocket sessions ---------------------------------------------------
     def first_frame(self, text: str | bytes) -> FirstFrame | None:

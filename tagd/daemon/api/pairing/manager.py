@@ -107,13 +107,16 @@ class PairingManager:
         if self._attempts >= MAX_ATTEMPTS:
             self.cancel()
             raise PairingError(403, "too many failed attempts")
-        server = Pake(self._pin, SERVER)
+        pin = self._pin
+        server = Pake(pin, SERVER)
         try:
             server.update(msg_a)
         except PakeError as exc:
             raise PairingError(400, f"invalid PAKE message: {exc}") from None
         msg_b = server.message()
         assert server.session_key is not None
+        if self._pin != pin:  # cancelled (or a new PIN shown) while the PAKE arithmetic ran
+            raise PairingError(400, "no pairing in progress")
         session_id = str(uuid.uuid4())
         self._sessions[session_id] = _Session(self.clock(), name, self._role, bytes(msg_a), msg_b,
                                               PairingKeys.derive(server.session_key, msg_a, msg_b))
