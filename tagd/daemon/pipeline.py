@@ -102,6 +102,9 @@ class Pipeline:
         # observers of launches and hold-mode exits (play sessions without a core: tagd/integrations/runtime.py)
         self.on_launch: Callable[[Token, bool], None] | None = None
         self.on_exit: Callable[[], None] | None = None
+        # given a tap's launch (or next-tag write) as it starts: the daemon pauses new API work until it is done
+        # (tagd.web.intake.Priority.during), so a tap never waits behind API clients
+        self.urgent: Callable[[asyncio.Task[Any]], None] | None = None
         self.feedback: Callable[[str, bool | None], None] | None = None  # (reader_id, ok) of each tap's outcome: feedback.py
         self.pending_write: PendingWrite | None = None  # armed by **write:, done to the next tag
         self.pending_launcher: str | None = None  # armed by **launch?launcher=ID, used by the next tap that launches
@@ -186,6 +189,8 @@ class Pipeline:
         self.active[rid] = token
         self.last = token
         task = self._launch_if_due(event, token)
+        if task is not None and self.urgent is not None:
+            self.urgent(task)
         # announced after the launch is under way: the launch's first step then runs before the fan-out of
         # tokens.added to every API client (a thousand socket writes that would otherwise go first)
         if previous is None or previous.key != key:

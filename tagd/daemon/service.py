@@ -119,6 +119,7 @@ class Daemon:
         integration_methods.register(rpc, self)  # sessions, sessions.retry, integrations
         self.api = ApiServer(rpc, self.config.api.keys, self.run_token, allowed_origins=self.config.api.allowed_origins,
                              instance=self.instance, access=self._access(self.config), pairing=self.pairing)
+        self.pipeline.urgent = self.api.priority.during  # a tap's launch goes before API work
         host, port = parse_listen(self.listen)
         await self.api.start(host, port)
         self._started.append("api")

@@ -21,6 +21,7 @@ from different tasks never interleave.
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections import deque
 from typing import AsyncIterator
 
@@ -34,6 +35,11 @@ GOING_AWAY = 1001
 INTERNAL_ERROR = 1011
 FRAGMENT_COST = 6  # a masked frame's header: 2 bytes + the 4-byte mask
 CLOSE_GRACE = 5.0  # after a close, a peer that has not taken the last frames by then is cut off
+
+
+def _abort_if_open(transport: weakref.ref[asyncio.BaseTransport]) -> None:
+    if (alive := transport()) is not None:
+        alive.abort()
 
 
 class WebSocketClosed(ConnectionError):
@@ -76,7 +82,15 @@ class WebSocket:
 
     async def send(self, message: str | bytes) -> None:
         """Send one text (str) or binary (bytes) message; WebSocketClosed if the socket is gone."""
+        self.write(message)
+        await self.drain()
+
+    def write(self, message: str | bytes) -> None:
+        """Hand one message to the socket's buffer (the caller need not keep it); :meth:`drain` waits until the
+        buffer is low again. WebSocketClosed if the socket is gone."""
         self._write(TextMessage(message) if isinstance(message, str) else BytesMessage(message))
+
+    async def drain(self) -> None:
         try:
             await self._writer.drain()
         except (ConnectionError, RuntimeError) as exc:
@@ -198,4 +212,7 @@ class WebSocket:
             self._writer.transport.abort()
         else:
             self._writer.close()  # buffered frames (the close frame) are flushed first …
-            self._loop.call_later(CLOSE_GRACE, self._writer.transport.abort)  # … if the peer takes them
+            # … if the peer takes them. The timer holds the transport weakly: one that closed in time is freed now,
+            # not CLOSE_GRACE later (a thousand clients leaving kept a thousand transports, and the heap they
+            # were spread over, for 5 s)
+            self._loop.call_later(CLOSE_GRACE, _abort_if_open, weakref.ref(self._writer.transport))

@@ -35,6 +35,8 @@ MAX_BATCH = 100  # requests in one batch array; a longer batch is refused whole 
 
 _RAW_SURROGATE = re.compile("[\ud800-\udfff]")
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+_BATCH = re.compile(r"[ \t\r\n]*\[")  # JSON's whitespace, then an array
+_BATCH_BYTES = re.compile(rb"[ \t\r\n]*\[")
 
 Handler = Callable[[Any], Awaitable[Any]]
 
@@ -94,13 +96,23 @@ def _lone_surrogate(obj: Any) -> str | None:
     return None
 
 
+# one decoder for every message: json.loads with these hooks built a decoder and scanner per call, and a thousand
+# clients' requests left hundreds of them spread over the heap, holding its arenas (bench/stress.py: RSS after load)
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
+def is_batch(text: str | bytes) -> bool:
+    """A batch (an array) rather than one request, told by its first character before the text is parsed."""
+    return bool((_BATCH_BYTES if isinstance(text, bytes) else _BATCH).match(text))  # type: ignore[arg-type]
+
+
 def loads(text: str | bytes) -> Any:
     """json.loads for JSON-RPC: ValueError for anything that is not JSON text (see the module doc)."""
     if isinstance(text, (bytes, bytearray)):
         text = bytes(text).decode(json.detect_encoding(text))  # strict: json.loads would let surrogates pass
     elif m := _RAW_SURROGATE.search(text):
         raise _BadJson(f"lone surrogate \\u{ord(m.group()):04x} in a string")
-    msg = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+    msg = _DECODER.decode(text)
     if _ESCAPED_SURROGATE.search(text) and (found := _lone_surrogate(msg)):  # a pair is fine: it is one character
         raise _BadJson(f"lone surrogate {found} in a string")
     return msg

@@ -22,10 +22,14 @@ Each WebSocket client has an outbox drained by one task: responses and notificat
 order they were produced, a broadcast to hundreds of clients costs one queue put each, and a client that
 stops reading is dropped when its outbox would pass ``OUTBOX_BYTES`` (tagd.web.outbox) — with a warning in
 the log — instead of holding memory or the loop; an event stream that stops reading is ended the same way.
-While ``MAX_IN_FLIGHT`` of a client's requests are running its socket is not read, so what one client can make
-tagd hold is bounded by that many answers being built plus its outbox. Every request (HTTP or WebSocket) passes
-an :class:`~tagd.web.intake.Intake` first: a few start per loop turn, so reader events and launches are never
-queued behind thousands of requests.
+While ``MAX_IN_FLIGHT`` of a client's requests are running its socket is not read (a batch counts as that many:
+it runs alone), so what one client can make tagd hold is bounded by that many answers being built plus its
+outbox; the answers queued for all clients together are bounded too (``ANSWER_BYTES``), and at most
+``MAX_BATCHES`` batches are answered at once. Every request (HTTP or WebSocket) passes an
+:class:`~tagd.web.intake.Intake` first: a few start per loop turn, so reader events and launches are never queued
+behind thousands of requests; a broadcast wakes a few clients' writers per turn (tagd.web.outbox); and while a
+tap's launch is on its way to the cores (``priority.during``, which the daemon gives the pipeline), neither
+starts anything new. After a large request or answer, or a dropped client, memory is given back (tagd.daemon.heap).
 Frames are not compressed: messages are small JSON, and per-client deflate would cost more than it saves.
 """
 
@@ -38,13 +42,14 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from tagd.daemon.api.access import (CALLER, ENCRYPTION_REQUIRED, UNSUPPORTED_VERSION, AccessPolicy, Caller,
                                     is_loopback_address)
-from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, error, notification
+from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, error, is_batch, notification
 from tagd.daemon.api.pairing_service import PAIR_PATHS, looks_encrypted
 from tagd.daemon.api.origins import OriginPolicy
 from tagd.daemon.forwarders import INSTANCE_HEADER, LOOP_DETECTED
+from tagd.daemon.heap import Trimmer
 from tagd.token import TYPE_API, Token
-from tagd.web.intake import Intake
-from tagd.web.outbox import Outbox, wire_size
+from tagd.web.intake import Intake, Priority
+from tagd.web.outbox import AnswerBudget, Outbox, WakePacer, wire_size
 from tagd.web.server import HttpServer, Request, Response, Stream, Upgrade, json_response, json_text
 from tagd.web.websocket import WebSocket, WebSocketClosed
 
@@ -57,10 +62,13 @@ log = logging.getLogger(__name__)
 API_PATHS = ("/api", "/api/v0", "/api/v0.1")
 EVENTS_PATHS = ("/api/events", "/api/v0/events", "/api/v0.1/events")
 RUN_PREFIXES = ("/run/", "/r/", "/l/")
-OUTBOX_BYTES = 4 << 20  # queued for one client (WebSocket or event stream); past this it is dropped
+OUTBOX_BYTES = 2 << 20  # queued for one client (WebSocket or event stream); past this it is dropped
+ANSWER_BYTES = 8 << 20  # answers queued for all clients together; past this one with answers waiting is dropped
 MAX_IN_FLIGHT = 4  # requests of one WebSocket client running at once; past this its socket is not read
+MAX_BATCHES = 2  # batches being answered at once, all WebSocket clients together (each answer is many answers)
 MAX_MESSAGE = 1 << 20
 HEARTBEAT = 30.0
+LARGE = 64 << 10  # characters of a request and its answer after which memory is given back (tagd.daemon.heap)
 POLICY_VIOLATION = 1008  # the close code for a refused or tampered encrypted session
 
 
@@ -77,6 +85,13 @@ def _from_another_site(request: Request) -> bool:
     return site in ("cross-site", "same-site") and not clicked
 
 
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # a thread with no loop
+        return None
+
+
 def request_key(request: Request) -> str:
     """The API key a request brings (``Authorization: Bearer`` or ``?key=``), "" for none."""
     auth = request.headers.get("authorization", "")
@@ -86,7 +101,7 @@ def request_key(request: Request) -> str:
 @dataclass
 class Connection:
     """One WebSocket client: its outbox, who it is, and its cipher once it encrypts."""
-    outbox: Outbox = field(default_factory=lambda: Outbox(OUTBOX_BYTES))
+    outbox: Outbox
     caller: Caller = field(default_factory=Caller)
     live: bool = False  # may receive notifications (it is allowed to talk)
     cipher: FrameCipher | None = None
@@ -108,16 +123,26 @@ class ApiServer:
         self.clients: dict[WebSocket, Connection] = {}
         self.sse: set[Outbox] = set()
         self.dropped = 0  # clients dropped for not reading (diagnostics, the bench)
-        self.intake = Intake()  # requests that start per loop turn: taps are not kept waiting behind API load
+        # a tap's launch on its way pauses new API work (pipeline.urgent); requests start a few per loop turn
+        # (intake) and a broadcast wakes a few clients' writers per turn (pacer), so a tap never waits behind them
+        self.priority = Priority()
+        self.intake = Intake(priority=self.priority)
+        self.pacer = WakePacer(priority=self.priority)
+        self.answers = AnswerBudget(ANSWER_BYTES)
+        self.heap = Trimmer()  # gives memory back after a burst
+        self.batches = asyncio.Semaphore(MAX_BATCHES)  # WebSocket batches answered at once, all clients together
         self.http = HttpServer(self._route, max_body=MAX_MESSAGE)
         self.port = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- lifecycle ----------------------------------------------------------
     async def start(self, host: str, port: int) -> None:
         self.port = await self.http.start(host, port)
+        self._loop = asyncio.get_running_loop()
         self.origins = OriginPolicy(self.port, self.allowed_origins)  # the app's own origins carry the port
 
     async def close(self) -> None:
+        self.heap.cancel()
         for outbox in list(self.sse):
             outbox.close()
         self.clients.clear()
@@ -210,26 +235,33 @@ class ApiServer:
 
     # --- notifications -------------------------------------------------------
     def broadcast(self, method: str, params: Any = None) -> None:
+        """Every live client gets the notification; from another thread (pairing finishes in one) it is handed to
+        the loop, which owns the outboxes and their pacer."""
+        if self._loop is not None and _running_loop() is not self._loop:
+            self._loop.call_soon_threadsafe(self.broadcast, method, params)
+            return
         text = json_text(notification(method, params))
         size = wire_size(text)
         for ws, conn in list(self.clients.items()):
             if conn.live:
-                self._send(ws, conn, text, size)
+                self._send(ws, conn, text, size, paced=True)
         for outbox in list(self.sse):
-            if not outbox.put(text, size):
+            if not outbox.put(text, size, paced=True):
                 self._drop("an event stream", outbox)
                 self.sse.discard(outbox)
                 outbox.close()  # the stream ends; the client may reconnect
 
-    def _send(self, ws: WebSocket, conn: Connection, text: str, size: int | None = None) -> None:
+    def _send(self, ws: WebSocket, conn: Connection, text: str, size: int | None = None, paced: bool = False) -> None:
         """Queue a message for a WebSocket client; one whose outbox is full is not reading: drop it."""
-        if not conn.outbox.put(text, size):
+        if not conn.outbox.put(text, size, paced):
             self._drop("a WebSocket client", conn.outbox)
+            conn.outbox.close()  # what it held is let go now, not when its handler ends
             self.clients.pop(ws, None)
             ws.abort()  # it reads nothing, so it would not read a close frame either
 
     def _drop(self, what: str, outbox: Outbox) -> None:
         self.dropped += 1
+        self.heap.soon()  # what it held is freed: give it back
         log.warning("dropping %s that stopped reading (%d messages, %d bytes queued)", what, len(outbox), outbox.bytes)
 
     @staticmethod
@@ -242,7 +274,9 @@ class ApiServer:
         try:
             while (message := await conn.outbox.get()) is not None:
                 try:
-                    await ws.send(conn.cipher.seal(message.encode()) if conn.cipher is not None else message)
+                    ws.write(conn.cipher.seal(message.encode()) if conn.cipher is not None else message)
+                    message = None  # in the socket's buffer now: not kept while a slow reader drains it
+                    await ws.drain()
                 except WebSocketClosed:
                     raise
                 except Exception as exc:
@@ -256,14 +290,14 @@ class ApiServer:
     async def _websocket(self, ws: WebSocket, request: Request) -> None:
         local = self.is_local(request)
         plaintext_ok = self.access.plaintext_websocket(local, request.peer, request_key(request))
-        conn = Connection(caller=Caller(local=local), live=plaintext_ok)
+        conn = Connection(Outbox(OUTBOX_BYTES, self.pacer, self.answers), caller=Caller(local=local), live=plaintext_ok)
         self.clients[ws] = conn
         writer = asyncio.ensure_future(self._drain(ws, conn))
-        tasks: set[asyncio.Task[Any]] = set()
+        tasks: dict[asyncio.Task[Any], int] = {}  # its requests running, and how many requests each is
         room = asyncio.Event()  # set when one of its requests finishes
 
         def finished(task: asyncio.Task[Any]) -> None:
-            tasks.discard(task)
+            tasks.pop(task, None)
             room.set()
 
         try:
@@ -274,13 +308,15 @@ class ApiServer:
                 if text == "ping":
                     self._send(ws, conn, "pong", 4)
                     continue
-                while len(tasks) >= MAX_IN_FLIGHT and ws in self.clients:
+                # a batch counts as MAX_IN_FLIGHT requests: it runs alone, its answer being many answers' worth
+                weight = MAX_IN_FLIGHT if is_batch(text) else 1
+                while tasks and sum(tasks.values()) + weight > MAX_IN_FLIGHT and ws in self.clients:
                     room.clear()
                     await room.wait()  # its requests are not answered as fast as it sends: read on when one is
                 await self.intake.admit()
                 # each request runs on its own: readers.write may wait 30 s for a tag
-                task = asyncio.ensure_future(self._answer(ws, conn, text))
-                tasks.add(task)
+                task = asyncio.ensure_future(self._answer(ws, conn, text, weight > 1))
+                tasks[task] = weight
                 task.add_done_callback(finished)
         finally:
             self.clients.pop(ws, None)
@@ -336,11 +372,22 @@ class ApiServer:
             return
         await ws.close(POLICY_VIOLATION, message)
 
-    async def _answer(self, ws: WebSocket, conn: Connection, data: str | bytes) -> None:
+    async def _answer(self, ws: WebSocket, conn: Connection, data: str | bytes, batch: bool = False) -> None:
         CALLER.set(conn.caller)  # this task's own context: the methods it runs see who asked
-        response = await self.dispatcher.handle_text(data)
+        if batch:
+            async with self.batches:
+                response = await self.dispatcher.handle_text(data)
+        else:
+            response = await self.dispatcher.handle_text(data)
         if response is not None and ws in self.clients:
-            self._send(ws, conn, json_text(response))
+            text = json_text(response)
+            self._after(len(data) + len(text))
+            self._send(ws, conn, text)
+
+    def _after(self, size: int) -> None:
+        """A request and its answer of ``size`` characters: after a large one, memory is given back."""
+        if size > LARGE:
+            self.heap.soon()
 
     async def _post(self, request: Request) -> Response:
         token = CLIENT_GONE.set(request.disconnected)  # a readers.write ends if the client hangs up
@@ -351,11 +398,14 @@ class ApiServer:
             CLIENT_GONE.reset(token)
             CALLER.reset(caller)
         if response is None:
+            self._after(len(request.body))
             return Response(204)
-        return json_response(response)
+        answer = json_response(response)
+        self._after(len(request.body) + len(answer.body))
+        return answer
 
     async def _events(self) -> AsyncIterator[bytes]:
-        outbox = Outbox(OUTBOX_BYTES)
+        outbox = Outbox(OUTBOX_BYTES, self.pacer)
         self.sse.add(outbox)
         logged = False
         try:
