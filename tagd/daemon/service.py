@@ -36,7 +36,6 @@ from tagd.daemon.config_files import ConfigFiles, read_file_mappings, read_files
 from tagd.daemon.feedback import ScanFeedback
 from tagd.daemon.forwarders import INSTANCE_HEADER, ForwardError, build_forwarders, close_all, start_all
 from tagd.daemon.mappings import Mapping, MappingTable
-from tagd.daemon.memory import trim_after
 from tagd.daemon.pipeline import Pipeline
 from tagd.daemon.retention import prune_history_daily
 from tagd.daemon.store import Store, StoreError
@@ -51,7 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OWN_NOTIFICATIONS = frozenset({"readers.added", "readers.removed", "tokens.added", "tokens.removed"})
-SETTLE_SECONDS = 2.0  # after start: readers open, start-up garbage freed — then free heap goes back (memory.py)
+SETTLE_SECONDS = 1.0  # after start: readers open, start-up garbage freed — then free heap goes back (heap.py)
 
 
 class Daemon:
@@ -134,9 +133,13 @@ class Daemon:
                                      self.config.driver_options(), detect=detect)
         self.manager.start()
         await self._start_discovery(self.config, host)
-        self.spawn(trim_after(SETTLE_SECONDS))
+        self.spawn(self._settled())
         sdnotify.notify("READY=1", f"STATUS=listening on {host}:{self.api.port}")
         log.info("tagd ready: API on %s:%d, %d reader(s) configured", host, self.api.port, len(connect))
+
+    async def _settled(self) -> None:
+        await asyncio.sleep(SETTLE_SECONDS)
+        self.api.heap.soon()  # the start-up garbage's free pages go back to the system
 
     @staticmethod
     def _access(config: Config) -> AccessPolicy:

@@ -24,7 +24,7 @@ async def main():
 asyncio.run(main())
 """
 
-# (ctypes is not heavy: 0.2 MB, loaded by tagd.daemon.memory to give ~0.6 MB of freed heap back after start)
+# (ctypes is not heavy: 0.2 MB, loaded by tagd.daemon.heap to give ~0.6 MB of freed heap back after start)
 HEAVY = {"aiohttp", "re2", "smartcard", "nfc", "pyudev", "tagd.sim", "tagd.readers.acr122",
          "tagd.readers.nfcpy_reader", "tagd.ndef.dumps", "zeroconf", "ifaddr", "cryptography", "ecdsa", "paho",
          "httpx", "reportlab", "segno", "tagd.daemon.fabric", "tagd.integrations.http",

@@ -1,4 +1,4 @@
-"""tagd.daemon.memory: freed heap goes back to the system, and zeroconf loads without its compiled modules."""
+"""tagd.daemon.heap and discovery: freed heap goes back to the system, and zeroconf loads without its compiled modules."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 CHURN = """
 import sys
-from tagd.daemon.memory import trim
+from tagd.daemon.heap import give_back as trim
 
 def rss_kb():
     for line in open("/proc/self/status"):
@@ -43,3 +43,25 @@ print(compiled, info.port)
 def test_zeroconf_is_loaded_from_its_python_modules_and_works():
     out = subprocess.run([sys.executable, "-c", ZEROCONF], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split() == ["[]", "7497"]
+
+
+async def test_a_started_daemon_gives_its_start_up_garbage_back_once_settled(tmp_path, monkeypatch):
+    import asyncio
+
+    import tagd.daemon.service as service
+    from tagd.daemon.config import Config
+
+    monkeypatch.setattr(service, "SETTLE_SECONDS", 0.05)
+    config = Config.model_validate({"readers": {"auto_detect": False}, "database": str(tmp_path / "tagd.db"),
+                                    "api": {"listen": "127.0.0.1:0"}})
+    daemon = service.Daemon(config, tmp_path / "config.toml")
+    await daemon.start()
+    try:
+        assert daemon.api.heap.trims == 0
+        for _ in range(60):
+            if daemon.api.heap.trims:
+                break
+            await asyncio.sleep(0.05)
+        assert daemon.api.heap.trims == 1
+    finally:
+        await daemon.stop()
