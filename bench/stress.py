@@ -13,9 +13,10 @@ One `tagd run` with a file reader, a webhook core (a server in this process) and
   connections dribbling request heads; 500,000 empty WebSocket continuation frames. RSS peak (target < 120 MB)
   and RSS 5 s after (target < 50 MB); `/health` p99 on a fresh connection during slowloris (target < 100 ms).
 
-Last run (2 shared cores; README "Under load" has before and after): 100/500/1000 clients 7.8k/11.6k/12.4k req/s,
-p99 17/82/138 ms; tap → forward p50 8.3 ms, p99 18.8 ms; RSS start 45.0 MB, peak 95.6 MB, 5 s after 65.1 MB (the
-~20 MB the 1000-client phases leave in Python's small-object arenas: not met); /health p99 under slowloris 56.4 ms.
+Last run (2 shared cores; README "Under load" has it beside the run before these bounds): 100/500/1000 clients
+14.0k/11.3k/11.6k req/s, p99 12/61/119 ms; tap → forward p50 8.2 ms, p99 21.6 ms; RSS start 41.0 MB, peak 94.1 MB,
+5 s after 61.6 MB (not met: the ~20 MB the 1000-client phases leave in Python's small-object arenas); /health p99
+under slowloris 14.8 ms.
 """
 
 from __future__ import annotations
