@@ -32,7 +32,9 @@ class Host:
         os.write(self.fd, raw)
         return t0
 
-    def read(self, count: int = 1, timeout: float = 1.0) -> list:
+    def read(self, count: int = 1, timeout: float = 5.0) -> list:
+        """Up to ``count`` items, as soon as they arrive; the timeout only bounds a wait for what never comes (a
+        loaded CI machine can starve the emulator's thread for a second)."""
         items: list = []
         deadline = time.monotonic() + timeout
         while len(items) < count:
@@ -42,7 +44,7 @@ class Host:
             items += self.decoder.feed(os.read(self.fd, 4096))
         return items
 
-    def command(self, code: int, params: bytes = b"", timeout: float = 1.0) -> list:
+    def command(self, code: int, params: bytes = b"", timeout: float = 5.0) -> list:
         self.send(encode_command(code, params))
         return self.read(2, timeout)
 
@@ -81,7 +83,7 @@ def test_wakeup_preamble_before_the_first_command_is_ignored(rig):
 def test_list_with_retries_ff_answers_when_a_tag_is_placed(rig):
     emu, host = rig
     host.send(encode_command(0x4A, b"\x01\x00"))
-    assert host.read(2, 0.3) == [Ack()]
+    assert host.read(1) == [Ack()] and host.read(1, 0.3) == []  # waiting for a tag
     emu.place(NTAG)
     (got,) = host.read(1)
     assert got.data[:3] == bytes.fromhex("4B0101")
@@ -139,7 +141,8 @@ def test_bad_checksum_from_the_host_gets_a_nack(rig):
 def test_wrong_tfi_or_unknown_command_gets_the_application_error_frame(rig, raw):
     emu, host = rig
     host.send(raw)
-    got = host.read(2, 0.3)
+    got = host.read(1)
+    got += host.read(1, 0.3) if got and got[0] == Ack() else []
     assert got[-1] == ErrorFrame()
 
 
