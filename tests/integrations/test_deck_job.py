@@ -58,7 +58,7 @@ def start(job, store) -> None:
 
 
 async def finished(job) -> None:
-    await asyncio.wait_for(job.task, 5)
+    await asyncio.wait_for(job.task, 30)  # seconds only on a loaded machine: each card is a few store writes
 
 
 async def test_each_card_is_written_recorded_and_announced_until_done(tmp_path):
@@ -78,13 +78,13 @@ async def test_each_card_is_written_recorded_and_announced_until_done(tmp_path):
 async def test_a_second_sitting_skips_what_the_first_wrote(tmp_path):
     job, store, _ = job_for(tmp_path, Writer(["04000000000001"] + ["hold"]))
     start(job, store)
-    await asyncio.wait_for(_until(lambda: job.progress()["done"] == 1), 5)
+    await asyncio.wait_for(_until(lambda: job.progress()["done"] == 1), 30)
     job.cancel()
     await finished(job)
     assert job.progress()["state"] == "cancelled"
     again = DeckJob("romm", store, Writer(["04000000000002", "04000000000003"]), lambda *_: None, sleep=no_sleep)
     start(again, store)
-    await asyncio.wait_for(again.task, 5)
+    await asyncio.wait_for(again.task, 30)
     assert again.progress() | {"etaSeconds": None} == {"done": 3, "total": 3, "state": "done", "current": None,
                                                        "etaSeconds": None}
 
@@ -98,7 +98,7 @@ async def test_pause_ends_the_waiting_write_and_resume_asks_again(tmp_path):
     writer = Writer(["hold", "04000000000001", "04000000000002", "04000000000003"])
     job, store, seen = job_for(tmp_path, writer)
     start(job, store)
-    await asyncio.wait_for(writer.holding.wait(), 5)
+    await asyncio.wait_for(writer.holding.wait(), 30)
     job.pause()
     await _until(lambda: len(writer.calls) == 1 and not writer.holding.is_set())
     await asyncio.sleep(0.05)
@@ -135,7 +135,7 @@ async def test_a_write_cancelled_from_elsewhere_pauses_the_deck(tmp_path):
     writer = Writer([WriteCancelled("write cancelled"), "04000000000001"])
     job, store, seen = job_for(tmp_path, writer, ITEMS[:1])
     start(job, store)
-    await asyncio.wait_for(_until(lambda: job.state == "paused"), 5)
+    await asyncio.wait_for(_until(lambda: job.state == "paused"), 30)
     await asyncio.sleep(0.05)
     assert len(writer.calls) == 1
     job.resume()

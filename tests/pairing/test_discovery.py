@@ -37,6 +37,16 @@ class Listener:
         pass
 
 
+async def found(listener, name, timeout=10.0):
+    """Wait until the browser sees ``name``; other services on loopback (another test run's) are passed over."""
+    async def wait():
+        while (seen := await listener.added.get()) != name:
+            pass
+        return seen
+
+    return await asyncio.wait_for(wait(), timeout)
+
+
 @pytest.fixture
 async def browser():
     from zeroconf import IPVersion
@@ -57,8 +67,7 @@ async def test_a_browser_finds_zaparoo_tcp_with_the_api_port_and_an_empty_txt(br
     disco = Discovery(7497, "tagd-test-find", interfaces=["127.0.0.1"])
     await disco.start()
     try:
-        name = await asyncio.wait_for(listener.added.get(), 10)
-        assert name == f"tagd-test-find.{SERVICE_TYPE}"
+        name = await found(listener, f"tagd-test-find.{SERVICE_TYPE}")
         info = AsyncServiceInfo(SERVICE_TYPE, name)
         assert await info.async_request(zc.zeroconf, 3000)
         assert info.port == 7497 and info.parsed_addresses() == ["127.0.0.1"]
@@ -86,7 +95,7 @@ async def test_the_daemon_advertises_as_configured_and_stops_on_reload_switch_of
     daemon = Daemon(Config.model_validate(raw), tmp_path / "config.toml")
     await daemon.start()
     try:
-        assert await asyncio.wait_for(listener.added.get(), 10) == f"tagd-daemon-test.{SERVICE_TYPE}"
+        await found(listener, f"tagd-daemon-test.{SERVICE_TYPE}")
         assert daemon.discovery.port == daemon.api.port
         raw["service"]["discovery"]["enabled"] = False
         await daemon.apply_config(Config.model_validate(raw))
