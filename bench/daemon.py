@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,8 @@ import time
 import urllib.request
 
 import aiohttp
+
+from common import free_port, pct
 
 
 def _post_json(url: str, body: dict) -> dict:
@@ -60,17 +61,6 @@ async def paired_session(port: int, hold: asyncio.Event) -> None:
         await ws.send_str(channel.send({"jsonrpc": "2.0", "id": 1, "method": "version"}))
         assert "result" in channel.receive((await ws.receive(timeout=10)).data)
         await hold.wait()
-
-
-def pct(values, p):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p / 100 * len(values)))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- pipeline -----------------------------------------------------------------

@@ -22,7 +22,6 @@ import multiprocessing as mp
 import os
 import queue
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,16 +36,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 from tagd.daemon.fabric import topics as fab  # noqa: E402
 from tagd.token import Token  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
+from common import free_port, pct  # noqa: E402 (bench/common.py)
 
 
 def satellite(port: int, node: str, readers: int, rate: float, seconds: float, start_at: float) -> None:
