@@ -15,14 +15,9 @@ from typing import Iterator
 
 import pytest
 from conftest import need
+from procs import free_port  # noqa: F401 (the brokers' ports; re-exported for the MQTT tests)
 
 MOSQUITTO = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Broker:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import queue
 import signal
+import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
+
+FAKE_CORE = Path(__file__).resolve().parent / "daemon" / "fake_core.py"
 
 
 class Proc:
@@ -51,6 +56,26 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.p.kill()
         return self.p.returncode
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fake_core(port: int) -> Proc:
+    """tests/daemon/fake_core.py (a Zaparoo Core stand-in) on ``port``, answering once it says so."""
+    core = Proc([sys.executable, str(FAKE_CORE), str(port)])
+    core.wait_line(lambda line: line == "ready")
+    return core
+
+
+def emulated_pn532(link: Path, *extra: str) -> Proc:
+    """`tagd sim pn532 --link LINK` (its stdin takes place/remove commands), up once it printed its first line."""
+    sim = Proc([sys.executable, "-m", "tagd", "sim", "pn532", "--link", str(link), *extra])
+    sim.wait_line()
+    return sim
 
 
 def rpc(port, method, params=None, timeout=40):

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import os
-import pathlib
 import signal
 import socket
 import subprocess
@@ -19,9 +18,8 @@ import pytest
 
 from conftest import FIXTURES
 from fake_core import free_port
-from procs import Proc, rpc, wait_until
+from procs import Proc, emulated_pn532, fake_core, rpc, wait_until
 
-HERE = pathlib.Path(__file__).resolve().parent
 
 
 class Stack:
@@ -30,8 +28,7 @@ class Stack:
         self.api_port = free_port()
         self.core_port = free_port()
         self.core = self.start_core() if core else None
-        self.sim = Proc([sys.executable, "-m", "tagd", "sim", "pn532", "--link", str(tmp_path / "pn532")])
-        self.sim.wait_line()
+        self.sim = emulated_pn532(tmp_path / "pn532")
         self.config = tmp_path / "config.toml"
         core_section = f"""
 [[core]]
@@ -61,9 +58,7 @@ zapscript = "@SNES/Super Mario World (mapped)"
         self.daemon = self.start_daemon()
 
     def start_core(self):
-        core = Proc([sys.executable, str(HERE / "fake_core.py"), str(self.core_port)])
-        core.wait_line(lambda line: line == "ready")
-        return core
+        return fake_core(self.core_port)
 
     def start_daemon(self, env=None):
         d = Proc([sys.executable, "-m", "tagd", "run", "--config", str(self.config)], env=env)

@@ -12,10 +12,9 @@ import time
 import pytest
 from conftest import FIXTURES, need
 from mqtt_broker import MOSQUITTO, Broker, free_port
-from procs import Proc, rpc, wait_until
+from procs import Proc, emulated_pn532, fake_core, rpc, wait_until
 
 pytestmark = pytest.mark.mosquitto
-FAKE_CORE = pathlib.Path(__file__).resolve().parent.parent / "daemon" / "fake_core.py"
 SNES, SMW = FIXTURES / "snes-ntag215.nfc", FIXTURES / "smw-ntag213.nfc"
 
 
@@ -26,10 +25,8 @@ class Rooms:
         self.broker = Broker(tmp, free_port(), persistence=True)
         self.broker.start()
         self.core_port, self.hub_port, self.sat_port = free_port(), free_port(), free_port()
-        self.core = Proc([sys.executable, str(FAKE_CORE), str(self.core_port)])
-        self.core.wait_line(lambda line: line == "ready")
-        self.sim = Proc([sys.executable, "-m", "tagd", "sim", "pn532", "--link", str(tmp / "pn532")])
-        self.sim.wait_line()
+        self.core = fake_core(self.core_port)
+        self.sim = emulated_pn532(tmp / "pn532")
         (tmp / "sat.toml").write_text(f"""
 database = "{tmp / 'sat.db'}"
 [readers]

@@ -14,10 +14,9 @@ import urllib.request
 
 import pytest
 from conftest import FIXTURES, need
-from procs import Proc, rpc, wait_until
+from procs import Proc, emulated_pn532, fake_core, free_port, rpc, wait_until
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
-FAKE_CORE = ROOT / "tests" / "daemon" / "fake_core.py"
 SHOTS = ROOT / "build" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -25,24 +24,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 SMW, SNES = FIXTURES / "smw-ntag213.nfc", FIXTURES / "snes-ntag215.nfc"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Stack:
     def __init__(self, tmp: pathlib.Path) -> None:
         self.tmp = tmp
         self.port, self.core_port = free_port(), free_port()
-        self.core = Proc([sys.executable, str(FAKE_CORE), str(self.core_port)])
-        self.core.wait_line(lambda line: line == "ready")
+        self.core = fake_core(self.core_port)
         self.saved = tmp / "saved.nfc"
-        self.sim = Proc([sys.executable, "-m", "tagd", "sim", "pn532", "--link", str(tmp / "pn532"),
-                         "--save", str(self.saved)])
-        self.sim.wait_line()
+        self.sim = emulated_pn532(tmp / "pn532", "--save", str(self.saved))
         (tmp / "config.toml").write_text(f"""
 database = "{tmp / 'tagd.db'}"
 [readers]
