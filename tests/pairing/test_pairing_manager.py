@@ -219,3 +219,13 @@ def test_a_pairing_cancelled_while_its_pake_step_runs_does_not_complete(manager,
     with pytest.raises(PairingError, match="no pairing in progress"):
         pair(manager, pin)
     assert store.rows == [] and manager._sessions == {}
+
+
+def test_sessions_left_unfinished_are_dropped_when_the_next_one_starts(manager, clock):
+    pin, _ = manager.begin()
+    for name in ("a", "b"):
+        manager.start(name, PairingClient(pin, name).msg_a)
+    assert len(manager._sessions) == 2
+    clock.t += 121  # past SESSION_TTL, the PIN still alive (5 min)
+    manager.start("c", PairingClient(pin, "c").msg_a)
+    assert [s.name for s in manager._sessions.values()] == ["c"]

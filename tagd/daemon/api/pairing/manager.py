@@ -107,6 +107,7 @@ class PairingManager:
         if self._attempts >= MAX_ATTEMPTS:
             self.cancel()
             raise PairingError(403, "too many failed attempts")
+        self.expire()  # the PIN is current: this drops sessions left unfinished for over SESSION_TTL
         pin = self._pin
         server = Pake(pin, SERVER)
         try:
@@ -147,7 +148,8 @@ class PairingManager:
         return client, server_mac
 
     def expire(self) -> None:
-        """Drop an expired PIN and stale sessions (a periodic tidy-up; every step checks times itself too)."""
+        """Drop an expired PIN and stale sessions (at each start, so unfinished ones cannot pile up; finish checks
+        a session's age itself too)."""
         now = self.clock()
         if self._pin and now >= self._expires:
             self.cancel()
