@@ -58,10 +58,6 @@ class Rom:
     def title(self) -> str:
         return self.name or self.fs_name_no_ext or self.fs_name
 
-    @property
-    def best_hash(self) -> str:
-        return self.md5_hash or self.sha1_hash or self.crc_hash
-
 
 @dataclass(frozen=True)
 class RomPage:

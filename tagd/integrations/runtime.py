@@ -234,10 +234,10 @@ class Integrations:
             log.info("RomM: %s marked last played", rom["name"] or rom["fs_name"])
             current = self.tracker.current
             if current is not None and current.rom_path == session.rom_path:
-                self.tracker.enrich(rom["name"], rom["md5_hash"] or rom["sha1_hash"])
+                rom_hash = rom["md5_hash"] or rom["sha1_hash"]
+                self.tracker.enrich(rom["name"], rom_hash)
                 if current.id is not None:
-                    await asyncio.to_thread(self.store.enrich, current.id, rom["name"],
-                                            rom["md5_hash"] or rom["sha1_hash"])
+                    await asyncio.to_thread(self.store.enrich, current.id, rom["name"], rom_hash)
         except AuthError as exc:
             self._needs_relink("romm", exc)
             self._clients.pop("romm", None)
