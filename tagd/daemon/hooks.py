@@ -81,6 +81,8 @@ async def run_hook(name: str, value: str, token: Token | None, timeout: float = 
     """Run the hook's steps; True if there are none or every command exited 0, False at the first that did not
     (the log says why; later steps do not run)."""
     steps = hook_steps(value)
+    if not steps:
+        return True  # no hook (every tap passes here: nothing to build)
     env = dict(os.environ, TAGD_HOOK=name)
     if token is not None:
         env.update(TAGD_TOKEN_UID=token.uid, TAGD_TOKEN_TEXT=token.text, TAGD_TOKEN_DATA=token.data,
