@@ -6,6 +6,7 @@ log in a minute). Here an accept that fails for want of resources (EMFILE, ENFIL
 (:func:`tagd.web.retry.backoff` from 50 ms to 1 s) while the waiting clients stay in the kernel's backlog,
 and is logged once per ``REPORT_INTERVAL`` with the count since the last report. At start the soft
 open-file limit is raised toward what ``want`` connections need, as far as the hard limit allows.
+An accepted socket's streams run on :class:`StreamProtocol`, which lets a closed transport be freed at once.
 """
 
 from __future__ import annotations
@@ -46,6 +47,22 @@ def raise_nofile_limit(connections: int) -> int:
         log.warning("the open-file limit (%d) is below what %d connections need (%d): past it, new connections "
                     "wait; raise LimitNOFILE (or ulimit -n)", soft, connections, want)
     return soft
+
+
+class StreamProtocol(asyncio.StreamReaderProtocol):
+    """asyncio's, but a transport is let go as soon as its connection is lost. A socket transport keeps a bound
+    method of itself (``_read_ready_cb``): a reference cycle, which only a full run of the cycle collector frees —
+    after 1000 clients, 6000 objects and ~5 MB held until then, and it may be hours away."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._own_transport = transport
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        transport = self.__dict__.pop("_own_transport", None)
+        if transport is not None:
+            vars(transport).pop("_read_ready_cb", None)  # it reads no more: end the cycle
 
 
 class Listener:

@@ -17,6 +17,8 @@ connection idle for IDLE_TIMEOUT is closed, a new one that sends nothing within 
 Targets in absolute form (``GET http://host/health``, RFC 9112 §3.2.2) are served as their path. While the handler runs, the connection is
 watched: a client that closes it sets :attr:`Request.disconnected`. A client gone mid-request is let go quietly.
 A handler that raises is logged and answered 500: nothing a client sends can stop the server.
+Once three quarters of a crowd (CROWD or more connections open at once) have gone, ``after_crowd`` is called:
+the daemon gives memory back then.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import h11
 from wsproto.connection import Connection, ConnectionType
 
 from tagd.web.admission import Admission, loopback_address
-from tagd.web.listener import Listener, raise_nofile_limit
+from tagd.web.listener import Listener, StreamProtocol, raise_nofile_limit
 from tagd.web.websocket import GOING_AWAY, INTERNAL_ERROR, WebSocket
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ REQUEST_TIMEOUT = 30.0
 MAX_CONNECTIONS = 1024
 IDLE_TIMEOUT = 75.0
 FIRST_REQUEST_TIMEOUT = 10.0  # a new connection that sends nothing for this long is closed (it holds a slot)
+CROWD = 64  # connections open at once: once there were this many, ``after_crowd`` is called as they go
 LINGER = 2.0  # after refusing a request, how long its unread rest is drained before the close
 LINGER_BYTES = 1 << 20
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -149,8 +152,10 @@ class _Refused(Exception):
 
 class HttpServer:
     def __init__(self, handler: Handler, *, max_body: int = 1 << 20, max_connections: int = MAX_CONNECTIONS,
-                 trusted: Callable[[str], bool] = loopback_address) -> None:
+                 trusted: Callable[[str], bool] = loopback_address,
+                 after_crowd: Callable[[], None] | None = None) -> None:
         self.handler = handler
+        self.after_crowd = after_crowd  # called once most of a crowd of connections has gone (memory back)
         self.max_body = max_body
         self.max_connections = max_connections
         self.admission = Admission(max_connections, trusted)
@@ -158,6 +163,7 @@ class HttpServer:
         self._listener: Listener | None = None
         self._connections: set[asyncio.Task[Any]] = set()
         self._sockets: set[WebSocket] = set()
+        self._peak = 0  # the most connections open at once since the last crowd left
 
     async def start(self, host: str, port: int) -> int:
         """Listen (host "" = every interface); returns the port, which ``port=0`` lets the system pick."""
@@ -182,7 +188,7 @@ class HttpServer:
         """An accepted socket becomes a stream pair served by :meth:`_serve` (what asyncio.start_server does)."""
         loop = asyncio.get_running_loop()
         reader = asyncio.StreamReader(limit=READ_CHUNK)
-        protocol = asyncio.StreamReaderProtocol(reader, self._serve)
+        protocol = StreamProtocol(reader, self._serve)
 
         async def connect() -> None:
             try:
@@ -197,6 +203,7 @@ class HttpServer:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
+        self._peak = max(self._peak, len(self._connections))
         peer, local = (_host(writer.get_extra_info(key)) for key in ("peername", "sockname"))
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         loop = asyncio.get_running_loop()
@@ -221,6 +228,15 @@ class HttpServer:
             self._connections.discard(task)
             self.admission.leave(task)
             writer.close()
+            self._thinned()
+
+    def _thinned(self) -> None:
+        """A connection ended: once three quarters of a crowd (``CROWD`` or more at once) have gone, say so."""
+        left = len(self._connections)
+        if self._peak >= CROWD and left <= self._peak // 4:
+            self._peak = left
+            if self.after_crowd is not None:
+                self.after_crowd()
 
     async def _one_request(self, conn: h11.Connection, reader: asyncio.StreamReader,
                            writer: asyncio.StreamWriter, peer: str, local: str, first: bool = False) -> bool:

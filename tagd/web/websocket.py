@@ -212,7 +212,9 @@ class WebSocket:
             self._writer.transport.abort()
         else:
             self._writer.close()  # buffered frames (the close frame) are flushed first …
-            # … if the peer takes them. The timer holds the transport weakly: one that closed in time is freed now,
-            # not CLOSE_GRACE later (a thousand clients leaving kept a thousand transports, and the heap they
-            # were spread over, for 5 s)
-            self._loop.call_later(CLOSE_GRACE, _abort_if_open, weakref.ref(self._writer.transport))
+            transport = self._writer.transport
+            if transport.get_write_buffer_size():
+                # … if the peer takes them. Only a socket with frames still queued gets a timer (a thousand
+                # clients leaving had a thousand timers keep the heap they were spread over for 5 s), and it
+                # holds the transport weakly: one that closed in time is freed now, not CLOSE_GRACE later
+                self._loop.call_later(CLOSE_GRACE, _abort_if_open, weakref.ref(transport))

@@ -32,3 +32,45 @@ async def test_a_closed_websockets_transport_is_freed_before_the_grace_timer_fir
     assert websocket.CLOSE_GRACE >= 1
     peer_w.close()
     server.close()
+
+
+async def _pair() -> tuple[asyncio.AbstractServer, asyncio.StreamReader, asyncio.StreamWriter, WebSocket]:
+    accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    server = await asyncio.start_server(lambda r, w: accepted.put_nowait((r, w)), "127.0.0.1", 0)
+    peer_r, peer_w = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+    reader, writer = await accepted.get()
+    return server, peer_r, peer_w, WebSocket(reader, writer, Connection(ConnectionType.SERVER))
+
+
+def _grace_timers(loop: asyncio.AbstractEventLoop) -> int:
+    return sum(1 for h in loop._scheduled if getattr(h, "_callback", None) is websocket._abort_if_open)  # type: ignore[attr-defined]
+
+
+async def test_a_websocket_whose_close_frame_went_out_at_once_leaves_no_grace_timer() -> None:
+    server, peer_r, peer_w, ws = await _pair()
+    await ws.close(1000)
+    assert ws.closed
+    assert _grace_timers(asyncio.get_running_loop()) == 0, "a timer was left for a socket with nothing queued"
+    assert (await asyncio.wait_for(peer_r.read(), 2))[:1] == b"\x88"
+    peer_w.close()
+    server.close()
+
+
+async def test_a_peer_that_never_takes_the_last_frames_is_cut_off_after_the_grace(monkeypatch) -> None:
+    monkeypatch.setattr(websocket, "CLOSE_GRACE", 0.3)
+    server, peer_r, peer_w, ws = await _pair()
+    transport = ws._writer.transport
+    transport.set_write_buffer_limits(high=1 << 30)  # queue, do not push back: the peer reads nothing
+    for _ in range(64):
+        await ws.send("x" * (1 << 16))  # 4 MiB: more than the socket buffers hold
+    assert transport.get_write_buffer_size() > 0
+    ws._finish()
+    assert _grace_timers(asyncio.get_running_loop()) == 1
+    assert not transport.is_closing() or transport.get_write_buffer_size() > 0  # still flushing to a peer that waits
+    for _ in range(100):
+        if transport._sock is None:  # type: ignore[attr-defined]  (the transport let go of its socket: cut off)
+            break
+        await asyncio.sleep(0.02)
+    assert transport._sock is None, "the transport of a peer that reads nothing was not cut off"  # type: ignore[attr-defined]
+    peer_w.close()
+    server.close()

@@ -131,7 +131,7 @@ class ApiServer:
         self.answers = AnswerBudget(ANSWER_BYTES)
         self.heap = Trimmer()  # gives memory back after a burst
         self.batches = asyncio.Semaphore(MAX_BATCHES)  # WebSocket batches answered at once, all clients together
-        self.http = HttpServer(self._route, max_body=MAX_MESSAGE)
+        self.http = HttpServer(self._route, max_body=MAX_MESSAGE, after_crowd=self.heap.soon)
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
