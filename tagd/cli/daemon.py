@@ -33,40 +33,7 @@ def _port(text: str) -> int:
     return int(text)
 
 
-SYSTEM_MALLOC = {"PYTHONMALLOC": "malloc", "MALLOC_ARENA_MAX": "2"}
-
-
-def exec_with_system_malloc() -> None:
-    """Start this process again (same pid, same command line) with Python's small objects on glibc's malloc.
-
-    Python's own allocator hands back memory a whole 1 MiB arena at a time, and an arena goes back only once every
-    object in it is gone. After a burst (1000 WebSocket clients come and go) a few hundred long-lived objects made
-    meanwhile — caches, free lists, a thread — sit one or two to an arena and keep ~12 MB mapped for good. glibc's
-    malloc gives back any free 4 KiB page (malloc_trim, see tagd.daemon.heap), so the same burst leaves almost
-    nothing (bench/stress.py: 5 s after the hostile cases, 61 → 48 MB). Two malloc arenas: with the GIL, threads
-    rarely allocate at once, and each arena more is memory held per thread.
-
-    Nothing is done where PYTHONMALLOC is already set (``PYTHONMALLOC=pymalloc tagd run`` keeps Python's allocator),
-    off glibc, or when the command line is not known; if the exec fails, tagd goes on as it is."""
-    if "PYTHONMALLOC" in os.environ or not sys.platform.startswith("linux") or not getattr(sys, "orig_argv", None):
-        return
-    try:
-        if not os.confstr("CS_GNU_LIBC_VERSION"):
-            return
-    except (ValueError, OSError):
-        return
-    env = {**SYSTEM_MALLOC, **os.environ}  # a MALLOC_ARENA_MAX of the user's wins
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        os.execve(sys.executable, sys.orig_argv, env)
-    except OSError:
-        return
-
-
 def cmd_run(args: argparse.Namespace) -> int:
-    if getattr(args, "process_entry", False):
-        exec_with_system_malloc()
     from tagd.daemon.config import ConfigError, check_connect, default_config_path, load_config, parse_listen
     from tagd.daemon.service import Daemon
     from tagd.daemon.store import StoreError

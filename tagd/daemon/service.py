@@ -348,6 +348,9 @@ class Daemon:
     async def apply_config(self, config: Config) -> None:
         """A new config takes effect: scan settings on the next event, reader changes now."""
         old, self.config = self.config, config
+        if (api := getattr(self, "api", None)) is not None:
+            api.heap.thaw()  # what the old config held may be garbage now: the collector looks at it again
+            api.heap.soon()
         self._apply_logging(config)
         self.pipeline.config = config
         if self.integrations is not None:

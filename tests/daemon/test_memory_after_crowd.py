@@ -27,6 +27,42 @@ async def test_a_give_back_empties_the_type_cache() -> None:
     assert sys.getrefcount(name) == refs, "the type cache still holds a name looked up before the give-back"
 
 
+class Node:
+    def __init__(self) -> None:
+        self.me = self  # a reference cycle: only the cycle collector frees it
+
+
+async def test_a_give_back_collects_cycles_and_sets_the_objects_alive_then_aside() -> None:
+    import weakref
+
+    trimmer = heap.Trimmer(delay=0.01)
+    gc.collect()
+    gc.disable()  # the cycles must be left to the give-back, not to an automatic collection
+    try:
+        first = weakref.ref(Node())
+        kept = Node()
+        trimmer.soon()
+        await asyncio.sleep(0.1)
+        assert first() is None, "the give-back did not collect a cycle"
+        assert gc.get_freeze_count() > 0, "the objects alive at the first give-back were not set aside"
+        frozen = weakref.ref(kept)
+        del kept  # garbage now, but frozen: collections pass it over …
+        later = weakref.ref(Node())
+        trimmer.soon()
+        await asyncio.sleep(0.1)
+        assert later() is None and frozen() is not None
+        trimmer.thaw()  # … until a reload or the end thaws it
+        assert gc.get_freeze_count() == 0
+        trimmer.soon()
+        await asyncio.sleep(0.1)
+        assert frozen() is None, "thawed garbage was not collected by the next give-back"
+        trimmer.cancel()
+        assert gc.get_freeze_count() == 0, "a stopped trimmer left objects frozen"
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
 async def test_a_closed_connections_transport_is_freed_without_the_cycle_collector() -> None:
     async def ok(request) -> Response:
         return Response(200, "ok")
@@ -129,8 +165,17 @@ async def test_the_api_gives_memory_back_once_a_crowd_of_websocket_clients_has_l
                 break
             await asyncio.sleep(0.02)
         assert daemon.api.heap.trims == before + 1, "no give-back after 12 clients came and went"
+        assert gc.get_freeze_count() > 0
+        await daemon.apply_config(daemon.config)  # a reload: what the old config held is looked at again …
+        assert gc.get_freeze_count() == 0
+        for _ in range(100):
+            if gc.get_freeze_count():
+                break
+            await asyncio.sleep(0.02)
+        assert gc.get_freeze_count() > 0, "… and the next give-back sets aside what is alive then"
     finally:
         await daemon.stop()
+    assert gc.get_freeze_count() == 0, "a stopped daemon left objects frozen"
 
 
 def _environ(pid: int) -> dict[str, str]:
