@@ -39,7 +39,7 @@ COMMANDS = {
 }
 
 
-SYSTEM_MALLOC = {"PYTHONMALLOC": "malloc", "MALLOC_ARENA_MAX": "2"}
+SYSTEM_MALLOC = {"PYTHONMALLOC": "malloc", "MALLOC_ARENA_MAX": "1"}
 
 
 def exec_with_system_malloc() -> None:
@@ -49,8 +49,9 @@ def exec_with_system_malloc() -> None:
     object in it is gone. After a burst (1000 WebSocket clients come and go) a few hundred long-lived objects made
     meanwhile — caches, free lists, a thread — sit one or two to an arena and keep ~12 MB mapped for good. glibc's
     malloc gives back any free 4 KiB page (malloc_trim, see tagd.daemon.heap), so the same burst leaves almost
-    nothing (bench/stress.py: 5 s after the hostile cases, 61 → 48 MB). Two malloc arenas: with the GIL, threads
-    rarely allocate at once, and each arena more is memory held per thread.
+    nothing (with the give-backs of tagd.daemon.heap, bench/stress.py's RSS 5 s after the hostile cases went from 62
+    to 47 MB). One malloc arena: with the GIL, threads seldom allocate at once, and each arena more holds memory of
+    its own (idle RSS 0.3 MB lower than with two).
 
     Nothing is done where PYTHONMALLOC is already set (``PYTHONMALLOC=pymalloc tagd run`` keeps Python's allocator),
     off glibc, or when the command line is not known; if the exec fails, tagd goes on as it is."""

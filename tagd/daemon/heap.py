@@ -14,10 +14,11 @@ parsing, schema building and the readers' first reads leave ~0.6 MB of free heap
 otherwise keep (ctypes, 0.2 MB, is loaded for it). On a C library without these calls (musl, macOS) nothing is done.
 
 A crowd of connections leaving is a burst too: the web server calls :meth:`Trimmer.soon` once three quarters of 64
-or more connections open at once have gone. ``tagd run`` puts Python's small objects on glibc's malloc as well
-(tagd.cli.exec_with_system_malloc), because Python's own allocator gives memory back only a whole arena at a
-time; and each give-back first empties CPython's type cache (:func:`drop_caches`). Measured with bench/stress.py,
-5 s after the hostile cases: 61 MB before these three, 47 MB after.
+or more connections open at once have gone. Each give-back first runs the cycle collector (:func:`collect`, which
+empties the interpreter's free lists) and empties CPython's type cache (:func:`drop_caches`); ``tagd run`` keeps
+Python's small objects on glibc's malloc (tagd.cli.exec_with_system_malloc), because Python's own allocator gives
+memory back only a whole 1 MiB arena at a time. With these, bench/stress.py's RSS 5 s after the hostile cases went
+from 62 to 47 MB.
 """
 
 from __future__ import annotations
