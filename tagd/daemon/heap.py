@@ -63,7 +63,7 @@ def drop_caches() -> None:
 def collect() -> None:
     """A full run of the cycle collector, which also empties the interpreter's free lists: up to 2000 spare tuples of
     each size, 80 lists and dicts …, kept from the burst and spread over the heap, each keeping its page mapped
-    (5 MB over bench/stress.py's phases). The objects alive at the first give-back are frozen (``gc.freeze``), so
+    (5 MB over bench/stress.py's phases). The start-up objects are frozen (:meth:`Trimmer.freeze_start_up`), so
     this looks only at what came later: 2-5 ms after a crowd of 1000 clients, not 20-30 ms."""
     gc.collect()
 
@@ -77,13 +77,17 @@ def give_back(libc: Any = None) -> bool:
     return True
 
 
+_freeze_holders = 0  # trimmers holding the interpreter's frozen set (Trimmer.freeze_start_up)
+
+
 class Trimmer:
     def __init__(self, delay: float = DELAY) -> None:
         self.delay = delay
         self.trims = 0  # done (tests, the bench)
         self._timer: asyncio.TimerHandle | None = None
         self._libc: Any = False  # False: not looked up yet
-        self._frozen = False  # the objects alive at the first give-back are kept out of the collector's way
+        self._holds_freeze = False  # this trimmer set the start-up objects aside (freeze_start_up)
+        self._closed = False
 
     def soon(self) -> None:
         """A large block was just used: fix the thresholds (the first time), and give memory back ``delay`` seconds
@@ -93,27 +97,44 @@ class Trimmer:
             if self._libc is not None:
                 self._libc.mallopt(M_MMAP_THRESHOLD, THRESHOLD)
                 self._libc.mallopt(M_TRIM_THRESHOLD, THRESHOLD)
-        if self._timer is None and self._libc is not None:
+        if self._timer is None and self._libc is not None and not self._closed:
             self._timer = asyncio.get_running_loop().call_later(self.delay, self.now)
 
     def now(self) -> None:
         self._timer = None
         collect()
-        if not self._frozen:  # the first give-back, a second after start: what is alive now lives for good
-            gc.freeze()
-            self._frozen = True
         drop_caches()
         if self._libc and give_back(self._libc):
             self.trims += 1
 
-    def thaw(self) -> None:
-        """What was alive at the first give-back may be garbage now (a reload replaced it, or the daemon stops): the
-        collector looks at it again, and the next give-back sets aside what is alive then."""
-        if self._frozen:
-            gc.unfreeze()
-            self._frozen = False
+    def freeze_start_up(self) -> None:
+        """Before the daemon takes its first connection: what is alive now (modules, config, schemas, the store) lives
+        as long as the daemon or until a reload. Collect once, then set it aside (``gc.freeze``), so that each
+        give-back's collection looks only at what came later. The interpreter has one frozen set: the first trimmer
+        to freeze it and the last to thaw it decide (several daemons in one process, as in the tests)."""
+        global _freeze_holders
+        if self._holds_freeze or self._closed:
+            return
+        if _freeze_holders == 0:
+            gc.collect()
+            gc.freeze()
+        _freeze_holders += 1
+        self._holds_freeze = True
 
-    def cancel(self) -> None:
+    def thaw(self) -> None:
+        """What was set aside may be garbage now (a reload replaced the config, or the daemon stops): the collector
+        looks at it again, from now on."""
+        global _freeze_holders
+        if not self._holds_freeze:
+            return
+        self._holds_freeze = False
+        _freeze_holders -= 1
+        if _freeze_holders == 0:
+            gc.unfreeze()
+
+    def close(self) -> None:
+        """The daemon stops: no give-back from now on (connections closing now would ask for one), and thaw."""
+        self._closed = True
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

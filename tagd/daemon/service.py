@@ -120,7 +120,12 @@ class Daemon:
                              instance=self.instance, access=self._access(self.config), pairing=self.pairing)
         self.pipeline.urgent = self.api.priority.during  # a tap's launch goes before API work
         host, port = parse_listen(self.listen)
-        await self.api.start(host, port)
+        self.api.heap.freeze_start_up()  # before the first connection: what lives now, lives on (heap.py)
+        try:
+            await self.api.start(host, port)
+        except BaseException:
+            self.api.heap.close()  # not started: nothing stays frozen
+            raise
         self._started.append("api")
         await start_all(self.forwarders)
         self._started.append("forwarders")
@@ -306,11 +311,18 @@ class Daemon:
         """Rebuild the table after a change in the store (the file mappings as last read)."""
         self.pipeline.reload_mappings(self.file_mappings)
 
+    def _thaw(self) -> None:
+        """A reload: what the old config held may be garbage now — the collector looks at the start-up objects again."""
+        if (api := getattr(self, "api", None)) is not None:
+            api.heap.thaw()
+            api.heap.soon()
+
     async def reload_mappings(self) -> list[str]:
         """mappings.reload: read the config file's [[mappings.entry]] and the mapping files again, and rebuild.
         ConfigError if the config file cannot be used (nothing changes then); the problems of skipped files."""
         async with self._config_lock:
             files = await self._read_files()
+            self._thaw()
             self.config = self.pipeline.config = self.config.model_copy(update={"mappings": files.config.mappings})
             return self._use_file_mappings(files)
 
@@ -348,9 +360,7 @@ class Daemon:
     async def apply_config(self, config: Config) -> None:
         """A new config takes effect: scan settings on the next event, reader changes now."""
         old, self.config = self.config, config
-        if (api := getattr(self, "api", None)) is not None:
-            api.heap.thaw()  # what the old config held may be garbage now: the collector looks at it again
-            api.heap.soon()
+        self._thaw()
         self._apply_logging(config)
         self.pipeline.config = config
         if self.integrations is not None:

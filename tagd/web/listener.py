@@ -61,8 +61,8 @@ class StreamProtocol(asyncio.StreamReaderProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
         transport = self.__dict__.pop("_own_transport", None)
-        if transport is not None:
-            vars(transport).pop("_read_ready_cb", None)  # it reads no more: end the cycle
+        if transport is not None:  # it reads no more: end the cycle (where there is one: asyncio's own transports)
+            getattr(transport, "__dict__", {}).pop("_read_ready_cb", None)
 
 
 class Listener:

@@ -17,8 +17,8 @@ connection idle for IDLE_TIMEOUT is closed, a new one that sends nothing within 
 Targets in absolute form (``GET http://host/health``, RFC 9112 §3.2.2) are served as their path. While the handler runs, the connection is
 watched: a client that closes it sets :attr:`Request.disconnected`. A client gone mid-request is let go quietly.
 A handler that raises is logged and answered 500: nothing a client sends can stop the server.
-Once three quarters of a crowd (CROWD or more connections open at once) have gone, ``after_crowd`` is called:
-the daemon gives memory back then.
+Once three quarters of a crowd (CROWD or more connections open at once) have gone, ``after_crowd`` is called
+(again at each further quarter while the crowd was still CROWD or more): the daemon gives memory back then.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ class HttpServer:
                  trusted: Callable[[str], bool] = loopback_address,
                  after_crowd: Callable[[], None] | None = None) -> None:
         self.handler = handler
-        self.after_crowd = after_crowd  # called once most of a crowd of connections has gone (memory back)
+        self.after_crowd = after_crowd  # called as a crowd of connections goes (memory back; see the module doc)
         self.max_body = max_body
         self.max_connections = max_connections
         self.admission = Admission(max_connections, trusted)

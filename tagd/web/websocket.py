@@ -213,8 +213,9 @@ class WebSocket:
         else:
             self._writer.close()  # buffered frames (the close frame) are flushed first …
             transport = self._writer.transport
-            if transport.get_write_buffer_size():
+            if transport.get_write_buffer_size() or transport.get_extra_info("ssl_object") is not None:
                 # … if the peer takes them. Only a socket with frames still queued gets a timer (a thousand
-                # clients leaving had a thousand timers keep the heap they were spread over for 5 s), and it
-                # holds the transport weakly: one that closed in time is freed now, not CLOSE_GRACE later
+                # clients leaving had a thousand timers keep the heap they were spread over for 5 s) — and every
+                # TLS one, whose encrypted bytes wait in a buffer this size does not count. The timer holds the
+                # transport weakly: one that closed in time is freed now, not CLOSE_GRACE later
                 self._loop.call_later(CLOSE_GRACE, _abort_if_open, weakref.ref(transport))

@@ -303,6 +303,9 @@ async def test_a_port_in_use_fails_start_cleanly(tmp_path):
         d = Daemon(make_config(tmp_path, api={"listen": f"127.0.0.1:{port}"}), tmp_path / "c.toml")
         with pytest.raises(OSError):
             await d.start()
+    import gc
+
+    assert gc.get_freeze_count() == 0, "a start that failed left the start-up objects frozen"
     d = Daemon(make_config(tmp_path), tmp_path / "c.toml")  # the store was closed: it opens again
     await d.start()
     await d.stop()

@@ -32,32 +32,35 @@ class Node:
         self.me = self  # a reference cycle: only the cycle collector frees it
 
 
-async def test_a_give_back_collects_cycles_and_sets_the_objects_alive_then_aside() -> None:
+async def test_a_give_back_collects_cycles_and_looks_past_the_start_up_objects() -> None:
     import weakref
 
-    trimmer = heap.Trimmer(delay=0.01)
+    first, second = heap.Trimmer(delay=0.01), heap.Trimmer(delay=0.01)  # two daemons in one process
     gc.collect()
     gc.disable()  # the cycles must be left to the give-back, not to an automatic collection
     try:
-        first = weakref.ref(Node())
         kept = Node()
-        trimmer.soon()
-        await asyncio.sleep(0.1)
-        assert first() is None, "the give-back did not collect a cycle"
-        assert gc.get_freeze_count() > 0, "the objects alive at the first give-back were not set aside"
+        first.freeze_start_up()
+        second.freeze_start_up()
+        assert gc.get_freeze_count() > 0, "the start-up objects were not set aside"
         frozen = weakref.ref(kept)
-        del kept  # garbage now, but frozen: collections pass it over …
+        del kept  # garbage now, but set aside: collections pass it over …
         later = weakref.ref(Node())
-        trimmer.soon()
+        first.soon()
         await asyncio.sleep(0.1)
-        assert later() is None and frozen() is not None
-        trimmer.thaw()  # … until a reload or the end thaws it
+        assert first.trims == 1
+        assert later() is None, "the give-back did not collect a cycle made after start"
+        assert frozen() is not None
+        first.thaw()
+        assert gc.get_freeze_count() > 0, "one daemon's thaw unfroze what the other still holds"
+        second.close()  # … until the last holder thaws (a reload, or the end)
         assert gc.get_freeze_count() == 0
-        trimmer.soon()
+        first.soon()
         await asyncio.sleep(0.1)
         assert frozen() is None, "thawed garbage was not collected by the next give-back"
-        trimmer.cancel()
-        assert gc.get_freeze_count() == 0, "a stopped trimmer left objects frozen"
+        first.close()
+        first.soon()  # a connection closing after the stop asks for nothing
+        assert first._timer is None
     finally:
         gc.unfreeze()
         gc.enable()
@@ -165,14 +168,9 @@ async def test_the_api_gives_memory_back_once_a_crowd_of_websocket_clients_has_l
                 break
             await asyncio.sleep(0.02)
         assert daemon.api.heap.trims == before + 1, "no give-back after 12 clients came and went"
-        assert gc.get_freeze_count() > 0
-        await daemon.apply_config(daemon.config)  # a reload: what the old config held is looked at again …
+        assert gc.get_freeze_count() > 0, "the start-up objects were not set aside"
+        await daemon.apply_config(daemon.config)  # a reload: what the old config held is looked at again
         assert gc.get_freeze_count() == 0
-        for _ in range(100):
-            if gc.get_freeze_count():
-                break
-            await asyncio.sleep(0.02)
-        assert gc.get_freeze_count() > 0, "… and the next give-back sets aside what is alive then"
     finally:
         await daemon.stop()
     assert gc.get_freeze_count() == 0, "a stopped daemon left objects frozen"
@@ -229,3 +227,58 @@ def test_a_users_allocator_choice_is_kept(tmp_path) -> None:
     assert "MALLOC_ARENA_MAX" not in env, "tagd started again though the user chose an allocator"
     env, _ = _run_tagd(tmp_path, {"MALLOC_ARENA_MAX": "4"})
     assert (env.get("PYTHONMALLOC"), env.get("MALLOC_ARENA_MAX")) == ("malloc", "4")
+
+
+def test_the_allocator_variables_tagd_set_are_not_passed_on(monkeypatch) -> None:
+    from tagd.cli import forget_own_malloc_env
+
+    monkeypatch.setenv("PYTHONMALLOC", "malloc")
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")  # the user's own
+    monkeypatch.setenv("TAGD_MALLOC_ENV", "PYTHONMALLOC")
+    forget_own_malloc_env()
+    import os
+
+    assert "PYTHONMALLOC" not in os.environ and "TAGD_MALLOC_ENV" not in os.environ
+    assert os.environ["MALLOC_ARENA_MAX"] == "4"
+    monkeypatch.setenv("TAGD_MALLOC_ENV", "PATH,HOME")  # only the allocator's variables are ever taken out
+    forget_own_malloc_env()
+    assert "PATH" in os.environ and "HOME" in os.environ
+
+
+def test_hooks_and_command_cores_get_the_users_environment(tmp_path) -> None:
+    import json
+    import os
+    import subprocess
+
+    from procs import free_port, rpc, wait_until
+
+    port = free_port()
+    out = tmp_path / "env.txt"
+    config = tmp_path / "config.toml"
+    config.write_text(f'database = "{tmp_path}/tagd.db"\n[readers]\nauto_detect = false\n'
+                      f'[api]\nlisten = "127.0.0.1:{port}"\n'
+                      f'[[core]]\ntype = "exec"\nargv = ["/bin/sh", "-c", "env > {out}"]\n')
+    base = {k: v for k, v in os.environ.items() if k not in ("PYTHONMALLOC", "MALLOC_ARENA_MAX")}
+    proc = subprocess.Popen([sys.executable, "-m", "tagd", "run", "--config", str(config)], env=base,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _answers(port), timeout=20)
+        assert _environ(proc.pid).get("PYTHONMALLOC") == "malloc"  # tagd itself runs on glibc's malloc …
+        assert "result" in rpc(port, "run", {"text": "**echo:x"})
+        wait_until(lambda: out.exists() and out.read_text().strip(), timeout=10)
+        child = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+        assert "PYTHONMALLOC" not in child and "MALLOC_ARENA_MAX" not in child, json.dumps(child)[:300]  # … not its cores
+        assert "TAGD_MALLOC_ENV" not in child
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _answers(port: int) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+            return r.read() == b"OK"
+    except OSError:
+        return False

@@ -74,3 +74,22 @@ async def test_a_peer_that_never_takes_the_last_frames_is_cut_off_after_the_grac
     assert transport._sock is None, "the transport of a peer that reads nothing was not cut off"  # type: ignore[attr-defined]
     peer_w.close()
     server.close()
+
+
+async def test_a_tls_websocket_keeps_the_grace_timer(certificate) -> None:
+    """Under TLS the close frame waits, encrypted, in a buffer the transport's size does not count: always a timer."""
+    import ssl
+
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(*certificate)
+    client_ctx = ssl.create_default_context(cafile=str(certificate[0]))
+    accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    server = await asyncio.start_server(lambda r, w: accepted.put_nowait((r, w)), "127.0.0.1", 0, ssl=server_ctx)
+    peer_r, peer_w = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1], ssl=client_ctx)
+    reader, writer = await accepted.get()
+    ws = WebSocket(reader, writer, Connection(ConnectionType.SERVER))
+    await ws.close(1000)
+    assert _grace_timers(asyncio.get_running_loop()) == 1, "a TLS socket was left without its grace timer"
+    assert (await asyncio.wait_for(peer_r.read(2), 2))[:1] == b"\x88"
+    peer_w.close()
+    server.close()

@@ -142,7 +142,7 @@ class ApiServer:
         self.origins = OriginPolicy(self.port, self.allowed_origins)  # the app's own origins carry the port
 
     async def close(self) -> None:
-        self.heap.cancel()
+        self.heap.close()  # connections closed below ask for no give-back
         for outbox in list(self.sse):
             outbox.close()
         self.clients.clear()
