@@ -27,7 +27,7 @@ import asyncio
 import gc
 import logging
 import sys
-from typing import Any
+from typing import Any, Callable
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,9 @@ _freeze_holders = 0  # trimmers holding the interpreter's frozen set (Trimmer.fr
 
 
 class Trimmer:
-    def __init__(self, delay: float = DELAY) -> None:
+    def __init__(self, delay: float = DELAY, busy: Callable[[], bool] = lambda: False) -> None:
         self.delay = delay
+        self.busy = busy  # True while the give-back had better wait (a tap on its way, a crowd still connected)
         self.trims = 0  # done (tests, the bench)
         self._timer: asyncio.TimerHandle | None = None
         self._libc: Any = False  # False: not looked up yet
@@ -102,6 +103,9 @@ class Trimmer:
 
     def now(self) -> None:
         self._timer = None
+        if self.busy():  # its collection takes a few ms of the loop: not while a tap or a crowd needs it
+            self.soon()
+            return
         collect()
         drop_caches()
         if self._libc and give_back(self._libc):

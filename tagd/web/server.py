@@ -230,6 +230,11 @@ class HttpServer:
             writer.close()
             self._thinned()
 
+    @property
+    def crowded(self) -> bool:
+        """CROWD or more connections open now."""
+        return len(self._connections) >= CROWD
+
     def _thinned(self) -> None:
         """A connection ended: once three quarters of a crowd (``CROWD`` or more at once) have gone, say so."""
         left = len(self._connections)

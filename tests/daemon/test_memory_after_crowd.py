@@ -282,3 +282,33 @@ def _answers(port: int) -> bool:
             return r.read() == b"OK"
     except OSError:
         return False
+
+
+async def test_the_give_back_waits_while_a_tap_or_a_crowd_needs_the_loop() -> None:
+    busy = [True]
+    trimmer = heap.Trimmer(delay=0.02, busy=lambda: busy[0])
+    trimmer.soon()
+    await asyncio.sleep(0.15)
+    assert trimmer.trims == 0, "memory was given back while the daemon was busy"
+    assert trimmer._timer is not None, "the give-back was dropped instead of put off"
+    busy[0] = False
+    await asyncio.sleep(0.1)
+    assert trimmer.trims == 1
+    trimmer.close()
+
+
+async def test_the_api_is_busy_while_a_tap_is_on_its_way_or_a_crowd_is_connected(monkeypatch) -> None:
+    from tagd.daemon.api.server import ApiServer
+    from tagd.daemon.api.jsonrpc import Dispatcher
+
+    api = ApiServer(Dispatcher(), [], lambda token: None)
+    assert not api._busy()
+    launch = asyncio.get_running_loop().create_future()
+    api.priority.during(launch)
+    assert api._busy()
+    launch.set_result(None)
+    await asyncio.sleep(0)
+    assert not api._busy()
+    monkeypatch.setattr(web_server, "CROWD", 2)
+    api.http._connections.update({object(), object()})  # type: ignore[arg-type]
+    assert api._busy()

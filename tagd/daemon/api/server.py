@@ -129,11 +129,15 @@ class ApiServer:
         self.intake = Intake(priority=self.priority)
         self.pacer = WakePacer(priority=self.priority)
         self.answers = AnswerBudget(ANSWER_BYTES)
-        self.heap = Trimmer()  # gives memory back after a burst
+        self.heap = Trimmer(busy=self._busy)  # gives memory back after a burst
         self.batches = asyncio.Semaphore(MAX_BATCHES)  # WebSocket batches answered at once, all clients together
         self.http = HttpServer(self._route, max_body=MAX_MESSAGE, after_crowd=self.heap.soon)
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _busy(self) -> bool:
+        """Memory is given back later while a tap's launch is on its way, or while a crowd is still connected."""
+        return self.priority.paused or self.http.crowded
 
     # --- lifecycle ----------------------------------------------------------
     async def start(self, host: str, port: int) -> None:
