@@ -6,13 +6,15 @@ the daemon start fast.
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import logging
 import os
 import sys
 
+from typing import TYPE_CHECKING
+
 from tagd import __version__
+
+if TYPE_CHECKING:
+    import argparse
 
 # Every module here defines register(subparsers); each subcommand sets func=handler(args) -> int.
 COMMAND_MODULES = (
@@ -84,6 +86,9 @@ def forget_own_malloc_env() -> None:
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    import argparse
+    import importlib
+
     parser = argparse.ArgumentParser(prog="tagd", description="NFC reader driver and token daemon")
     parser.add_argument("--version", action="version", version=f"tagd {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
@@ -105,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None and next((a for a in sys.argv[1:] if not a.startswith("-")), None) == "run":
         exec_with_system_malloc()  # the process's own `tagd run` (not a caller's list), before the command modules load
         forget_own_malloc_env()
+    import logging  # argparse and logging load after the exec above, not twice
+
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(argv)
     args = parser.parse_args(argv)

@@ -113,14 +113,13 @@ class Trimmer:
 
     def freeze_start_up(self) -> None:
         """Before the daemon takes its first connection: what is alive now (modules, config, schemas, the store) lives
-        as long as the daemon or until a reload. Collect once, then set it aside (``gc.freeze``), so that each
-        give-back's collection looks only at what came later. The interpreter has one frozen set: the first trimmer
+        as long as the daemon or until a reload. It is set aside (``gc.freeze``), so that each give-back's collection
+        looks only at what came later. No collection first: it found 5 objects and took 16-32 ms of the start. The interpreter has one frozen set: the first trimmer
         to freeze it and the last to thaw it decide (several daemons in one process, as in the tests)."""
         global _freeze_holders
         if self._holds_freeze or self._closed:
             return
         if _freeze_holders == 0:
-            gc.collect()
             gc.freeze()
         _freeze_holders += 1
         self._holds_freeze = True
