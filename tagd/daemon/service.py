@@ -312,7 +312,8 @@ class Daemon:
         self.pipeline.reload_mappings(self.file_mappings)
 
     def _thaw(self) -> None:
-        """A reload: what the old config held may be garbage now — the collector looks at the start-up objects again."""
+        """A reload: what the old config held may be garbage now; the collector looks at the start-up objects
+        again."""
         if (api := getattr(self, "api", None)) is not None:
             api.heap.thaw()
             api.heap.soon()

@@ -267,7 +267,8 @@ def test_hooks_and_command_cores_get_the_users_environment(tmp_path) -> None:
         assert "result" in rpc(port, "run", {"text": "**echo:x"})
         wait_until(lambda: out.exists() and out.read_text().strip(), timeout=10)
         child = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
-        assert "PYTHONMALLOC" not in child and "MALLOC_ARENA_MAX" not in child, json.dumps(child)[:300]  # … not its cores
+        # … not its cores
+        assert "PYTHONMALLOC" not in child and "MALLOC_ARENA_MAX" not in child, json.dumps(child)[:300]
         assert "TAGD_MALLOC_ENV" not in child
     finally:
         proc.terminate()

@@ -43,7 +43,8 @@ async def _pair() -> tuple[asyncio.AbstractServer, asyncio.StreamReader, asyncio
 
 
 def _grace_timers(loop: asyncio.AbstractEventLoop) -> int:
-    return sum(1 for h in loop._scheduled if getattr(h, "_callback", None) is websocket._abort_if_open)  # type: ignore[attr-defined]
+    scheduled = loop._scheduled  # type: ignore[attr-defined]
+    return sum(1 for h in scheduled if getattr(h, "_callback", None) is websocket._abort_if_open)
 
 
 async def test_a_websocket_whose_close_frame_went_out_at_once_leaves_no_grace_timer() -> None:
@@ -71,7 +72,8 @@ async def test_a_peer_that_never_takes_the_last_frames_is_cut_off_after_the_grac
         if transport._sock is None:  # type: ignore[attr-defined]  (the transport let go of its socket: cut off)
             break
         await asyncio.sleep(0.02)
-    assert transport._sock is None, "the transport of a peer that reads nothing was not cut off"  # type: ignore[attr-defined]
+    cut_off = transport._sock is None  # type: ignore[attr-defined]
+    assert cut_off, "the transport of a peer that reads nothing was not cut off"
     peer_w.close()
     server.close()
 
