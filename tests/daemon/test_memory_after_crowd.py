@@ -22,9 +22,19 @@ async def test_a_give_back_empties_the_type_cache() -> None:
     assert sys.getrefcount(name) == refs + 1, "the type cache took no reference (interpreter changed?)"
     trimmer = heap.Trimmer(delay=0.01)
     trimmer.soon()
-    await asyncio.sleep(0.1)
-    assert trimmer.trims == 1
+    assert await until(lambda: trimmer.trims == 1)
     assert sys.getrefcount(name) == refs, "the type cache still holds a name looked up before the give-back"
+
+
+async def until(predicate, timeout: float = 10.0) -> bool:
+    """True once ``predicate()`` is (polled every 10 ms), False after ``timeout`` seconds: no fixed waits."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            return False
+        await asyncio.sleep(0.01)
+    return True
 
 
 class Node:
@@ -47,8 +57,7 @@ async def test_a_give_back_collects_cycles_and_looks_past_the_start_up_objects()
         del kept  # garbage now, but set aside: collections pass it over …
         later = weakref.ref(Node())
         first.soon()
-        await asyncio.sleep(0.1)
-        assert first.trims == 1
+        assert await until(lambda: first.trims == 1)
         assert later() is None, "the give-back did not collect a cycle made after start"
         assert frozen() is not None
         first.thaw()
@@ -56,7 +65,7 @@ async def test_a_give_back_collects_cycles_and_looks_past_the_start_up_objects()
         second.close()  # … until the last holder thaws (a reload, or the end)
         assert gc.get_freeze_count() == 0
         first.soon()
-        await asyncio.sleep(0.1)
+        assert await until(lambda: first.trims == 2)
         assert frozen() is None, "thawed garbage was not collected by the next give-back"
         first.close()
         first.soon()  # a connection closing after the stop asks for nothing
@@ -85,11 +94,8 @@ async def test_a_closed_connections_transport_is_freed_without_the_cycle_collect
             writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             assert (await reader.read()).startswith(b"HTTP/1.1 200")
             writer.close()
-        for _ in range(100):
-            if not http._connections:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)
+        assert await until(lambda: not http._connections)
+        await until(lambda: server_transports() == 0, timeout=2)
         assert server_transports() == 0, "closed connections' transports wait for the cycle collector"
     finally:
         gc.enable()
@@ -118,10 +124,7 @@ async def test_a_crowd_of_connections_leaving_asks_once_for_memory_back(monkeypa
     async def leave(writers: list[asyncio.StreamWriter]) -> None:
         for writer in writers:
             writer.close()
-        for _ in range(100):
-            if not http._connections:
-                return
-            await asyncio.sleep(0.01)
+        assert await until(lambda: not http._connections)
 
     try:
         await leave(await hold(12))  # a crowd: 12 open at once ≥ CROWD
@@ -149,10 +152,7 @@ async def test_the_api_gives_memory_back_once_a_crowd_of_websocket_clients_has_l
     daemon = Daemon(config, tmp_path / "config.toml")
     await daemon.start()
     try:
-        for _ in range(100):  # the give-back after start comes first
-            if daemon.api.heap.trims:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: daemon.api.heap.trims > 0)  # the give-back after start comes first
         daemon.api.heap.delay = 0.05
         before = daemon.api.heap.trims
         assert before == 1
@@ -163,10 +163,7 @@ async def test_the_api_gives_memory_back_once_a_crowd_of_websocket_clients_has_l
                 assert "result" in await ws.receive_str()
             for ws in sockets:
                 await ws.close()
-        for _ in range(100):
-            if daemon.api.heap.trims > before:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: daemon.api.heap.trims > before)
         assert daemon.api.heap.trims == before + 1, "no give-back after 12 clients came and went"
         assert gc.get_freeze_count() > 0, "the start-up objects were not set aside"
         await daemon.apply_config(daemon.config)  # a reload: what the old config held is looked at again
@@ -293,8 +290,7 @@ async def test_the_give_back_waits_while_a_tap_or_a_crowd_needs_the_loop() -> No
     assert trimmer.trims == 0, "memory was given back while the daemon was busy"
     assert trimmer._timer is not None, "the give-back was dropped instead of put off"
     busy[0] = False
-    await asyncio.sleep(0.1)
-    assert trimmer.trims == 1
+    assert await until(lambda: trimmer.trims == 1)
     trimmer.close()
 
 
