@@ -95,3 +95,17 @@ def wait_until(fn, timeout=10.0, step=0.05):
             return value
         time.sleep(step)
     raise AssertionError("condition not met in time")
+
+
+async def until(predicate, timeout: float = 10.0) -> bool:
+    """The event-loop twin of :func:`wait_until`: True once ``predicate()`` is (polled every 10 ms), False after
+    ``timeout`` seconds — for timer-driven work that finishes a few loop turns after its delay."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True

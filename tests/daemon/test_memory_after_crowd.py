@@ -10,6 +10,7 @@ import sys
 from tagd.daemon import heap
 from tagd.web import server as web_server
 from tagd.web.server import HttpServer, Response
+from procs import until
 
 
 async def test_a_give_back_empties_the_type_cache() -> None:
@@ -24,17 +25,6 @@ async def test_a_give_back_empties_the_type_cache() -> None:
     trimmer.soon()
     assert await until(lambda: trimmer.trims == 1)
     assert sys.getrefcount(name) == refs, "the type cache still holds a name looked up before the give-back"
-
-
-async def until(predicate, timeout: float = 10.0) -> bool:
-    """True once ``predicate()`` is (polled every 10 ms), False after ``timeout`` seconds: no fixed waits."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        if loop.time() > end:
-            return False
-        await asyncio.sleep(0.01)
-    return True
 
 
 class Node:

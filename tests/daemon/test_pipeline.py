@@ -15,6 +15,7 @@ from tagd.daemon.pipeline import Pipeline
 from tagd.daemon.store import Store
 from tagd.readers.base import Capability, ReaderAdded, ReaderInfo, ReaderLost, TagGone, TagSeen
 from tagd.token import Token
+from procs import until
 
 INFO = ReaderInfo(driver="pn532uart", path="/dev/ttyUSB0", stable_path="1-2.3", capabilities=Capability.READ)
 RID = INFO.reader_id
@@ -338,14 +339,3 @@ async def test_settings_change_takes_effect_on_the_next_event(rig: Rig) -> None:
     await rig.seen(MARIO)
     await rig.gone()
     assert await until(lambda: rig.fw.stops == 1)
-
-
-async def until(predicate, timeout: float = 3.0) -> bool:
-    """Poll ``predicate`` on the loop: a timer-driven exit finishes a few loop turns after its delay."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
