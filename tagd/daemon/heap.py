@@ -14,7 +14,7 @@ parsing, schema building and the readers' first reads leave ~0.6 MB of free heap
 otherwise keep (ctypes, 0.2 MB, is loaded for it). On a C library without these calls (musl, macOS) nothing is done.
 
 A crowd of connections leaving is a burst too: the web server calls :meth:`Trimmer.soon` once three quarters of 64
-or more connections open at once have gone. Each give-back first runs the cycle collector (:func:`collect`, which
+or more connections open at once have gone. Each give-back first runs the cycle collector (which also
 empties the interpreter's free lists) and empties CPython's type cache (:func:`drop_caches`); ``tagd run`` keeps
 Python's small objects on glibc's malloc (tagd.cli.exec_with_system_malloc), because Python's own allocator gives
 memory back only a whole 1 MiB arena at a time. With these, bench/stress.py's RSS 5 s after the hostile cases went
@@ -60,14 +60,6 @@ def drop_caches() -> None:
         clear()
 
 
-def collect() -> None:
-    """A full run of the cycle collector, which also empties the interpreter's free lists: up to 2000 spare tuples of
-    each size, 80 lists and dicts …, kept from the burst and spread over the heap, each keeping its page mapped
-    (5 MB over bench/stress.py's phases). The start-up objects are frozen (:meth:`Trimmer.freeze_start_up`), so
-    this looks only at what came later: 2-5 ms after a crowd of 1000 clients, not 20-30 ms."""
-    gc.collect()
-
-
 def give_back(libc: Any = None) -> bool:
     """``malloc_trim(0)`` now: free heap pages go back to the system. False where the C library has no such call."""
     libc = libc or _glibc()
@@ -106,7 +98,10 @@ class Trimmer:
         if self.busy():  # its collection takes a few ms of the loop: not while a tap or a crowd needs it
             self.soon()
             return
-        collect()
+        # a full collection also empties the interpreter's free lists (2000 spare tuples of each size, 80 lists and
+        # dicts …) that a burst left spread over the heap, each keeping its page mapped: 5 MB over bench/stress.py's
+        # phases. It looks only at what came after start (freeze_start_up): 2-5 ms after 1000 clients, not 20-30 ms
+        gc.collect()
         drop_caches()
         if self._libc and give_back(self._libc):
             self.trims += 1
