@@ -13,10 +13,8 @@ import asyncio
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
-
 from tagd.daemon.api.access import CALLER
-from tagd.daemon.api.jsonrpc import Dispatcher, RpcError, params_of
+from tagd.daemon.api.jsonrpc import Dispatcher, Params, RpcError, params_of
 from tagd.daemon.api.pairing.clients import ROLES
 
 if TYPE_CHECKING:
@@ -27,15 +25,11 @@ ADMIN_CAPABILITIES = ("profiles.manage", "settings.write", "update.apply")
 AUTHENTICATED_ONLY = frozenset({"update.apply"})  # an unpaired remote caller (API key, allowed_ips) lacks these
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True)
-
-
-class PairStartParams(_Params):
+class PairStartParams(Params):
     role: str = ""
 
 
-class DeleteParams(_Params):
+class DeleteParams(Params):
     clientId: str = ""
 
 

@@ -22,7 +22,7 @@ import re
 from contextvars import ContextVar
 from typing import Any, Awaitable, Callable
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,13 @@ def loads(text: str | bytes) -> Any:
     if _ESCAPED_SURROGATE.search(text) and (found := _lone_surrogate(msg)):  # a pair is fine: it is one character
         raise _BadJson(f"lone surrogate {found} in a string")
     return msg
+
+
+class Params(BaseModel):
+    """The base of every method's params model. Unknown keys are ignored (Zaparoo's Go decoder does the same); a
+    value of the wrong JSON type is refused, not coerced: the document types every param, and "yes" → true,
+    "2" → 2.0 or true → id 1 are not its types."""
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 def params_of(model: type[BaseModel], params: Any) -> Any:

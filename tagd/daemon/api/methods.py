@@ -12,11 +12,11 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tagd.daemon.api import corelevel, settings_methods
 from tagd.daemon.api.env import ApiEnv
-from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, RpcError, params_of
+from tagd.daemon.api.jsonrpc import CLIENT_GONE, Dispatcher, Params, RpcError, params_of
 from tagd.daemon.config import ConfigError
 from tagd.daemon.mappings import Mapping, MappingError
 from tagd.daemon.store import StoreError
@@ -31,13 +31,7 @@ HISTORY_PAGE_BYTES = 256 * 1024  # a page ends early once its texts and data rea
 WRITE_FAILED = "error writing to reader"
 
 
-class _Params(BaseModel):
-    # Unknown keys are ignored (Zaparoo's Go decoder does the same); a value of the wrong JSON type is refused,
-    # not coerced: the document types every param, and "yes" → true, "2" → 2.0 or true → id 1 are not its types.
-    model_config = ConfigDict(extra="ignore", strict=True)
-
-
-class RunParams(_Params):
+class RunParams(Params):
     type: str = ""
     uid: str = ""
     text: str = ""
@@ -45,31 +39,31 @@ class RunParams(_Params):
     unsafe: bool = False
 
 
-class MappingsListParams(_Params):
+class MappingsListParams(Params):
     includeReadOnly: bool = False
 
 
-class WriteParams(_Params):
+class WriteParams(Params):
     text: str = Field(min_length=1)
     readerId: str | None = None
 
 
-class HistoryParams(_Params):
+class HistoryParams(Params):
     """tokens.history paging, as Core pages media.history: a page size and the cursor of the previous answer."""
 
     limit: int = Field(HISTORY_PAGE, gt=0, le=HISTORY_PAGE_MAX)
     cursor: str | None = None
 
 
-class CancelParams(_Params):
+class CancelParams(Params):
     readerId: str | None = None
 
 
-class IdParams(_Params):
+class IdParams(Params):
     id: Any  # a number, or the string form `mappings` lists: checked by _row_id
 
 
-class MappingParams(_Params):
+class MappingParams(Params):
     """mappings.new / mappings.update fields; which were given is ``model_fields_set`` (the defaults are unused)."""
 
     label: str = ""

@@ -9,32 +9,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from tagd.daemon.api.access import CALLER
 from tagd.daemon.api.env import ApiEnv
-from tagd.daemon.api.jsonrpc import Dispatcher, RpcError, params_of
+from tagd.daemon.api.jsonrpc import Dispatcher, Params, RpcError, params_of
 from tagd.daemon.config import ConfigError
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="ignore", strict=True)  # as methods.py's params: Zaparoo's keys, strict types
-
-
-class ReaderConnectionParams(_Params):
+class ReaderConnectionParams(Params):
     driver: str
     path: str = ""
     idSource: str = ""
     enabled: bool = True
 
 
-class SystemDefaultParams(_Params):
+class SystemDefaultParams(Params):
     system: str
     launcher: str = ""
     beforeExit: str = ""
 
 
-class SettingsParams(_Params):
+class SettingsParams(Params):
     """settings.update: the document's keys, all optional; which were given is ``model_fields_set``."""
 
     runZapScript: bool = True
