@@ -25,11 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 import sys
 from typing import Any, Callable
-
-log = logging.getLogger(__name__)
 
 DELAY = 1.0  # seconds after a burst before memory is given back
 THRESHOLD = 128 << 10  # bytes: blocks at least this large are mapped on their own; free heap past this is trimmed

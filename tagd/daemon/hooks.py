@@ -55,8 +55,8 @@ def hook_steps(value: str) -> list[Step]:
         arg = part.split(":", 1)[1] if ":" in part else ""
         if name == "execute" and (argv := _argv(arg)):
             steps.append(("run", argv))
-        elif name == "delay" and _milliseconds(arg) is not None:
-            steps.append(("delay", _milliseconds(arg)))
+        elif name == "delay" and (seconds := _milliseconds(arg)) is not None:
+            steps.append(("delay", seconds))
         elif part:
             steps.append(("skip", part))
     return steps
@@ -68,13 +68,6 @@ def _milliseconds(arg: str) -> float | None:
     except ValueError:
         return None
     return ms / 1000 if 0 <= ms < float("inf") else None
-
-
-def hook_argv(value: str) -> list[str] | None:
-    """The one command a hook value names, or None (no hook, a script of several steps, or ZapScript only the
-    core can run)."""
-    steps = hook_steps(value)
-    return steps[0][1] if len(steps) == 1 and steps[0][0] == "run" else None
 
 
 async def run_hook(name: str, value: str, token: Token | None, timeout: float = HOOK_TIMEOUT) -> bool:

@@ -196,32 +196,30 @@ def _flipper_v1_unknown_sectors(f: _FlipperFile, kind: str) -> frozenset[int]:
     return frozenset(out)
 
 
-_flipper_bytes = flipper_bytes
-
 
 def dump(d: TagDump) -> bytes:
     device = flipper_felica.DEVICE_TYPE if d.is_felica else "Mifare Classic" if d.is_classic else "NTAG/Ultralight"
     lines = ["Filetype: Flipper NFC device", "Version: 4",
              "# Device type can be ISO14443-3A, ISO14443-3B, ISO14443-4A, NTAG/Ultralight, Mifare Classic, Mifare DESFire",
-             f"Device type: {device}", "# UID is common for all formats", f"UID: {_flipper_bytes(d.uid)}"]
+             f"Device type: {device}", "# UID is common for all formats", f"UID: {flipper_bytes(d.uid)}"]
     if d.is_felica:
         return ("\n".join(lines + flipper_felica.dump_lines(d)) + "\n").encode()
-    lines += ["# ISO14443-3A specific data", f"ATQA: {_flipper_bytes(d.atqa.to_bytes(2, 'big'))}", f"SAK: {d.sak:02X}"]
+    lines += ["# ISO14443-3A specific data", f"ATQA: {flipper_bytes(d.atqa.to_bytes(2, 'big'))}", f"SAK: {d.sak:02X}"]
     if d.is_classic:
         lines += ["# Mifare Classic specific data", f"Mifare Classic type: {FLIPPER_CLASSIC_NAMES[d.kind]}",
                   "Data format version: 2", "# Mifare Classic blocks, '??' means unknown data"]
-        lines += [f"Block {b}: {_flipper_bytes(d.memory[b * 16:(b + 1) * 16], d.unknown, b * 16)}"
+        lines += [f"Block {b}: {flipper_bytes(d.memory[b * 16:(b + 1) * 16], d.unknown, b * 16)}"
                   for b in range(len(d.memory) // 16)]
     else:
         pages = len(d.memory) // 4
         lines += ["# NTAG/Ultralight specific data", "Data format version: 2",
                   f"NTAG/Ultralight type: {FLIPPER_TYPE2_NAMES.get(d.kind, 'NTAG/Ultralight')}",
-                  f"Signature: {_flipper_bytes(d.signature or bytes(32))}",
-                  f"Mifare version: {_flipper_bytes(d.version or bytes(8))}"]
+                  f"Signature: {flipper_bytes(d.signature or bytes(32))}",
+                  f"Mifare version: {flipper_bytes(d.version or bytes(8))}"]
         if d.kind.startswith("ntag21") or d.kind == "ultralight_ev1":  # Flipper expects counters for these chips
             for i in range(3):
                 lines += [f"Counter {i}: 0", f"Tearing {i}: 00"]
         lines += [f"Pages total: {pages}", f"Pages read: {pages}"]
-        lines += [f"Page {p}: {_flipper_bytes(d.memory[p * 4:(p + 1) * 4], d.unknown, p * 4)}" for p in range(pages)]
+        lines += [f"Page {p}: {flipper_bytes(d.memory[p * 4:(p + 1) * 4], d.unknown, p * 4)}" for p in range(pages)]
         lines.append("Failed authentication attempts: 0")
     return ("\n".join(lines) + "\n").encode()

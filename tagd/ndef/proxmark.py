@@ -18,7 +18,7 @@ from typing import Any
 
 from tagd.ndef import classic, proxmark_felica, type2
 from tagd.ndef.tagdump import DumpError, TagDump, classic_dump, type2_dump
-from tagd.ndef.tagdump import hex_field as _json_hex
+from tagd.ndef.tagdump import hex_field
 
 PROXMARK_CLASSIC_TYPES = ("mfcard", "mfc", "mfc v2", "mfc v3")
 MFU_PREFIX = 56
@@ -69,7 +69,7 @@ def load(data: bytes, name: str) -> TagDump:
     if isinstance(ftype, str) and ftype.lower() in OTHER_FILE_TYPES:
         raise DumpError(name, "FileType", f"{ftype!r}: a dump of {OTHER_FILE_TYPES[ftype.lower()]}; {TAGD_READS}")
     if ftype == "mfu" and blocks is None and isinstance(doc.get("raw"), str):
-        raw = _json_hex(doc["raw"], name, "raw")
+        raw = hex_field(doc["raw"], name, "raw")
         prefix = mfu_prefix_length(raw)
         if prefix is None:
             raise DumpError(name, "raw", "not a Proxmark3 MFU dump (no valid prefix and pages)")
@@ -82,9 +82,9 @@ def load(data: bytes, name: str) -> TagDump:
         unit = 16
     else:
         raise DumpError(name, "FileType", f"{str(ftype)[:20]!r} is not supported (mfu or mfcard)")
-    atqa = int.from_bytes(_json_hex(card["ATQA"], name, "Card.ATQA", 2), "little") if "ATQA" in card else None
-    sak = _json_hex(card["SAK"], name, "Card.SAK", 1)[0] if "SAK" in card else None
-    uid = _json_hex(card["UID"], name, "Card.UID") if card.get("UID") else None
+    atqa = int.from_bytes(hex_field(card["ATQA"], name, "Card.ATQA", 2), "little") if "ATQA" in card else None
+    sak = hex_field(card["SAK"], name, "Card.SAK", 1)[0] if "SAK" in card else None
+    uid = hex_field(card["UID"], name, "Card.UID") if card.get("UID") else None
     if uid is not None and len(uid) not in (4, 7, 10):
         raise DumpError(name, "Card.UID", f"has {len(uid)} bytes, expected 4, 7 or 10")
     table: dict[int, Any] = {}
@@ -100,15 +100,15 @@ def load(data: bytes, name: str) -> TagDump:
     if missing is not None:
         raise DumpError(name, f"blocks.{missing}", f"block {missing} missing (blocks up to {max(table)}): truncated dump?")
     numbers = range(len(table))
-    memory = b"".join(_json_hex(table[i], name, f"blocks.{i}", unit) for i in numbers)
+    memory = b"".join(hex_field(table[i], name, f"blocks.{i}", unit) for i in numbers)
     if unit == 16:
         if len(memory) not in classic.SIZES.values():
             raise DumpError(name, "blocks", f"{len(numbers)} blocks is not a Classic Mini/1K/4K card (20, 64 or 256)")
         return classic_dump(_with_sector_keys(memory, doc.get("SectorKeys"), name), atqa=atqa, sak=sak, uid=uid)
     if len(numbers) < 4:
         raise DumpError(name, "blocks", f"{len(numbers)} pages is too few for a Type 2 tag")
-    version = _json_hex(card["Version"], name, "Card.Version", 8) if card.get("Version") else None
-    signature = _json_hex(card["Signature"], name, "Card.Signature", 32) if card.get("Signature") else None
+    version = hex_field(card["Version"], name, "Card.Version", 8) if card.get("Version") else None
+    signature = hex_field(card["Signature"], name, "Card.Signature", 32) if card.get("Signature") else None
     return type2_dump(memory, version, signature, atqa=atqa, sak=sak, uid=uid)
 
 
@@ -125,7 +125,7 @@ def _with_sector_keys(memory: bytes, keys: Any, name: str) -> bytes:
         t = classic.trailer_block(s) * 16
         for field_name, offset in (("KeyA", 0), ("KeyB", 10)):
             if field_name in entry and not any(mem[t + offset:t + offset + 6]):
-                mem[t + offset:t + offset + 6] = _json_hex(entry[field_name], name, f"SectorKeys.{s}.{field_name}", 6)
+                mem[t + offset:t + offset + 6] = hex_field(entry[field_name], name, f"SectorKeys.{s}.{field_name}", 6)
     return bytes(mem)
 
 

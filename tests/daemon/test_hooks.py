@@ -7,7 +7,7 @@ import sys
 from tagd.daemon.config import Config
 import time
 
-from tagd.daemon.hooks import hook_argv, hook_steps, run_hook
+from tagd.daemon.hooks import hook_steps, run_hook
 from test_pipeline import MARIO, ZELDA, make_rig  # noqa: F401 (fixture)
 
 PY = sys.executable
@@ -18,9 +18,9 @@ def with_hooks(rig, mode="tap", **hooks):
 
 
 def test_hook_values_are_commands_split_without_a_shell():
-    assert hook_argv("/bin/check --quiet 'a b'") == ["/bin/check", "--quiet", "a b"]
-    assert hook_argv("**execute:/bin/true") == ["/bin/true"]
-    assert hook_argv("**echo:hello") is None and hook_argv("") is None
+    assert hook_steps("/bin/check --quiet 'a b'") == [("run", ["/bin/check", "--quiet", "a b"])]
+    assert hook_steps("**execute:/bin/true") == [("run", ["/bin/true"])]
+    assert hook_steps("**echo:hello") == [("skip", "**echo:hello")] and hook_steps("") == []
 
 
 async def test_on_scan_hook_can_veto_a_tap(make_rig):
@@ -65,7 +65,7 @@ def test_a_hook_script_of_delays_and_commands_is_read_in_order():
         ("delay", 1.5), ("run", ["/bin/save", "a b"]), ("skip", "**echo:hi")]
     assert hook_steps("/bin/check a||b") == [("run", ["/bin/check", "a||b"])]  # not ZapScript: one command, no shell
     assert hook_steps("**delay:soon") == [("skip", "**delay:soon")]
-    assert hook_argv("**delay:10||**execute:/bin/true") is None  # more than one step
+    assert hook_steps("**delay:10||**execute:/bin/true") == [("delay", 0.01), ("run", ["/bin/true"])]
 
 
 async def test_on_remove_waits_for_its_delay_then_runs_its_command(tmp_path):
